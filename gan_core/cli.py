@@ -1,0 +1,180 @@
+"""The command line: train, resume, generate, export and list runs.
+
+TensorFlow is imported only by the commands that need it, so `runs` and `--help` are quick.
+Errors a user can cause print one sentence and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from gan_core.config import load_config, preset_names
+from gan_core.errors import GanError
+from gan_core.runs import RunStore, export_zip
+
+EXIT_USER_ERROR = 2
+EXIT_NOT_FINISHED = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gan_core", description="Train and use GANs from the terminal.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.add_argument("--runs-dir", help="Run store folder (default: $GAN_RUNS_DIR or ./runs).")
+        return sub
+
+    train = add("train", "Train a new run; prints its run id first.")
+    train.add_argument("--config", required=True, help=f"A preset ({', '.join(preset_names())}) or a JSON file.")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Override one config field (repeatable).")
+
+    resume = add("resume", "Continue a stopped, crashed or finished run from its last checkpoint.")
+    resume.add_argument("run_id")
+    resume.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Change the schedule, e.g. epochs=20.")
+
+    generate = add("generate", "Generate images from a run's generator.")
+    generate.add_argument("run_id")
+    generate.add_argument("--n", type=int, default=64, help="Number of images (default 64).")
+    generate.add_argument("--out", required=True, help="Output file: .npz (arrays x, y) or .png (a grid).")
+    generate.add_argument("--label", type=int, help="Class to generate (conditional runs only).")
+    generate.add_argument("--seed", type=int, default=0, help="Latent seed (default 0).")
+    generate.add_argument("--step", type=int, help="Checkpoint step (default: the newest).")
+
+    export = add("export", "Export a run as a .zip (with its generator as a .keras file).")
+    export.add_argument("run_id")
+    export.add_argument("--out", required=True, help="The .zip file to write.")
+
+    add("runs", "List runs with their status and last losses.")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    store = RunStore(args.runs_dir)
+    try:
+        return COMMANDS[args.command](args, store)
+    except GanError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+# ---- commands ---------------------------------------------------------------------------
+SCHEDULE_KEYS = ("epochs", "steps", "sample_every", "checkpoint_every", "steps_per_call")
+
+
+def cmd_train(args: argparse.Namespace, store: RunStore) -> int:
+    config = load_config(args.config).with_overrides(args.set)
+    run = store.create(config)
+    print(run.id, flush=True)
+    return _train(run, resume=False)
+
+
+def cmd_resume(args: argparse.Namespace, store: RunStore) -> int:
+    from gan_core.config import parse_assignment
+
+    run = store.get(args.run_id)
+    if run.status()["state"] == "running":
+        raise GanError(f"Run '{run.id}' is still training (pid {run.status().get('pid')}); stop it first.")
+    changes = dict(parse_assignment(a) for a in args.set)
+    for key in changes:
+        if key not in SCHEDULE_KEYS:
+            raise GanError(f"Only the schedule can change on resume ({', '.join(SCHEDULE_KEYS)}); '{key}' cannot.")
+    if changes:
+        from gan_core.runs import atomic_write_text
+
+        atomic_write_text(run.config_path, run.config().replace(**changes).to_json())
+    run.stop_path.unlink(missing_ok=True)
+    return _train(run, resume=True)
+
+
+def _train(run, resume: bool) -> int:
+    from gan_core.progress import TerminalProgress
+    from gan_core.training import train_run
+
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    progress = TerminalProgress()
+    try:
+        status = train_run(run, resume=resume, stop_event=stop, on_progress=progress)
+    finally:
+        progress.close()
+    print(f"run {run.id}: {status['state']} at step {status['step']}. {status.get('message', '')}".rstrip(), file=sys.stderr)
+    return 0 if status["state"] in ("finished", "stopped") else EXIT_NOT_FINISHED
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """First SIGINT/SIGTERM: stop after the current step with a checkpoint; a second SIGINT aborts."""
+
+    def handler(signum, frame):
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nstopping after this step (saving a checkpoint)...", file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def cmd_generate(args: argparse.Namespace, store: RunStore) -> int:
+    from gan_core.generation import load_generator, sample, save_samples
+
+    run = store.get(args.run_id)
+    if Path(args.out).suffix not in (".npz", ".png"):
+        raise GanError(f"--out must end in .npz or .png; got '{args.out}'.")
+    loaded = load_generator(run, args.step)
+    images, labels = sample(loaded, args.n, seed=args.seed, label=args.label)
+    out = save_samples(images, labels, args.out)
+    print(f"wrote {len(images)} images from step {loaded.step} to {out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, store: RunStore) -> int:
+    from gan_core.generation import export_generator
+
+    run = store.get(args.run_id)
+    if not args.out.endswith(".zip"):
+        raise GanError(f"--out must end in .zip; got '{args.out}'.")
+    export_generator(run)
+    out = export_zip(run, args.out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace, store: RunStore) -> int:
+    runs = store.list()
+    if not runs:
+        print(f"no runs in {store.root}")
+        return 0
+    print(f"{'RUN ID':<44} {'STATE':<9} {'STEP':>13} {'G LOSS':>7} {'D LOSS':>7}  DATASET")
+    for run in runs:
+        print(_run_line(run))
+    return 0
+
+
+def _run_line(run) -> str:
+    try:
+        status = run.status()
+    except GanError as exc:
+        return f"{run.id:<44} {'broken':<9} {exc}"
+    rows = run.history_rows()
+    last = rows[-1] if rows else {}
+    g = f"{last['g_loss']:.3f}" if last else "-"
+    d = f"{last['d_loss']:.3f}" if last else "-"
+    steps = f"{status.get('step', 0)}/{status.get('total_steps', '?')}"
+    return f"{run.id:<44} {status['state']:<9} {steps:>13} {g:>7} {d:>7}  {status.get('dataset', '-')}"
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "resume": cmd_resume,
+    "generate": cmd_generate,
+    "export": cmd_export,
+    "runs": cmd_runs,
+}

@@ -1,0 +1,104 @@
+"""Generating digits from a trained run: load its generator, sample, save, export."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import io
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gan_core.config import RunConfig
+from gan_core.errors import RunError
+from gan_core.gan import generate, make_generator
+from gan_core.images import make_grid, save_png, to_uint8
+from gan_core.runs import Run, atomic_write_bytes
+
+
+@dataclass
+class LoadedGenerator:
+    """A run's sampling generator restored from one checkpoint."""
+
+    model: keras.Model
+    config: RunConfig
+    step: int
+    num_classes: int
+    class_names: tuple[str, ...]
+
+
+def checkpoint_steps(run: Run) -> list[int]:
+    """Steps of the checkpoints a run keeps, oldest first."""
+    state = tf.train.get_checkpoint_state(str(run.checkpoints_dir))
+    if state is None:
+        return []
+    return sorted(int(p.rsplit("-", 1)[1]) for p in state.all_model_checkpoint_paths)
+
+
+def load_generator(run: Run, step: int | None = None) -> LoadedGenerator:
+    """Restore the generator (its EMA copy when the run keeps one) at a step, default the newest."""
+    config = run.config()
+    status = run.raw_status()
+    steps = checkpoint_steps(run)
+    if not steps:
+        raise RunError(f"Run '{run.id}' has no checkpoint yet; train it first.")
+    step = steps[-1] if step is None else step
+    if step not in steps:
+        raise RunError(f"Run '{run.id}' has no checkpoint at step {step}; it has {', '.join(map(str, steps))}.")
+    shape = tuple(status["image_shape"])
+    num_classes = int(status.get("num_classes", 0))
+    model = make_generator(config, shape, num_classes)
+    key = "ema_generator" if config.ema_decay > 0 else "generator"
+    tf.train.Checkpoint(**{key: model}).restore(str(run.checkpoints_dir / f"ckpt-{step}")).expect_partial()
+    return LoadedGenerator(model, config, step, num_classes, tuple(status.get("class_names", ())))
+
+
+def sample(loaded: LoadedGenerator, n: int, seed: int = 0, label: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """n uint8 images (and their labels for conditional runs) from a seed."""
+    if n < 1 or n > 10_000:
+        raise RunError(f"n must be between 1 and 10000; got {n}.")
+    conditional = loaded.config.conditional
+    if label is not None and not conditional:
+        raise RunError("label is only for conditional runs; this run is unconditional.")
+    if label is not None and not 0 <= label < loaded.num_classes:
+        raise RunError(f"label must be between 0 and {loaded.num_classes - 1}; got {label}.")
+    z = np.random.default_rng(seed).standard_normal((n, loaded.config.latent_dim), dtype=np.float32)
+    labels = None
+    if conditional:
+        labels = np.full(n, label, np.int32) if label is not None else (np.arange(n) % loaded.num_classes).astype(np.int32)
+    return to_uint8(generate(loaded.model, z, labels)), labels
+
+
+def save_samples(images: np.ndarray, labels: np.ndarray | None, out: str | Path) -> Path:
+    """Write samples as .npz (x, and y when labelled) or a .png grid, atomically."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".png":
+        return save_png(out, make_grid(images))
+    if out.suffix == ".npz":
+        buffer = io.BytesIO()
+        arrays = {"x": images} if labels is None else {"x": images, "y": labels}
+        np.savez_compressed(buffer, **arrays)
+        atomic_write_bytes(out, buffer.getvalue())
+        return out
+    raise RunError(f"--out must end in .npz or .png; got '{out.name}'.")
+
+
+def export_generator(run: Run, step: int | None = None) -> Path:
+    """Save the sampling generator as exports/generator.keras (plain Keras can load it)."""
+    loaded = load_generator(run, step)
+    run.exports_dir.mkdir(exist_ok=True)
+    target = run.exports_dir / "generator.keras"
+    fd, tmp = tempfile.mkstemp(dir=run.exports_dir, prefix=".generator.", suffix=".keras")
+    os.close(fd)
+    try:
+        loaded.model.save(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

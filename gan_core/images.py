@@ -1,0 +1,46 @@
+"""Turning generated batches into grids and PNG files."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from gan_core.runs import atomic_write_bytes
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Map generator output in [-1, 1] to uint8 pixels."""
+    return np.clip(np.rint((np.asarray(images, dtype=np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:
+    """Tile N×H×W×C uint8 images into one (rows·H)×(cols·W)×C image with a dark border."""
+    n, h, w, c = images.shape
+    cols = cols or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    grid = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad, c), dtype=np.uint8)
+    for i, image in enumerate(images):
+        top, left = pad + (i // cols) * (h + pad), pad + (i % cols) * (w + pad)
+        grid[top : top + h, left : left + w] = image
+    return grid
+
+
+def encode_png(image: np.ndarray, scale: int = 1) -> bytes:
+    """PNG bytes of an H×W×C uint8 image, enlarged `scale` times without smoothing."""
+    array = image[..., 0] if image.shape[-1] == 1 else image
+    picture = Image.fromarray(array)
+    if scale > 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def save_png(path: str | Path, image: np.ndarray, scale: int = 1) -> Path:
+    """Write an image as PNG atomically."""
+    atomic_write_bytes(Path(path), encode_png(image, scale))
+    return Path(path)

@@ -1,0 +1,65 @@
+"""Training progress on a terminal: one live bar on a TTY, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from gan_core.training import Progress
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
+
+
+class TerminalProgress:
+    """Callable progress display; bar with ETA and losses on a TTY, a line every ~5% elsewhere."""
+
+    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
+        self.stream = stream
+        self.width = width
+        self.tty = stream.isatty()
+        self.start = time.monotonic()
+        self.first_step: int | None = None
+        self.last_line = 0.0
+
+    def __call__(self, progress: Progress) -> None:
+        if self.first_step is None:
+            self.first_step = progress.step - 1
+            self.start = time.monotonic() - progress.seconds
+        if self.tty:
+            self.stream.write("\r" + self.line(progress))
+            self.stream.flush()
+        elif self._due(progress):
+            self.stream.write(self.line(progress) + "\n")
+            self.stream.flush()
+
+    def _due(self, progress: Progress) -> bool:
+        every = max(1, progress.total_steps // 20)
+        now = time.monotonic()
+        if progress.step % every == 0 or progress.step == progress.total_steps or now - self.last_line > 30:
+            self.last_line = now
+            return True
+        return False
+
+    def line(self, progress: Progress) -> str:
+        done = progress.step / max(1, progress.total_steps)
+        filled = int(done * self.width)
+        bar = "#" * filled + "-" * (self.width - filled)
+        elapsed = time.monotonic() - self.start
+        rate = (progress.step - (self.first_step or 0)) / max(elapsed, 1e-9)
+        eta = (progress.total_steps - progress.step) / rate if rate > 0 else 0
+        row = progress.row
+        return (
+            f"[{bar}] {progress.step}/{progress.total_steps} epoch {progress.epoch} "
+            f"ETA {format_duration(eta)} | G {row['g_loss']:.3f} D {row['d_loss']:.3f} "
+            f"| {row['images_per_sec']:.0f} img/s"
+        )
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()

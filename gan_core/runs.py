@@ -1,0 +1,287 @@
+"""The run store: one folder per run, the single source of truth for every page and command.
+
+    runs/<run_id>/config.json     the RunConfig
+                  status.json     state, step, pid, times, dataset actually used
+                  history.csv     one row per training step (appended, see read_history)
+                  samples/        fixed-seed sample grids, step_000050.png ...
+                  checkpoints/    tf.train.CheckpointManager files
+                  exports/        generator.keras and other exports
+
+Whole-file writes go through a temp file in the same folder and `os.replace`, so a reader
+never sees half a file. history.csv is appended line by line; readers drop a trailing
+partial line, and a resume cuts the file back to the restored checkpoint's step.
+This module imports no TensorFlow, so the dashboard can read runs cheaply.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from gan_core.config import RunConfig
+from gan_core.errors import ConfigError, RunError
+
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+STATES = ("queued", "running", "finished", "stopped", "diverged", "crashed")
+ACTIVE_STATES = ("queued", "running")
+HISTORY_COLUMNS = (
+    "step", "epoch", "g_loss", "d_loss", "d_real", "d_fake",
+    "g_grad_norm", "d_grad_norm", "images_per_sec", "elapsed_sec",
+)
+
+
+def default_runs_dir() -> Path:
+    """`GAN_RUNS_DIR` when set, else ./runs."""
+    return Path(os.environ.get("GAN_RUNS_DIR") or "runs")
+
+
+# ---- atomic writes ----------------------------------------------------------------------
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a whole file so readers see the old or the new content, never a mix."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+# ---- run ids ----------------------------------------------------------------------------
+def validate_run_id(run_id: str) -> str:
+    """Return the id, or raise RunError if it could name anything outside the store."""
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id) or ".." in run_id:
+        raise RunError(
+            f"'{run_id}' is not a valid run id: use letters, digits, '-', '_' and '.', "
+            "starting with a letter or digit, at most 80 characters."
+        )
+    return run_id
+
+
+def new_run_id(config: RunConfig) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", config.name or f"{config.architecture}-{config.loss}").strip("-")[:30]
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{slug or 'run'}-{secrets.token_hex(2)}"
+
+
+def _pid_alive(pid: int) -> bool:
+    """True when a process with this pid exists on this host and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+# ---- one run ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Run:
+    """A run folder; every accessor reads the disk afresh."""
+
+    dir: Path
+
+    @property
+    def id(self) -> str:
+        return self.dir.name
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / "config.json"
+
+    @property
+    def status_path(self) -> Path:
+        return self.dir / "status.json"
+
+    @property
+    def history_path(self) -> Path:
+        return self.dir / "history.csv"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.dir / "samples"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.dir / "checkpoints"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.dir / "exports"
+
+    @property
+    def stop_path(self) -> Path:
+        return self.dir / "STOP"
+
+    def config(self) -> RunConfig:
+        try:
+            return RunConfig.from_file(self.config_path)
+        except ConfigError as exc:
+            raise RunError(f"Run '{self.id}' has a broken config.json: {exc}") from None
+
+    def raw_status(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.status_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunError(f"Run '{self.id}' has no status.json.") from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RunError(f"Run '{self.id}' has a broken status.json: {exc}.") from None
+        if not isinstance(data, dict) or data.get("state") not in STATES:
+            raise RunError(f"Run '{self.id}' has a status.json without a valid state.")
+        return data
+
+    def status(self) -> dict[str, Any]:
+        """The stored status, with a running run whose worker is gone reported as crashed."""
+        data = self.raw_status()
+        if data["state"] == "running" and data.get("host") == socket.gethostname():
+            pid = data.get("pid")
+            if isinstance(pid, int) and not _pid_alive(pid):
+                data["state"] = "crashed"
+                data["message"] = "The training process ended without saying why (killed or crashed); resume continues from the last checkpoint."
+        return data
+
+    def update_status(self, **fields: Any) -> dict[str, Any]:
+        """Merge fields into status.json atomically; only the worker that owns the run calls this."""
+        try:
+            data = self.raw_status()
+        except RunError:
+            data = {}
+        data.update(fields, updated=time.time())
+        atomic_write_json(self.status_path, data)
+        return data
+
+    def append_history(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Append rows, flushed and fsynced, writing the header for a new file."""
+        new_file = not self.history_path.exists() or self.history_path.stat().st_size == 0
+        with open(self.history_path, "a", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+            if new_file:
+                writer.writeheader()
+            for row in rows:
+                writer.writerow(row)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def history_rows(self) -> list[dict[str, float]]:
+        """Complete rows of history.csv; a partial last line (a write cut short) is dropped."""
+        try:
+            text = self.history_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        if not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]
+        rows = []
+        for row in csv.DictReader(io.StringIO(text)):
+            try:
+                rows.append({k: float(v) for k, v in row.items() if k in HISTORY_COLUMNS})
+            except (TypeError, ValueError):
+                continue
+        return rows
+
+    def truncate_history(self, last_step: int) -> None:
+        """Keep only rows with step <= last_step (after restoring that checkpoint)."""
+        rows = [r for r in self.history_rows() if r["step"] <= last_step]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _compact(k, v) for k, v in row.items()})
+        atomic_write_text(self.history_path, buffer.getvalue())
+
+    def sample_paths(self) -> list[Path]:
+        return sorted(self.samples_dir.glob("step_*.png"))
+
+    def request_stop(self) -> None:
+        """Ask the worker to stop at its next step (it saves a checkpoint first)."""
+        atomic_write_text(self.stop_path, f"{time.time()}\n")
+
+    def stop_requested(self) -> bool:
+        return self.stop_path.exists()
+
+
+def _compact(key: str, value: float) -> Any:
+    return int(value) if key in ("step", "epoch") else value
+
+
+# ---- the store --------------------------------------------------------------------------
+class RunStore:
+    """All runs under one root folder."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root is not None else default_runs_dir()
+
+    def create(self, config: RunConfig) -> Run:
+        self.root.mkdir(parents=True, exist_ok=True)
+        run_dir = self.root / new_run_id(config)
+        run_dir.mkdir()
+        run = Run(run_dir)
+        for sub in (run.samples_dir, run.checkpoints_dir, run.exports_dir):
+            sub.mkdir()
+        atomic_write_text(run.config_path, config.to_json())
+        atomic_write_json(run.status_path, {"state": "queued", "step": 0, "created": time.time()})
+        return run
+
+    def get(self, run_id: str) -> Run:
+        run = Run(self.root / validate_run_id(run_id))
+        if not run.dir.is_dir():
+            raise RunError(f"No run '{run_id}' in {self.root}.")
+        return run
+
+    def list(self) -> list[Run]:
+        """Runs newest first (run ids start with their creation time)."""
+        if not self.root.is_dir():
+            return []
+        found = [Run(p) for p in self.root.iterdir() if p.is_dir() and RUN_ID_PATTERN.match(p.name)]
+        return sorted(found, key=lambda r: r.id, reverse=True)
+
+    def delete(self, run_id: str) -> None:
+        run = self.get(run_id)
+        if run.status()["state"] == "running":
+            raise RunError(f"Run '{run_id}' is still training; stop it before deleting it.")
+        shutil.rmtree(run.dir)
+
+
+def export_zip(run: Run, out_path: str | Path) -> Path:
+    """Zip the run (config, status, history, samples, checkpoints, exports) atomically."""
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(run.dir.rglob("*")):
+                if path.is_file() and not path.name.startswith(".") and path != run.stop_path:
+                    archive.write(path, f"{run.id}/{path.relative_to(run.dir)}")
+        os.replace(tmp, out_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out_path

@@ -1,0 +1,324 @@
+"""The GradientTape training loop: a compiled step, samples, checkpoints and history on disk.
+
+One `tf.function` runs `k` training steps per call (k = steps_per_call, fewer at sample or
+checkpoint boundaries, passed as a tensor so it never retraces). Each step does
+`d_steps - 1` discriminator-only updates and then one joint update in which a single
+forward pass feeds both tapes, as in the TensorFlow DCGAN tutorial. Everything runs under
+a `tf.distribute` strategy, so the same code serves one CPU, several GPUs and several
+machines.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from gan_core import devices
+from gan_core.config import RunConfig
+from gan_core.datasets import ImageSet, load_dataset, make_pipeline, steps_per_epoch
+from gan_core.errors import ConfigError, GanError, RunError
+from gan_core.gan import build_parts, fixed_inputs, generate, grid_columns
+from gan_core.images import make_grid, save_png, to_uint8
+from gan_core.losses import d_probabilities, discriminator_loss, generator_loss, gradient_penalty
+from gan_core.runs import Run
+
+METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "g_grad_norm", "d_grad_norm")
+STATUS_EVERY_SEC = 1.0
+KEEP_CHECKPOINTS = 3
+
+
+@dataclass
+class Progress:
+    """What a progress display needs after each compiled call."""
+
+    step: int
+    total_steps: int
+    epoch: int
+    row: dict[str, float]
+    seconds: float
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def check_data_fits(config: RunConfig, data: ImageSet) -> None:
+    """Raise ConfigError when the dataset cannot feed this configuration."""
+    if config.conditional and data.num_classes < 2:
+        raise ConfigError(f"conditional=true needs a labelled dataset; '{data.source}' has no class labels.")
+    height, width, _ = data.image_shape
+    if config.architecture == "dcgan" and (height % 4 or width % 4):
+        raise ConfigError(f"The dcgan architecture needs image sides divisible by 4; '{data.source}' has {height}x{width} images.")
+    if config.batch_size * config.d_steps > len(data.images):
+        raise ConfigError(
+            f"batch_size x d_steps ({config.batch_size * config.d_steps}) is larger than the dataset ({len(data.images)} images)."
+        )
+
+
+class Trainer:
+    """Trains one run folder; `fit` returns the final status."""
+
+    def __init__(
+        self,
+        run: Run,
+        *,
+        strategy: tf.distribute.Strategy | None = None,
+        stop_event: threading.Event | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.run = run
+        self.config = run.config()
+        self.stop_event = stop_event or threading.Event()
+        self.on_progress = on_progress
+        self.notes: list[str] = []
+        devices.configure_gpus()
+        self.strategy = strategy or devices.choose_strategy()
+        self.data = load_dataset(self.config.dataset)
+        check_data_fits(self.config, self.data)
+        self.policy = devices.precision_policy(self.config.precision)
+        self.steps_per_epoch = steps_per_epoch(len(self.data.images), self.config.batch_size * self.config.d_steps)
+        self.total_steps = self.config.steps or self.config.epochs * self.steps_per_epoch
+        with self.strategy.scope():
+            self.parts = build_parts(self.config, self.data.image_shape, self.data.num_classes, self.policy)
+        self.checkpoint = self.parts.checkpoint()
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, str(run.checkpoints_dir), max_to_keep=KEEP_CHECKPOINTS, checkpoint_name="ckpt"
+        )
+        dataset = make_pipeline(
+            self.data.images, self.data.labels, self.config.batch_size * self.config.d_steps, self.config.seed
+        )
+        self.iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+        self.train_fn = tf.function(self._train_calls, jit_compile=devices.use_xla(self.config.xla))
+
+    # ---- the compiled step ------------------------------------------------------------
+    def _train_calls(self, iterator, k):
+        """Run k steps; return a k×len(METRICS) tensor of metrics averaged over replicas."""
+        metrics = tf.TensorArray(tf.float32, size=k)
+        for i in tf.range(k):
+            images, labels = next(iterator)
+            per_replica = self.strategy.run(self._replica_step, args=(images, labels))
+            metrics = metrics.write(i, self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None))
+            if self.parts.ema_generator is not None:
+                self._update_ema()
+        return metrics.stack()
+
+    def _replica_step(self, images, labels):
+        images_chunks = tf.split(images, self.config.d_steps)
+        label_chunks = tf.split(labels, self.config.d_steps)
+        for j in range(self.config.d_steps - 1):
+            self._discriminator_update(images_chunks[j], label_chunks[j])
+        return self._joint_update(images_chunks[-1], label_chunks[-1])
+
+    def _g_inputs(self, z, labels):
+        return [z, labels] if self.config.conditional else z
+
+    def _d_inputs(self, images, labels):
+        return [images, labels] if self.config.conditional else images
+
+    def _d_loss(self, real, fake, labels, real_logits, fake_logits):
+        loss = discriminator_loss(self.config.loss, real_logits, fake_logits, self.config.label_smoothing)
+        if self.config.loss == "wgan-gp":
+            gp_labels = labels if self.config.conditional else None
+            loss += self.config.gp_weight * gradient_penalty(self.parts.discriminator, real, fake, gp_labels)
+        return loss
+
+    def _scaled(self, optimizer, loss):
+        """The loss to differentiate (inside the tape): split over replicas, loss-scaled for float16."""
+        return optimizer.scale_loss(loss / self.strategy.num_replicas_in_sync)
+
+    def _apply(self, optimizer, tape, scaled_loss, variables):
+        """Apply the gradient of a `_scaled` loss; return the unscaled global gradient norm."""
+        grads = tape.gradient(scaled_loss, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        norm = tf.linalg.global_norm(grads) * self.strategy.num_replicas_in_sync
+        scale = getattr(optimizer, "dynamic_scale", None)
+        return norm / tf.cast(scale, tf.float32) if scale is not None else norm
+
+    def _discriminator_update(self, real, labels):
+        G, D = self.parts.generator, self.parts.discriminator
+        z = self.parts.rng.normal([tf.shape(real)[0], self.config.latent_dim])
+        fake = G(self._g_inputs(z, labels), training=True)
+        with tf.GradientTape() as tape:
+            real_logits = D(self._d_inputs(real, labels), training=True)
+            fake_logits = D(self._d_inputs(fake, labels), training=True)
+            d_loss = self._scaled(self.parts.d_optimizer, self._d_loss(real, fake, labels, real_logits, fake_logits))
+        self._apply(self.parts.d_optimizer, tape, d_loss, D.trainable_variables)
+
+    def _joint_update(self, real, labels):
+        G, D = self.parts.generator, self.parts.discriminator
+        z = self.parts.rng.normal([tf.shape(real)[0], self.config.latent_dim])
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = G(self._g_inputs(z, labels), training=True)
+            real_logits = D(self._d_inputs(real, labels), training=True)
+            fake_logits = D(self._d_inputs(fake, labels), training=True)
+            g_loss = generator_loss(self.config.loss, fake_logits)
+            d_loss = self._d_loss(real, fake, labels, real_logits, fake_logits)
+            g_scaled = self._scaled(self.parts.g_optimizer, g_loss)
+            d_scaled = self._scaled(self.parts.d_optimizer, d_loss)
+        g_norm = self._apply(self.parts.g_optimizer, g_tape, g_scaled, G.trainable_variables)
+        d_norm = self._apply(self.parts.d_optimizer, d_tape, d_scaled, D.trainable_variables)
+        return tf.stack([
+            tf.cast(g_loss, tf.float32),
+            tf.cast(d_loss, tf.float32),
+            d_probabilities(self.config.loss, real_logits),
+            d_probabilities(self.config.loss, fake_logits),
+            g_norm,
+            d_norm,
+        ])
+
+    def _update_ema(self):
+        decay = self.config.ema_decay
+        for ema_weight, weight in zip(self.parts.ema_generator.weights, self.parts.generator.weights):
+            ema_weight.assign(decay * ema_weight + (1.0 - decay) * weight)
+
+    # ---- the loop ---------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> dict:
+        """Train to total_steps (or until stopped or diverged) and return the final status."""
+        step = self._restore() if resume else self._start_fresh()
+        status = self.run.raw_status()
+        self._train_seconds = float(status.get("train_seconds", 0.0))
+        self.run.update_status(
+            state="running", step=step, total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
+            pid=os.getpid(), host=socket.gethostname(), started=status.get("started", time.time()),
+            dataset=self.data.source, image_shape=list(self.data.image_shape),
+            num_classes=self.data.num_classes, class_names=list(self.data.class_names),
+            precision=self.policy, message=" ".join(self.notes), finished=None,
+        )
+        if step == 0:
+            self._save_samples(0)
+        pending: list[dict] = []
+        last_status = time.monotonic()
+        while step < self.total_steps:
+            if self.stop_event.is_set() or self.run.stop_requested():
+                return self._finish(step, pending, "stopped", "Stopped on request.")
+            k = self._call_size(step)
+            started = time.perf_counter()
+            values = self.train_fn(self.iterator, tf.constant(k, dtype=tf.int32)).numpy()
+            seconds = time.perf_counter() - started
+            self._train_seconds += seconds
+            rows = self._rows(step, values, seconds)
+            bad = _first_non_finite(values)
+            if bad is not None:
+                return self._diverge(step + bad + 1, pending + rows[:bad], rows[bad])
+            pending += rows
+            step += k
+            if step % self.config.sample_every == 0:
+                self._save_samples(step)
+            if step % self.config.checkpoint_every == 0:
+                self._save_checkpoint(step, pending)
+            if time.monotonic() - last_status > STATUS_EVERY_SEC:
+                self._flush(pending)
+                self.run.update_status(step=step, train_seconds=self._train_seconds)
+                last_status = time.monotonic()
+            if self.on_progress:
+                self.on_progress(Progress(step, self.total_steps, rows[-1]["epoch"], rows[-1], seconds))
+        return self._finish(step, pending, "finished", "")
+
+    def _start_fresh(self) -> int:
+        if self.manager.latest_checkpoint:
+            raise RunError(f"Run '{self.run.id}' already has checkpoints; resume it instead of training it again.")
+        return 0
+
+    def _restore(self) -> int:
+        """Restore the newest readable checkpoint, falling back to older ones, never to scratch."""
+        for path in reversed(self.manager.checkpoints):
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+            except Exception as exc:  # a damaged file fails in many ways (OpError, IndexError, ...)
+                self.notes.append(f"Checkpoint {os.path.basename(path)} could not be read ({type(exc).__name__}); using an older one.")
+                continue
+            step = int(self.parts.step.numpy())
+            self.run.truncate_history(step)
+            self.notes.append(f"Resumed from step {step}.")
+            return step
+        raise RunError(f"Run '{self.run.id}' has no readable checkpoint to resume from; start a new run instead.")
+
+    def _call_size(self, step: int) -> int:
+        """Steps in the next call: never past the end or a sample/checkpoint boundary."""
+        config = self.config
+        limits = [
+            config.steps_per_call,
+            self.total_steps - step,
+            config.sample_every - step % config.sample_every,
+            config.checkpoint_every - step % config.checkpoint_every,
+        ]
+        return max(1, min(limits))
+
+    def _rows(self, step: int, values: np.ndarray, seconds: float) -> list[dict]:
+        images_per_sec = len(values) * self.config.batch_size * self.config.d_steps / max(seconds, 1e-9)
+        rows = []
+        for i, metrics in enumerate(values):
+            row = {"step": step + i + 1, "epoch": (step + i) // self.steps_per_epoch + 1}
+            row.update({name: float(v) for name, v in zip(METRICS, metrics)})
+            row.update(images_per_sec=round(images_per_sec, 1), elapsed_sec=round(self._train_seconds, 3))
+            rows.append(row)
+        return rows
+
+    def _flush(self, pending: list[dict]) -> None:
+        if pending:
+            self.run.append_history(pending)
+            pending.clear()
+
+    def _save_samples(self, step: int) -> None:
+        z, labels = fixed_inputs(self.config, self.data.num_classes)
+        images = to_uint8(generate(self.parts.sampler, z, labels))
+        grid = make_grid(images, cols=grid_columns(self.config, self.data.num_classes, len(z)))
+        save_png(self.run.samples_dir / f"step_{step:06d}.png", grid)
+
+    def _save_checkpoint(self, step: int, pending: list[dict]) -> None:
+        """History first, then the checkpoint, so history always reaches the checkpoint's step."""
+        self._flush(pending)
+        self.parts.step.assign(step)
+        self.manager.save(checkpoint_number=step)
+        self.run.update_status(step=step, train_seconds=self._train_seconds, last_checkpoint_step=step)
+
+    def _finish(self, step: int, pending: list[dict], state: str, message: str) -> dict:
+        if step % self.config.sample_every:
+            self._save_samples(step)
+        if step % self.config.checkpoint_every or not self.manager.latest_checkpoint:
+            self._save_checkpoint(step, pending)
+        self._flush(pending)
+        return self.run.update_status(state=state, step=step, message=message, finished=time.time(), train_seconds=self._train_seconds)
+
+    def _diverge(self, bad_step: int, good_rows: list[dict], bad_row: dict) -> dict:
+        self._flush(good_rows)
+        bad = ", ".join(f"{k}={bad_row[k]}" for k in METRICS if not np.isfinite(bad_row[k]))
+        message = (
+            f"Training diverged at step {bad_step} ({bad}). The last good checkpoint is kept; "
+            "try lower learning rates, label smoothing, or the wgan-gp loss."
+        )
+        return self.run.update_status(state="diverged", step=bad_step - 1, message=message, finished=time.time(), train_seconds=self._train_seconds)
+
+
+def _first_non_finite(values: np.ndarray) -> int | None:
+    bad_rows = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    return int(bad_rows[0]) if len(bad_rows) else None
+
+
+def train_run(
+    run: Run,
+    *,
+    resume: bool = False,
+    stop_event: threading.Event | None = None,
+    on_progress: ProgressCallback | None = None,
+    strategy: tf.distribute.Strategy | None = None,
+) -> dict:
+    """Train a run folder to its end; failures are recorded in status.json and re-raised."""
+    try:
+        trainer = Trainer(run, strategy=strategy, stop_event=stop_event, on_progress=on_progress)
+        return trainer.fit(resume=resume)
+    except GanError as exc:
+        run.update_status(state="crashed", message=str(exc), finished=time.time(), pid=os.getpid(), host=socket.gethostname())
+        raise
+    except BaseException as exc:
+        run.update_status(
+            state="crashed", message=f"Training failed: {type(exc).__name__}: {exc}",
+            finished=time.time(), pid=os.getpid(), host=socket.gethostname(),
+        )
+        raise

@@ -1,0 +1,162 @@
+"""The run store: ids, atomic writes, status, history, listing, deletion and export."""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from gan_core.config import RunConfig
+from gan_core.errors import RunError
+from gan_core.runs import (
+    HISTORY_COLUMNS,
+    RunStore,
+    atomic_write_text,
+    default_runs_dir,
+    export_zip,
+    validate_run_id,
+)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return RunStore(tmp_path / "runs")
+
+
+def test_create_makes_the_run_folder(store):
+    run = store.create(RunConfig(name="my first run", epochs=1))
+    assert run.id.endswith(run.id[-4:]) and "my-first-run" in run.id
+    for sub in ("samples", "checkpoints", "exports"):
+        assert (run.dir / sub).is_dir()
+    assert run.config() == RunConfig(name="my first run", epochs=1)
+    assert run.status()["state"] == "queued"
+    assert store.get(run.id).dir == run.dir
+
+
+@pytest.mark.parametrize("bad", ["../etc", "/abs", "a/b", "", ".hidden", "a..b", "x" * 81, "a b", "a\\b"])
+def test_run_ids_with_path_tricks_are_refused(store, bad):
+    with pytest.raises(RunError, match="is not a valid run id"):
+        validate_run_id(bad)
+    with pytest.raises(RunError):
+        store.get(bad)
+
+
+def test_missing_run_is_one_sentence(store):
+    with pytest.raises(RunError, match="No run 'nope'"):
+        store.get("nope")
+
+
+def test_list_is_newest_first_and_ignores_strays(store):
+    first = store.create(RunConfig(name="a"))
+    second = store.create(RunConfig(name="b"))
+    (store.root / ".tmp-junk").mkdir()
+    (store.root / "file.txt").write_text("x")
+    ids = [r.id for r in store.list()]
+    assert set(ids) == {first.id, second.id}
+    assert ids == sorted(ids, reverse=True)
+
+
+def test_list_of_missing_root_is_empty(tmp_path):
+    assert RunStore(tmp_path / "none").list() == []
+
+
+def test_default_runs_dir_follows_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path))
+    assert default_runs_dir() == tmp_path
+    monkeypatch.delenv("GAN_RUNS_DIR")
+    assert str(default_runs_dir()) == "runs"
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path):
+    target = tmp_path / "f.json"
+    atomic_write_text(target, "one")
+    atomic_write_text(target, "two")
+    assert target.read_text() == "two"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_status_update_merges(store):
+    run = store.create(RunConfig())
+    run.update_status(state="running", step=5, pid=os.getpid(), host=os.uname().nodename)
+    run.update_status(step=7)
+    status = run.status()
+    assert status["state"] == "running" and status["step"] == 7 and "updated" in status
+
+
+def test_running_run_whose_process_is_gone_shows_as_crashed(store):
+    run = store.create(RunConfig())
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    run.update_status(state="running", pid=dead.pid, host=os.uname().nodename)
+    status = run.status()
+    assert status["state"] == "crashed" and "resume" in status["message"]
+    assert run.raw_status()["state"] == "running"
+
+
+def test_broken_status_and_config_are_reported_not_raised_as_tracebacks(store):
+    run = store.create(RunConfig())
+    run.status_path.write_text("{broken")
+    with pytest.raises(RunError, match="broken status.json"):
+        run.status()
+    run.config_path.write_text(json.dumps({"epochs": -1}))
+    with pytest.raises(RunError, match="broken config.json: epochs must be"):
+        run.config()
+
+
+def _row(step):
+    return {name: float(step) for name in HISTORY_COLUMNS} | {"step": step, "epoch": 1}
+
+
+def test_history_append_and_read(store):
+    run = store.create(RunConfig())
+    run.append_history([_row(1), _row(2)])
+    run.append_history([_row(3)])
+    assert [r["step"] for r in run.history_rows()] == [1, 2, 3]
+
+
+def test_partial_last_history_line_is_ignored(store):
+    run = store.create(RunConfig())
+    run.append_history([_row(1), _row(2)])
+    with open(run.history_path, "a") as handle:
+        handle.write("3,1,0.5,0.")
+    assert [r["step"] for r in run.history_rows()] == [1, 2]
+
+
+def test_truncate_history_drops_steps_after_the_checkpoint(store):
+    run = store.create(RunConfig())
+    run.append_history([_row(s) for s in range(1, 11)])
+    run.truncate_history(6)
+    assert [r["step"] for r in run.history_rows()] == [1, 2, 3, 4, 5, 6]
+    run.append_history([_row(7)])
+    assert [r["step"] for r in run.history_rows()] == list(range(1, 8))
+
+
+def test_stop_request(store):
+    run = store.create(RunConfig())
+    assert not run.stop_requested()
+    run.request_stop()
+    assert run.stop_requested()
+
+
+def test_delete_refuses_a_live_run(store):
+    run = store.create(RunConfig())
+    run.update_status(state="running", pid=os.getpid(), host=os.uname().nodename)
+    with pytest.raises(RunError, match="still training"):
+        store.delete(run.id)
+    run.update_status(state="stopped")
+    store.delete(run.id)
+    assert not run.dir.exists()
+
+
+def test_export_zip_holds_the_run_under_its_id(store, tmp_path):
+    run = store.create(RunConfig())
+    run.append_history([_row(1)])
+    (run.samples_dir / "step_000001.png").write_bytes(b"png")
+    run.request_stop()
+    out = export_zip(run, tmp_path / "out" / "run.zip")
+    names = zipfile.ZipFile(out).namelist()
+    assert f"{run.id}/config.json" in names and f"{run.id}/samples/step_000001.png" in names
+    assert f"{run.id}/STOP" not in names
+    assert [p.name for p in out.parent.iterdir()] == ["run.zip"]

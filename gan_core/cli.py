@@ -7,11 +7,9 @@ Errors a user can cause print one sentence and exit with status 2.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 from gan_core.config import load_config, preset_names
@@ -38,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     resume = add("resume", "Continue a stopped, crashed or finished run from its last checkpoint.")
     resume.add_argument("run_id")
     resume.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Change the schedule, e.g. epochs=20.")
+
+    work = add("work", "Train a run already in the store (how the dashboard starts its worker jobs).")
+    work.add_argument("run_id")
+    work.add_argument("--resume", action="store_true", help="Continue from the last checkpoint.")
 
     generate = add("generate", "Generate images from a run's generator.")
     generate.add_argument("run_id")
@@ -92,6 +94,10 @@ def cmd_resume(args: argparse.Namespace, store: RunStore) -> int:
         atomic_write_text(run.config_path, run.config().replace(**changes).to_json())
     run.stop_path.unlink(missing_ok=True)
     return _train(run, resume=True)
+
+
+def cmd_work(args: argparse.Namespace, store: RunStore) -> int:
+    return _train(store.get(args.run_id), resume=args.resume)
 
 
 def _train(run, resume: bool) -> int:
@@ -174,6 +180,7 @@ def _run_line(run) -> str:
 COMMANDS = {
     "train": cmd_train,
     "resume": cmd_resume,
+    "work": cmd_work,
     "generate": cmd_generate,
     "export": cmd_export,
     "runs": cmd_runs,

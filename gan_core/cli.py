@@ -75,7 +75,12 @@ def cmd_train(args: argparse.Namespace, store: RunStore) -> int:
     config = load_config(args.config).with_overrides(args.set)
     run = store.create(config)
     print(run.id, flush=True)
-    return _train(run, resume=False)
+    try:
+        return _train(run, resume=False)
+    except GanError:
+        if not any(run.checkpoints_dir.iterdir()):
+            store.delete(run.id)  # refused before training anything: leave no empty run behind
+        raise
 
 
 def cmd_resume(args: argparse.Namespace, store: RunStore) -> int:

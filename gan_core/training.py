@@ -173,7 +173,9 @@ class Trainer:
         ])
 
     def _update_ema(self):
-        decay = self.config.ema_decay
+        """EMA of generator weights, with warm-up so early samples are not dominated by the init."""
+        t = tf.cast(self.parts.g_optimizer.iterations, tf.float32)
+        decay = tf.minimum(self.config.ema_decay, (1.0 + t) / (10.0 + t))
         for ema_weight, weight in zip(self.parts.ema_generator.weights, self.parts.generator.weights):
             ema_weight.assign(decay * ema_weight + (1.0 - decay) * weight)
 

@@ -187,3 +187,12 @@ def test_batch_larger_than_the_data_is_refused(store, tmp_path):
     run = store.create(tiny(dataset=str(path), batch_size=32))
     with pytest.raises(ConfigError, match=r"\(32\) is larger than the dataset \(20 images\)"):
         train_run(run)
+
+
+def test_mixed_precision_trains_in_bfloat16_on_cpu(store):
+    run = store.create(tiny(precision="mixed", steps=3))
+    status = train_run(run)
+    assert status["state"] == "finished" and status["precision"] == "mixed_bfloat16"
+    assert all(np.isfinite(r["g_loss"]) and np.isfinite(r["d_loss"]) for r in run.history_rows())
+    images, _ = sample(load_generator(run), 4)
+    assert images.dtype == np.uint8 and images.shape == (4, 28, 28, 1)

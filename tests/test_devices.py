@@ -1,0 +1,35 @@
+"""Device choices on this CPU-only machine, and the TF_CONFIG parsing used for multi-worker runs."""
+
+import json
+
+import tensorflow as tf
+
+from gan_core import devices
+
+
+def test_cpu_choices():
+    assert devices.configure_gpus() == []
+    assert not devices.has_gpu()
+    assert devices.precision_policy("float32") == "float32"
+    assert devices.precision_policy("mixed") == "mixed_bfloat16"
+    assert devices.use_xla("auto") is False, "XLA is far slower on CPUs"
+    assert devices.use_xla("on") is True and devices.use_xla("off") is False
+
+
+def test_default_strategy_without_tf_config(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert devices.multi_worker_count() == 1 and devices.is_chief()
+    strategy = devices.choose_strategy()
+    assert strategy.num_replicas_in_sync == 1
+    assert not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def test_tf_config_roles(monkeypatch):
+    cluster = {"worker": ["127.0.0.1:20001", "127.0.0.1:20002"]}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}}))
+    assert devices.multi_worker_count() == 2 and not devices.is_chief()
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}))
+    assert devices.is_chief()
+    with_chief = {"chief": ["127.0.0.1:20000"], "worker": ["127.0.0.1:20001"]}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": with_chief, "task": {"type": "worker", "index": 0}}))
+    assert devices.multi_worker_count() == 2 and not devices.is_chief()

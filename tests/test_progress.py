@@ -1,0 +1,38 @@
+"""The terminal progress display."""
+
+import io
+
+from gan_core.progress import TerminalProgress, format_duration
+from gan_core.training import Progress
+
+ROW = {"g_loss": 0.75, "d_loss": 1.25, "images_per_sec": 1234.0}
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_durations():
+    assert format_duration(0) == "00:00" and format_duration(75) == "01:15" and format_duration(3725) == "1:02:05"
+
+
+def test_tty_redraws_one_line_with_bar_eta_and_losses():
+    stream = FakeTTY()
+    show = TerminalProgress(stream, width=10)
+    show(Progress(step=5, total_steps=10, epoch=1, row=ROW, seconds=0.5))
+    show.close()
+    text = stream.getvalue()
+    assert text.startswith("\r[#####-----] 5/10 epoch 1 ETA ")
+    assert "G 0.750 D 1.250 | 1234 img/s" in text and text.endswith("\n")
+
+
+def test_pipe_gets_the_first_step_then_a_line_every_five_percent():
+    stream = io.StringIO()
+    show = TerminalProgress(stream)
+    for step in range(1, 101):
+        show(Progress(step=step, total_steps=100, epoch=1, row=ROW, seconds=0.01))
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 21 and "\r" not in stream.getvalue()
+    assert lines[0].split()[1] == "1/100" and lines[1].split()[1] == "5/100"
+    assert lines[-1].startswith("[" + "#" * 30 + "] 100/100")

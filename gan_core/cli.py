@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -73,6 +74,10 @@ SCHEDULE_KEYS = ("epochs", "steps", "sample_every", "checkpoint_every", "steps_p
 
 def cmd_train(args: argparse.Namespace, store: RunStore) -> int:
     config = load_config(args.config).with_overrides(args.set)
+    if not _is_chief():
+        with tempfile.TemporaryDirectory(prefix="gan-worker-") as scratch:
+            print("non-chief worker: training in step with the chief, which writes the run", file=sys.stderr)
+            return _train(RunStore(scratch).create(config), resume=False)
     run = store.create(config)
     print(run.id, flush=True)
     try:
@@ -81,6 +86,12 @@ def cmd_train(args: argparse.Namespace, store: RunStore) -> int:
         if not any(run.checkpoints_dir.iterdir()):
             store.delete(run.id)  # refused before training anything: leave no empty run behind
         raise
+
+
+def _is_chief() -> bool:
+    from gan_core.devices import is_chief
+
+    return is_chief()
 
 
 def cmd_resume(args: argparse.Namespace, store: RunStore) -> int:

@@ -29,3 +29,39 @@ def test_mirrored_strategy_over_two_cpu_devices_trains_a_run(tmp_path):
         env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     assert "RESULT finished 4 2 4" in result.stdout, result.stderr[-3000:]
+
+
+def _free_ports(count):
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multi_worker_mirrored_strategy_two_local_workers(tmp_path):
+    import json
+
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    args = [
+        sys.executable, "-m", "gan_core", "train", "--config", "dcgan", "--set", "steps=4", "--set", "width=0.125",
+        "--set", "latent_dim=8", "--set", "batch_size=16", "--set", "sample_every=2", "--set", "checkpoint_every=2",
+        "--runs-dir", str(tmp_path / "runs"),
+    ]
+    procs = []
+    for index in range(2):
+        env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        procs.append(subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [proc.communicate(timeout=240) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    assert "finished at step 4" in outputs[0][1] and "finished at step 4" in outputs[1][1]
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1, "only the chief writes a run"
+    status = json.loads((runs[0] / "status.json").read_text())
+    assert status["state"] == "finished" and status["step"] == 4
+    assert sorted(p.name for p in (runs[0] / "checkpoints").glob("*.index")) == ["ckpt-2.index", "ckpt-4.index"]
+    assert "non-chief worker" in outputs[1][1]

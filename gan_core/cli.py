@@ -113,7 +113,13 @@ def cmd_resume(args: argparse.Namespace, store: RunStore) -> int:
 
 
 def cmd_work(args: argparse.Namespace, store: RunStore) -> int:
-    return _train(store.get(args.run_id), resume=args.resume)
+    from gan_core.jobs import wait_for_turn
+
+    run = store.get(args.run_id)
+    if not wait_for_turn(store, run):
+        print(f"run {run.id}: not trained; it was stopped, deleted or taken by another worker while queued.", file=sys.stderr)
+        return 0
+    return _train(run, resume=args.resume)
 
 
 def _train(run, resume: bool) -> int:

@@ -87,7 +87,7 @@ def new_run_id(config: RunConfig) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{slug or 'run'}-{secrets.token_hex(2)}"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """True when a process with this pid exists on this host and is not a zombie."""
     try:
         os.kill(pid, 0)
@@ -163,7 +163,7 @@ class Run:
         data = self.raw_status()
         if data["state"] == "running" and data.get("host") == socket.gethostname():
             pid = data.get("pid")
-            if isinstance(pid, int) and not _pid_alive(pid):
+            if isinstance(pid, int) and not pid_alive(pid):
                 data["state"] = "crashed"
                 data["message"] = "The training process ended without saying why (killed or crashed); resume continues from the last checkpoint."
         return data

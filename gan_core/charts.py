@@ -1,0 +1,145 @@
+"""Training charts (plotly figures) and the animated GIF of the sample grids; no Streamlit here.
+
+Every figure takes the rows of `Run.history_rows()`; an empty list gives a figure that says
+so, and long histories are thinned to at most MAX_POINTS points (always keeping the last).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image, ImageDraw
+
+from gan_core.images import encode_png
+
+MAX_POINTS = 2000
+G_COLOR = "#1f77b4"
+D_COLOR = "#d62728"
+Rows = Sequence[dict[str, float]]
+
+
+def smooth(values: Sequence[float], weight: float) -> list[float]:
+    """TensorBoard's debiased exponential moving average (0 <= weight < 1; 0 returns the values)."""
+    if not 0.0 <= weight < 1.0:
+        raise ValueError(f"smoothing weight must be in [0, 1); got {weight}.")
+    smoothed, last, count = [], 0.0, 0
+    for value in values:
+        if not math.isfinite(value):
+            smoothed.append(value)
+            continue
+        last = last * weight + (1.0 - weight) * value
+        count += 1
+        smoothed.append(last / (1.0 - weight**count))
+    return smoothed
+
+
+def downsample_indices(n: int, max_points: int = MAX_POINTS) -> list[int]:
+    """Evenly strided indices into n points, at most max_points of them, always ending at n - 1."""
+    if n <= max_points:
+        return list(range(n))
+    stride = math.ceil(n / (max_points - 1))
+    indices = list(range(0, n - 1, stride))
+    return indices + [n - 1]
+
+
+def _series(rows: Rows, key: str, indices: list[int], values: Sequence[float] | None = None) -> tuple[list, list]:
+    values = values if values is not None else [row[key] for row in rows]
+    return [rows[i]["step"] for i in indices], [values[i] for i in indices]
+
+
+def _figure(title: str, y_title: str, rows: Rows) -> go.Figure:
+    figure = go.Figure()
+    figure.update_layout(
+        title=title, xaxis_title="step", yaxis_title=y_title, height=360,
+        margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.2),
+    )
+    if not rows:
+        figure.add_annotation(text="No steps yet", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5, font=dict(size=16))
+    return figure
+
+
+def _lines(figure: go.Figure, rows: Rows, keys: dict[str, str], colors: Sequence[str]) -> go.Figure:
+    if not rows:
+        return figure
+    indices = downsample_indices(len(rows))
+    for (key, name), color in zip(keys.items(), colors):
+        x, y = _series(rows, key, indices)
+        figure.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines", line=dict(color=color, width=2)))
+    return figure
+
+
+def loss_figure(rows: Rows, smoothing: float) -> go.Figure:
+    """G and D losses per step: raw (thin, translucent) and smoothed (bold)."""
+    figure = _figure("Losses", "loss", rows)
+    if not rows:
+        return figure
+    indices = downsample_indices(len(rows))
+    for key, name, color in (("g_loss", "G loss", G_COLOR), ("d_loss", "D loss", D_COLOR)):
+        raw = [row[key] for row in rows]
+        x, y = _series(rows, key, indices, raw)
+        figure.add_trace(go.Scatter(x=x, y=y, name=f"{name} (raw)", mode="lines", opacity=0.3, line=dict(color=color, width=1)))
+        x, y = _series(rows, key, indices, smooth(raw, smoothing))
+        figure.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines", line=dict(color=color, width=2.5)))
+    return figure
+
+
+def d_output_figure(rows: Rows) -> go.Figure:
+    """The discriminator's mean output on real images, D(x), and on generated ones, D(G(z))."""
+    return _lines(_figure("Discriminator outputs", "mean D output", rows), rows, {"d_real": "D(x)", "d_fake": "D(G(z))"}, (G_COLOR, D_COLOR))
+
+
+def grad_norm_figure(rows: Rows) -> go.Figure:
+    """Global gradient norms of G and D (log scale)."""
+    figure = _figure("Gradient norms", "global norm", rows)
+    figure.update_yaxes(type="log")
+    return _lines(figure, rows, {"g_grad_norm": "G grad norm", "d_grad_norm": "D grad norm"}, (G_COLOR, D_COLOR))
+
+
+def throughput_figure(rows: Rows) -> go.Figure:
+    """Training images per second."""
+    return _lines(_figure("Throughput", "images/s", rows), rows, {"images_per_sec": "images/s"}, ("#2ca02c",))
+
+
+# ---- sample grids ---------------------------------------------------------------------------
+def sample_step(path: Path) -> int:
+    """The training step in a sample file name such as step_000050.png."""
+    match = re.search(r"(\d+)", Path(path).stem)
+    return int(match.group(1)) if match else 0
+
+
+def enlarged_png(path: Path, min_side: int = 480) -> bytes:
+    """A sample grid as PNG bytes, enlarged by a whole factor (sharp pixels) to at least min_side."""
+    image = np.asarray(Image.open(path))
+    if image.ndim == 2:
+        image = image[..., None]
+    scale = max(1, math.ceil(min_side / max(image.shape[:2])))
+    return encode_png(image, scale)
+
+
+def training_gif(sample_paths: Sequence[Path], fps: float = 4.0) -> bytes:
+    """An animated GIF of the sample grids, one frame each, labelled with its step."""
+    if not sample_paths:
+        raise ValueError("training_gif needs at least one sample grid.")
+    frames = [_labelled_frame(path) for path in sample_paths]
+    buffer = io.BytesIO()
+    frames[0].save(
+        buffer, format="GIF", save_all=True, append_images=frames[1:],
+        duration=max(20, round(1000 / fps)), loop=0, optimize=False, disposal=1,
+    )
+    return buffer.getvalue()
+
+
+def _labelled_frame(path: Path, banner: int = 16) -> Image.Image:
+    grid = Image.open(path).convert("RGB")
+    scale = max(1, math.ceil(256 / max(grid.size)))
+    grid = grid.resize((grid.width * scale, grid.height * scale), Image.NEAREST)
+    frame = Image.new("RGB", (grid.width, grid.height + banner), "black")
+    frame.paste(grid, (0, banner))
+    ImageDraw.Draw(frame).text((4, 2), f"step {sample_step(path)}", fill="white")
+    return frame

@@ -1,0 +1,101 @@
+"""Comparing runs: overlaid loss curves, configs side by side and final figures."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pandas as pd
+import plotly.colors
+import plotly.graph_objects as go
+
+from gan_core.charts import downsample_indices, smooth
+from gan_core.config import field_names
+from gan_core.errors import GanError
+from gan_core.jobs import job_status
+from gan_core.runs import Run
+from gan_core.ui_runs import format_seconds
+
+METRIC_TITLES = {"g_loss": "Generator loss", "d_loss": "Discriminator loss"}
+RECENT_STEPS = 50
+RUN_COLORS = plotly.colors.qualitative.D3
+
+
+def default_selection(run_ids: list[str], selected: str | None) -> list[str]:
+    """The selected run and the newest other run (run_ids are newest first); the two newest without a selection."""
+    if selected in run_ids:
+        return [selected] + [r for r in run_ids if r != selected][:1]
+    return run_ids[:2]
+
+
+def overlay_figure(runs_rows: dict[str, list[dict[str, float]]], metric: str, smoothing: float) -> go.Figure:
+    """One smoothed line of `metric` per run against the step (long histories thinned to MAX_POINTS)."""
+    figure = go.Figure()
+    for (label, rows), color in zip(runs_rows.items(), itertools.cycle(RUN_COLORS)):
+        smoothed = smooth([row[metric] for row in rows], smoothing)
+        indices = downsample_indices(len(rows))
+        x, y = [rows[i]["step"] for i in indices], [smoothed[i] for i in indices]
+        figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name=label, line=dict(color=color, width=2)))
+    figure.update_layout(
+        title=METRIC_TITLES.get(metric, metric), xaxis_title="step", yaxis_title=metric,
+        showlegend=True, legend=dict(orientation="h", y=-0.25), margin=dict(l=10, r=10, t=40, b=10), height=380,
+    )
+    return figure
+
+
+def _cell(value: Any) -> str:
+    """A config value as table text (one type per column keeps Arrow happy)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def config_table(configs: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Config fields as rows, runs as columns, values as text."""
+    table = {label: [_cell(config.get(name, "")) for name in field_names()] for label, config in configs.items()}
+    return pd.DataFrame(table, index=list(field_names()))
+
+
+def differing_fields(table: pd.DataFrame) -> list[str]:
+    """The fields (rows) whose values are not the same in every run."""
+    return [name for name, row in table.iterrows() if row.nunique() > 1]
+
+
+def highlight_differences(table: pd.DataFrame) -> "pd.io.formats.style.Styler":
+    """The table with differing rows in bold on a yellow background."""
+    differing = set(differing_fields(table))
+    style = "background-color: #fff3b0; font-weight: bold"
+    return table.style.apply(lambda row: [style if row.name in differing else ""] * len(row), axis=1)
+
+
+def _mean(rows: list[dict[str, float]], key: str, digits: int = 4) -> float | None:
+    """The mean of one history column over rows, rounded; None for no rows."""
+    return round(sum(row[key] for row in rows) / len(rows), digits) if rows else None
+
+
+def final_figures(runs: dict[str, Run]) -> pd.DataFrame:
+    """Per run: final step, state, last and recent-mean losses, images/s and training time."""
+    records = []
+    for label, run in runs.items():
+        try:
+            status = job_status(run)
+        except GanError:
+            status = {"state": "broken"}
+        rows = run.history_rows()
+        recent = rows[-RECENT_STEPS:]
+        records.append(
+            {
+                "run": label,
+                "final step": int(status.get("step") or (rows[-1]["step"] if rows else 0)),
+                "state": status["state"],
+                "G loss (last)": _mean(rows[-1:], "g_loss"),
+                "D loss (last)": _mean(rows[-1:], "d_loss"),
+                f"G loss (mean of last {RECENT_STEPS})": _mean(recent, "g_loss"),
+                f"D loss (mean of last {RECENT_STEPS})": _mean(recent, "d_loss"),
+                "images/s": _mean(recent, "images_per_sec", 1),
+                "train time": format_seconds(status.get("train_seconds")),
+            }
+        )
+    return pd.DataFrame(records)

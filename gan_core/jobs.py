@@ -1,0 +1,358 @@
+"""Training jobs: every run trains in its own worker process, at most `max_jobs()` at a time.
+
+`start_job` launches `python -m gan_core work RUN_ID` in a new session, so a page rerun, a
+closed tab or a restarted Streamlit server never stops it; pages only read the run store.
+
+The queue needs no daemon. Each worker calls `wait_for_turn` before it imports TensorFlow:
+under an exclusive `flock` on `<store>/.queue.lock` it counts the running runs and the queued
+runs whose worker is alive (oldest `queued_at` first, falling back to `created`), and claims
+its run (state "running") once it is among the first K - running of them. Launching,
+stopping a queued run and claiming all happen under that lock, so two workers never take
+the same slot and a stopped queued run is never claimed. A run's status.json names the pid
+of the one worker that owns it; a worker that finds another live pid there exits.
+
+This module imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from gan_core.config import RunConfig
+from gan_core.errors import ConfigError, RunError
+from gan_core.runs import ACTIVE_STATES, Run, RunStore, pid_alive, atomic_write_text
+
+MAX_JOBS_ENV = "GAN_MAX_JOBS"
+# Default 1: TensorFlow already spreads one training step over every core, so on a small CPU
+# (this machine has 2 cores) a second concurrent job only halves the speed of both and adds
+# thread contention and memory; queued runs start as soon as the running one ends.
+DEFAULT_MAX_JOBS = 1
+RESUMABLE_STATES = ("stopped", "crashed", "finished", "diverged")
+RESUME_CHANGES = ("epochs", "steps", "sample_every", "checkpoint_every")
+RECENT_STEPS = 50  # history rows behind the ETA, throughput and the warning rules
+OVERPOWER_D_FAKE = 0.05
+OVERPOWER_D_LOSS = 0.1
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def max_jobs() -> int:
+    """How many runs may train at once: $GAN_MAX_JOBS, default 1."""
+    text = os.environ.get(MAX_JOBS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_JOBS
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{MAX_JOBS_ENV} must be a whole number of at least 1; got '{text}'.")
+    return int(text)
+
+
+# ---- launching and controlling jobs ---------------------------------------------------------
+def start_job(store: RunStore, config: RunConfig) -> Run:
+    """Create a queued run and launch its worker; return the run at once."""
+    max_jobs()
+    run = store.create(config)
+    with _queue_lock(store):
+        worker = _launch(store, run, resume=False)
+        run.update_status(pid=worker.pid, host=socket.gethostname(), queued_at=time.time())
+    return run
+
+
+def resume_job(store: RunStore, run_id: str, changes: dict[str, Any] | None = None) -> Run:
+    """Queue a stopped, crashed, finished or diverged run again, with schedule changes applied."""
+    max_jobs()
+    run = store.get(run_id)
+    changes = dict(changes or {})
+    for key in changes:
+        if key not in RESUME_CHANGES:
+            raise RunError(f"Only the schedule can change on resume ({', '.join(RESUME_CHANGES)}); '{key}' cannot.")
+    with _queue_lock(store):
+        state = job_status(run)["state"]
+        if state not in RESUMABLE_STATES:
+            raise RunError(f"Run '{run.id}' is {state}; only a stopped, crashed, finished or diverged run can be resumed.")
+        if changes:
+            atomic_write_text(run.config_path, run.config().replace(**changes).to_json())
+        run.stop_path.unlink(missing_ok=True)
+        resume = has_checkpoint(run)
+        if not resume:
+            run.truncate_history(0)
+        run.update_status(state="queued", message="", finished=None, pid=None, queued_at=time.time())
+        worker = _launch(store, run, resume=resume)
+        run.update_status(pid=worker.pid, host=socket.gethostname())
+    return run
+
+
+def schedule_unit(config: RunConfig) -> str:
+    """The unit a run's schedule counts in: steps when `steps` is set, else epochs."""
+    return "steps" if config.steps else "epochs"
+
+
+def more_training(config: RunConfig, amount: int) -> dict[str, int]:
+    """The schedule change that trains `amount` more epochs (or steps, for a run scheduled in steps)."""
+    unit = schedule_unit(config)
+    return {unit: getattr(config, unit) + amount}
+
+
+def stop_job(run: Run) -> None:
+    """Stop a run: a queued one at once, a running one after its current step (with a checkpoint)."""
+    with _queue_lock(RunStore(run.dir.parent)):
+        state = run.status()["state"]
+        if state == "queued":
+            run.update_status(state="stopped", message="Stopped before training started.", finished=time.time())
+            return
+    if state == "running":
+        run.request_stop()
+
+
+def has_checkpoint(run: Run) -> bool:
+    """True when the run has saved at least one checkpoint to resume from."""
+    return (run.checkpoints_dir / "checkpoint").exists()
+
+
+def _launch(store: RunStore, run: Run, resume: bool) -> subprocess.Popen:
+    """Start the worker detached from this process, its output going to worker.log."""
+    command = [sys.executable, "-m", "gan_core", "work", run.id, "--runs-dir", str(store.root.resolve())]
+    if resume:
+        command.append("--resume")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_DIR), env.get("PYTHONPATH")]))
+    with open(run.dir / "worker.log", "ab") as log:
+        return subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+
+
+# ---- the queue ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _queue_lock(store: RunStore) -> Iterator[None]:
+    store.root.mkdir(parents=True, exist_ok=True)
+    with open(store.root / ".queue.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def wait_for_turn(store: RunStore, run: Run, poll: float = 0.5) -> bool:
+    """Block until this worker may train `run` (then it is "running"); False if it was stopped or deleted."""
+    while True:
+        with _queue_lock(store):
+            verdict = _try_claim(store, run)
+        if verdict is not None:
+            return verdict
+        time.sleep(poll)
+
+
+def _try_claim(store: RunStore, run: Run) -> bool | None:
+    """True: claimed; False: give up (stopped, deleted, owned by another worker); None: keep waiting."""
+    me, host = os.getpid(), socket.gethostname()
+    try:
+        status = run.raw_status()
+        if status["state"] != "queued":
+            return False
+        if status.get("pid") != me:
+            if _worker_alive(status):
+                return False
+            run.update_status(pid=me, host=host)
+        running, waiting = _queue_snapshot(store)
+        if run.id in waiting[: max(0, max_jobs() - running)]:
+            run.update_status(state="running", pid=me, host=host, message="Starting: loading TensorFlow and the data.")
+            return True
+    except (RunError, OSError):
+        return False
+    return None
+
+
+def _worker_alive(status: dict[str, Any]) -> bool:
+    """Whether the worker named in a status may still be alive (pids on other hosts are trusted)."""
+    pid = status.get("pid")
+    if not isinstance(pid, int):
+        return False
+    return status.get("host") not in (None, socket.gethostname()) or pid_alive(pid)
+
+
+def _queue_snapshot(store: RunStore) -> tuple[int, list[str]]:
+    """The number of running runs and the ids of queued runs with a live worker, first in line first."""
+    running, waiting = 0, []
+    for run in store.list():
+        try:
+            status = run.status()
+        except RunError:
+            continue
+        if status["state"] == "running":
+            running += 1
+        elif status["state"] == "queued" and _worker_alive(status):
+            waiting.append((status.get("queued_at") or status.get("created") or 0.0, run.id))
+    return running, [run_id for _, run_id in sorted(waiting)]
+
+
+def queue_position(store: RunStore, run: Run) -> int | None:
+    """1-based place of a queued run among the runs waiting for a slot; None when not waiting."""
+    _, waiting = _queue_snapshot(store)
+    return waiting.index(run.id) + 1 if run.id in waiting else None
+
+
+def is_active(run: Run) -> bool:
+    """True while the run is queued or training (so the page keeps polling it)."""
+    return job_status(run)["state"] in ACTIVE_STATES
+
+
+def job_status(run: Run) -> dict[str, Any]:
+    """`run.status()`, with a queued run whose waiting worker died reported as crashed too."""
+    status = run.status()
+    if status["state"] == "queued" and isinstance(status.get("pid"), int) and not _worker_alive(status):
+        status["state"] = "crashed"
+        status["message"] = "The worker waiting for this run's turn ended before training started."
+    return status
+
+
+# ---- what the Train page shows ------------------------------------------------------------
+@dataclass(frozen=True)
+class JobWarning:
+    """One problem to show: level "error" or "warning" and a sentence with what to try."""
+
+    level: str
+    text: str
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A snapshot of a job for display."""
+
+    run_id: str
+    state: str
+    step: int
+    total_steps: int | None
+    epoch: int
+    progress: float
+    eta_seconds: float | None
+    images_per_sec: float | None
+    g_loss: float | None
+    d_loss: float | None
+    message: str
+    queue_position: int | None
+    warnings: list[JobWarning] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def resumable(self) -> bool:
+        return self.state in RESUMABLE_STATES
+
+
+def job_state(run: Run, rows: list[dict[str, float]] | None = None) -> JobView:
+    """Read a run's status and history (or the given history rows) into what the Train page renders."""
+    status = job_status(run)
+    rows = run.history_rows() if rows is None else rows
+    recent = rows[-RECENT_STEPS:]
+    state, step, total = status["state"], int(status.get("step") or 0), status.get("total_steps")
+    last = rows[-1] if rows else {}
+    return JobView(
+        run_id=run.id,
+        state=state,
+        step=step,
+        total_steps=total,
+        epoch=int(last.get("epoch", 0)),
+        progress=min(1.0, step / total) if total else 0.0,
+        eta_seconds=_eta(recent, step, total) if state == "running" else None,
+        images_per_sec=statistics.median(r["images_per_sec"] for r in recent) if recent else None,
+        g_loss=last.get("g_loss"),
+        d_loss=last.get("d_loss"),
+        message=status.get("message") or "",
+        queue_position=queue_position(RunStore(run.dir.parent), run) if state == "queued" else None,
+        warnings=_warnings(run, status, recent),
+    )
+
+
+def _eta(recent: list[dict[str, float]], step: int, total: int | None) -> float | None:
+    """Seconds left at the recent step rate (training time only: sampling and checkpoints add a little)."""
+    if not total or len(recent) < 2:
+        return None
+    seconds = recent[-1]["elapsed_sec"] - recent[0]["elapsed_sec"]
+    steps = recent[-1]["step"] - recent[0]["step"]
+    if seconds <= 0 or steps <= 0:
+        return None
+    return max(0.0, (total - step) * seconds / steps)
+
+
+def _warnings(run: Run, status: dict[str, Any], recent: list[dict[str, float]]) -> list[JobWarning]:
+    found = []
+    if status["state"] == "diverged":
+        found.append(JobWarning("error", status.get("message") or "Training diverged."))
+    if status["state"] == "crashed":
+        found.append(JobWarning("error", _crash_text(run, status)))
+    overpowering = _overpowering(run, recent)
+    if overpowering:
+        found.append(JobWarning("warning", overpowering))
+    return found
+
+
+def _crash_text(run: Run, status: dict[str, Any]) -> str:
+    text = status.get("message") or "The training process ended unexpectedly."
+    if "resume" in text.lower():
+        return text
+    if has_checkpoint(run):
+        where = status.get("last_checkpoint_step")
+        return f"{text} Resume continues from the last checkpoint" + (f" (step {where})." if where is not None else ".")
+    return f"{text} Resume starts it again from step 0 (there is no checkpoint yet)."
+
+
+def _overpowering(run: Run, recent: list[dict[str, float]]) -> str | None:
+    """The "D overpowering G" rule for bce/minimax: over the last 50 steps, mean D(G(z)) < 0.05 and mean D loss < 0.1."""
+    if len(recent) < RECENT_STEPS:
+        return None
+    try:
+        loss = run.config().loss
+    except RunError:
+        return None
+    if loss not in ("bce", "minimax"):
+        return None
+    d_fake = sum(r["d_fake"] for r in recent) / len(recent)
+    d_loss = sum(r["d_loss"] for r in recent) / len(recent)
+    if d_fake >= OVERPOWER_D_FAKE or d_loss >= OVERPOWER_D_LOSS:
+        return None
+    return (
+        f"The discriminator is overpowering the generator: over the last {len(recent)} steps D(G(z)) averaged "
+        f"{d_fake:.3f} and the D loss {d_loss:.3f}, so G gets almost no gradient. Try a lower d_lr or higher g_lr, "
+        "label_smoothing 0.1, dropout in D, or the wgan-gp loss."
+    )
+
+
+def log_tail(run: Run, lines: int = 20) -> str:
+    """The last lines of the worker's log (its progress bar and any traceback)."""
+    try:
+        text = (run.dir / "worker.log").read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.replace("\r", "\n").splitlines()[-lines:])
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds as m:ss, or h:mm:ss from an hour on."""
+    seconds = int(max(0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def progress_text(view: JobView) -> str:
+    """The line under the progress bar: step, epoch and time left."""
+    if view.state == "queued":
+        place = f" (position {view.queue_position} in the queue)" if view.queue_position else ""
+        return f"Queued{place}: waiting for a free training slot."
+    if not view.total_steps:
+        return "Starting: loading TensorFlow and the data." if view.active else f"{view.state.capitalize()} before training started."
+    text = f"{view.state.capitalize()}: step {view.step:,} / {view.total_steps or 0:,}, epoch {view.epoch}"
+    if view.eta_seconds is not None:
+        text += f", about {format_duration(view.eta_seconds)} left"
+    return text

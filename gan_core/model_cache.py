@@ -1,0 +1,81 @@
+"""Per-session caches (in `st.session_state`) of loaded generators and prepared downloads.
+
+A run's generator is cached under (run folder, checkpoint step, mtime of the checkpoint index),
+so moving a slider never reloads weights while a new checkpoint is picked up. A session keeps
+at most MAX_GENERATORS of them (least recently used goes first), one uploaded generator and
+one set of prepared downloads. Nothing here is shared between sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, MutableMapping
+
+from gan_core.generation import LoadedGenerator, checkpoint_steps, load_generator
+from gan_core.model_io import Download, as_loaded_generator, load_generator_file, run_downloads
+from gan_core.runs import Run, RunStore
+
+MAX_GENERATORS = 3
+GENERATORS_KEY = "_gan_generators"
+UPLOAD_KEY = "_gan_uploaded_generator"
+DOWNLOADS_KEY = "_gan_downloads"
+
+
+def checkpoint_key(run: Run, step: int | None) -> tuple[str, int | None, int]:
+    """What identifies a run's weights at a step: its folder, the step and when its checkpoints last changed."""
+    index = run.checkpoints_dir / "checkpoint"
+    return str(run.dir), step, index.stat().st_mtime_ns if index.exists() else 0
+
+
+def get_generator(state: MutableMapping[str, Any], run: Run, step: int | None = None) -> LoadedGenerator:
+    """The run's generator at a step (default the newest), loaded once per checkpoint and session."""
+    steps = checkpoint_steps(run)
+    if step is None and steps:
+        step = steps[-1]
+    key = checkpoint_key(run, step)
+    cache = state.setdefault(GENERATORS_KEY, {})
+    loaded = cache.pop(key, None) or load_generator(run, step)
+    cache[key] = loaded
+    while len(cache) > MAX_GENERATORS:
+        del cache[next(iter(cache))]
+    return loaded
+
+
+def get_uploaded_generator(state: MutableMapping[str, Any], name: str, data: bytes) -> LoadedGenerator:
+    """Check and load an uploaded generator `.keras` file once (by its sha256); it becomes the session's upload."""
+    digest = hashlib.sha256(data).hexdigest()
+    current = state.get(UPLOAD_KEY)
+    if current is not None and current[0] == digest:
+        return current[1]
+    loaded = as_loaded_generator(load_generator_file(data, name), name)
+    state[UPLOAD_KEY] = (digest, loaded)
+    return loaded
+
+
+def uploaded_generator(state: MutableMapping[str, Any]) -> LoadedGenerator | None:
+    """The generator this session uploaded last, if any."""
+    current = state.get(UPLOAD_KEY)
+    return current[1] if current is not None else None
+
+
+def runs_with_checkpoints(store: RunStore) -> dict[str, list[int]]:
+    """Run ids (newest first) that have a checkpoint, with their checkpoint steps."""
+    found = {}
+    for run in store.list():
+        steps = checkpoint_steps(run)
+        if steps:
+            found[run.id] = steps
+    return found
+
+
+def prepare_downloads(state: MutableMapping[str, Any], run: Run, step: int | None) -> list[Download]:
+    """Build the run's download files and keep them (replacing any earlier ones) for later reruns."""
+    files = run_downloads(run, step)
+    state[DOWNLOADS_KEY] = (checkpoint_key(run, step), files)
+    return files
+
+
+def prepared_downloads(state: MutableMapping[str, Any], run: Run, step: int | None) -> list[Download] | None:
+    """The files prepared for exactly this run, step and checkpoint state, if any."""
+    current = state.get(DOWNLOADS_KEY)
+    return current[1] if current is not None and current[0] == checkpoint_key(run, step) else None

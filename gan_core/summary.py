@@ -1,0 +1,40 @@
+"""Model summaries before training: the layers and parameter counts a config would build."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gan_core.config import RunConfig
+from gan_core.datasets import load_dataset
+from gan_core.errors import ConfigError
+
+BUILTIN_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
+    "mnist-5k": ((28, 28, 1), 10),
+    "mnist": ((28, 28, 1), 10),
+    "fashion_mnist": ((28, 28, 1), 10),
+}
+
+
+def dataset_shape(dataset: str) -> tuple[tuple[int, int, int], int]:
+    """(image shape, number of classes) of a dataset; builtins without loading, files by validating them."""
+    if dataset in BUILTIN_SHAPES:
+        return BUILTIN_SHAPES[dataset]
+    images = load_dataset(dataset)
+    return images.image_shape, images.num_classes
+
+
+def summarize(config: RunConfig, image_shape: tuple[int, int, int], num_classes: int) -> dict[str, Any]:
+    """Layer rows and parameter totals of the generator and discriminator this config builds."""
+    from gan_core.gan import make_discriminator, make_generator  # TensorFlow loads only when a summary is asked for
+    from gan_core.models import model_summary
+
+    if config.conditional and num_classes < 2:
+        raise ConfigError("conditional=true needs a labelled dataset; this dataset has no class labels.")
+    generator = make_generator(config, tuple(image_shape), num_classes)
+    discriminator = make_discriminator(config, tuple(image_shape), num_classes)
+    return {
+        "generator": model_summary(generator),
+        "discriminator": model_summary(discriminator),
+        "generator_params": int(generator.count_params()),
+        "discriminator_params": int(discriminator.count_params()),
+    }

@@ -1,0 +1,238 @@
+"""The Configure page's logic: widget specs from RunConfig metadata, form state, validation and uploads.
+
+Form widgets use the session-state keys `cfg_<field>`; the dataset is chosen with
+`cfg_dataset_source` (a builtin name or UPLOAD_CHOICE) plus `dataset_file` (the saved upload).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from gan_core.config import RunConfig, field_info, field_names, load_preset
+from gan_core.datasets import OFFLINE_DATASET, ImageSet
+from gan_core.errors import ConfigError, DataError
+from gan_core.images import encode_png, make_grid
+from gan_core.runs import atomic_write_bytes
+from gan_core.uploads import load_npz, load_zip
+
+SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Architecture", ("architecture",)),
+    ("Loss & regularizers", ("loss", "regularizers")),
+    ("Optimizer", ("optimizer",)),
+    ("Schedule", ("schedule",)),
+    ("Output & performance", ("output", "performance")),
+)
+DATASET_CHOICES = (OFFLINE_DATASET, "mnist", "fashion_mnist")
+UPLOAD_CHOICE = "upload .npz/.zip"
+SOURCE_KEY = "cfg_dataset_source"
+FILE_KEY = "dataset_file"
+UPLOADS_DIRNAME = "_uploads"
+PREVIEW_COUNT = 64
+LABELS = {
+    "name": "Run name",
+    "architecture": "Architecture",
+    "conditional": "Conditional (class labels)",
+    "latent_dim": "Latent dimension",
+    "width": "Width multiplier",
+    "batch_norm": "Batch norm (generator)",
+    "dropout": "Dropout (discriminator)",
+    "spectral_norm": "Spectral norm (discriminator)",
+    "loss": "Loss",
+    "label_smoothing": "Label smoothing",
+    "gp_weight": "Gradient-penalty weight",
+    "ema_decay": "Generator EMA decay",
+    "batch_size": "Batch size",
+    "g_lr": "G learning rate",
+    "d_lr": "D learning rate",
+    "g_beta1": "G Adam beta 1",
+    "g_beta2": "G Adam beta 2",
+    "d_beta1": "D Adam beta 1",
+    "d_beta2": "D Adam beta 2",
+    "d_steps": "D steps per G step",
+    "epochs": "Epochs",
+    "steps": "Steps (0 = use epochs)",
+    "sample_every": "Sample every N steps",
+    "checkpoint_every": "Checkpoint every N steps",
+    "seed": "Seed",
+    "precision": "Precision",
+    "steps_per_call": "Steps per compiled call",
+    "xla": "XLA",
+}
+FLOAT_STEPS = {"g_lr": 1e-5, "d_lr": 1e-5, "width": 0.125, "gp_weight": 1.0, "ema_decay": 0.001}
+FLOAT_FORMATS = {"g_lr": "%.2e", "d_lr": "%.2e", "width": "%.3f", "gp_weight": "%.1f"}
+_VALID_BASE = RunConfig(steps=1)  # every cross-field rule holds, so one changed field is judged alone
+
+
+def form_fields(groups: tuple[str, ...]) -> list[str]:
+    """The RunConfig fields of some groups, in declaration order."""
+    return [name for name in field_names() if field_info(name)["group"] in groups]
+
+
+def widget_key(name: str) -> str:
+    """The session-state key of a field's widget."""
+    return f"cfg_{name}"
+
+
+FORM_KEYS = (*(widget_key(name) for name in field_names() if name != "dataset"), SOURCE_KEY, FILE_KEY)
+
+
+def widget_spec(name: str) -> dict[str, Any]:
+    """How to draw one field: kind (checkbox/selectbox/number/text), label, help, limits, step, options, format."""
+    info = field_info(name)
+    spec: dict[str, Any] = {
+        "kind": "text", "label": LABELS.get(name, name), "help": info["help"],
+        "min": None, "max": None, "step": None, "options": None, "format": None, "max_chars": info.get("max_len"),
+    }
+    if info["type"] == "bool":
+        spec["kind"] = "checkbox"
+    elif "choices" in info:
+        spec.update(kind="selectbox", options=list(info["choices"]))
+    elif info["type"] == "int":
+        spec.update(kind="number", min=int(info["min"]), max=int(info["max"]), step=1, format="%d")
+    elif info["type"] == "float":
+        spec.update(
+            kind="number", min=float(info["min"]), max=float(info["max"]),
+            step=FLOAT_STEPS.get(name, 0.01), format=FLOAT_FORMATS.get(name, "%.4f"),
+        )
+    return spec
+
+
+# ---- form state <-> config -----------------------------------------------------------------
+def dataset_source(dataset: str) -> str:
+    """The dataset selectbox choice for a dataset value: a builtin name or UPLOAD_CHOICE."""
+    return dataset if dataset in DATASET_CHOICES else UPLOAD_CHOICE
+
+
+def form_state(config: RunConfig) -> dict[str, Any]:
+    """Session-state entries that put a config into the form (floats as floats, as number_input needs)."""
+    state: dict[str, Any] = {}
+    for name in field_names():
+        if name == "dataset":
+            continue
+        value = getattr(config, name)
+        state[widget_key(name)] = float(value) if field_info(name)["type"] == "float" else value
+    state[SOURCE_KEY] = dataset_source(config.dataset)
+    state[FILE_KEY] = "" if config.dataset in DATASET_CHOICES else config.dataset
+    return state
+
+
+def preset_state(name: str) -> dict[str, Any]:
+    """Form entries of a preset's hyperparameters; the dataset the user chose stays as it is."""
+    state = form_state(load_preset(name))
+    del state[SOURCE_KEY], state[FILE_KEY]
+    return state
+
+
+def values_from_state(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The field values held by the form's widgets."""
+    values = {name: state[widget_key(name)] for name in field_names() if widget_key(name) in state}
+    source = state.get(SOURCE_KEY, OFFLINE_DATASET)
+    values["dataset"] = source if source != UPLOAD_CHOICE else state.get(FILE_KEY, "")
+    return values
+
+
+def config_from_values(values: dict[str, Any]) -> RunConfig:
+    """A validated RunConfig from form values; raises ConfigError with one sentence."""
+    return RunConfig.from_dict(values)
+
+
+def errors_by_field(values: dict[str, Any]) -> dict[str, str]:
+    """The engine's message for each value that is invalid on its own (other fields left valid)."""
+    errors = {}
+    for name, value in values.items():
+        try:
+            _VALID_BASE.replace(**{name: value})
+        except ConfigError as exc:
+            errors[name] = str(exc)
+    return errors
+
+
+@dataclass(frozen=True)
+class FormCheck:
+    """The outcome of checking the form: a config, or errors per field and across fields."""
+
+    config: RunConfig | None
+    field_errors: dict[str, str]
+    form_error: str | None
+
+
+def check_form(values: dict[str, Any]) -> FormCheck:
+    """Validate form values field by field, then as a whole (cross-field rules)."""
+    field_errors = errors_by_field(values)
+    if field_errors:
+        return FormCheck(None, field_errors, None)
+    try:
+        return FormCheck(config_from_values(values), {}, None)
+    except ConfigError as exc:
+        return FormCheck(None, {}, str(exc))
+
+
+# ---- dataset uploads -----------------------------------------------------------------------
+def read_upload(data: bytes, name: str) -> ImageSet:
+    """Validate uploaded bytes as an .npz or .zip dataset (nothing is written); raises DataError."""
+    suffix = Path(name).suffix.lower()
+    if suffix == ".npz":
+        return load_npz(io.BytesIO(data), name)
+    if suffix == ".zip":
+        return load_zip(io.BytesIO(data), name)
+    raise DataError(f"'{name}' is neither a .npz nor a .zip file.")
+
+
+def uploads_dir(runs_root: Path) -> Path:
+    """Where validated uploads are kept: <runs root>/_uploads (ignored by RunStore.list)."""
+    return Path(runs_root) / UPLOADS_DIRNAME
+
+
+def save_upload(data: bytes, name: str, runs_root: Path) -> Path:
+    """Store validated upload bytes atomically as _uploads/<sha256 prefix>_<safe name>; returns the path."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).strip("._") or "dataset"
+    path = uploads_dir(runs_root) / f"{hashlib.sha256(data).hexdigest()[:16]}_{safe[-80:]}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file():
+        atomic_write_bytes(path, data)
+    return path
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A validated dataset upload, saved: where, a sentence about it, a preview grid and the class counts."""
+
+    path: Path
+    about: str
+    preview: bytes
+    counts: pd.DataFrame
+
+
+def accept_upload(data: bytes, name: str, runs_root: Path) -> Upload:
+    """Validate uploaded bytes and, only when they pass, save them; raises DataError with one sentence."""
+    images = read_upload(data, name)
+    path = save_upload(data, name, runs_root)
+    return Upload(path, describe_images(images), preview_png(images), class_counts(images))
+
+
+def preview_png(images: ImageSet, count: int = PREVIEW_COUNT) -> bytes:
+    """A PNG grid of the first `count` images, 8 per row, doubled in size."""
+    return encode_png(make_grid(images.images[:count], cols=8), scale=2)
+
+
+def class_counts(images: ImageSet) -> pd.DataFrame:
+    """Images per class (one 'unlabelled' row when the set has no labels)."""
+    if images.labels is None:
+        return pd.DataFrame({"class": ["unlabelled"], "images": [images.num_images]})
+    counts = np.bincount(images.labels, minlength=images.num_classes)
+    return pd.DataFrame({"class": list(images.class_names), "images": counts.astype(int)})
+
+
+def describe_images(images: ImageSet) -> str:
+    """One sentence about a dataset: count, image size and classes."""
+    h, w, c = images.image_shape
+    classes = f"{images.num_classes} classes" if images.num_classes else "no labels"
+    return f"{images.num_images} images of {h}x{w}x{c} pixels, {classes}."

@@ -1,0 +1,101 @@
+"""The runs table of the Home page: one row per run folder, broken runs included."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+
+from gan_core.config import RunConfig
+from gan_core.errors import GanError
+from gan_core.jobs import job_status
+from gan_core.runs import Run, RunStore
+
+COLUMNS = (
+    "run", "name", "dataset", "model", "loss", "status", "step",
+    "G loss", "D loss", "started", "duration", "message",
+)
+RUN_PAGES = {
+    "Train": "pages/2_Train.py",
+    "Generate": "pages/3_Generate.py",
+    "Compare": "pages/5_Compare.py",
+    "Models": "pages/6_Models.py",
+}
+
+
+def format_seconds(seconds: float | None) -> str:
+    """A duration as '42s', '3m 05s' or '2h 07m'; '' when unknown."""
+    if seconds is None:
+        return ""
+    seconds = int(max(0, seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def format_time(timestamp: float | None) -> str:
+    """A Unix time as local 'YYYY-MM-DD HH:MM'; '' when unknown."""
+    if not isinstance(timestamp, (int, float)):
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+def model_label(config: RunConfig) -> str:
+    """The architecture, with 'conditional' added for conditional runs."""
+    return f"{config.architecture} conditional" if config.conditional else config.architecture
+
+
+def step_label(status: dict[str, Any]) -> str:
+    """'120/700', or '0/?' before the worker knows the total."""
+    return f"{status.get('step', 0)}/{status.get('total_steps', '?')}"
+
+
+def run_row(run: Run) -> dict[str, Any]:
+    """One table row; a run whose config or status cannot be read gets status 'broken' and the reason."""
+    row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
+    row.update({"run": run.id, "G loss": None, "D loss": None})
+    try:
+        config = run.config()
+        status = job_status(run)
+    except GanError as exc:
+        row.update(status="broken", message=str(exc))
+        return row
+    history = run.history_rows()
+    last = history[-1] if history else {}
+    row.update(
+        {
+            "name": config.name,
+            "dataset": status.get("dataset") or config.dataset,
+            "model": model_label(config),
+            "loss": config.loss,
+            "status": status["state"],
+            "step": step_label(status),
+            "G loss": last.get("g_loss"),
+            "D loss": last.get("d_loss"),
+            "started": format_time(status.get("started") or status.get("created")),
+            "duration": format_seconds(status.get("train_seconds")),
+            "message": status.get("message", ""),
+        }
+    )
+    return row
+
+
+def runs_table(store: RunStore) -> pd.DataFrame:
+    """All runs of the store, newest first, as a table for st.dataframe."""
+    return pd.DataFrame([run_row(run) for run in store.list()], columns=list(COLUMNS))
+
+
+def run_exists(store: RunStore, run_id: str | None) -> bool:
+    """True when run_id names a run folder in the store (an invalid id is simply absent)."""
+    if not run_id:
+        return False
+    try:
+        store.get(run_id)
+    except GanError:
+        return False
+    return True

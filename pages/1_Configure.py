@@ -1,0 +1,183 @@
+"""Configure: choose a preset and a dataset, edit every hyperparameter, check the models, then train."""
+
+import streamlit as st
+
+from gan_core import jobs
+from gan_core import ui_forms as forms
+from gan_core.config import RunConfig, load_preset, preset_names
+from gan_core.datasets import OFFLINE_DATASET, load_dataset
+from gan_core.errors import GanError
+from gan_core.summary import dataset_shape, summarize
+from gan_core.ui_common import get_store, select_run
+
+DEFAULT_PRESET = "dcgan"
+
+st.set_page_config(page_title="Configure · GAN Workbench", layout="wide")
+
+
+@st.cache_data(show_spinner="Building the models…", max_entries=32)
+def model_summary(config_json: str, image_shape: tuple[int, int, int], num_classes: int) -> dict:
+    """The summary of a config, cached: building the models takes a moment."""
+    return summarize(RunConfig.from_json(config_json), image_shape, num_classes)
+
+
+@st.cache_data(show_spinner="Reading the dataset…", max_entries=8)
+def cached_dataset_shape(dataset: str) -> tuple[tuple[int, int, int], int]:
+    """Image shape and class count of a dataset, cached: a file is validated once."""
+    return dataset_shape(dataset)
+
+
+def load_preset_into_form() -> None:
+    """Put the chosen preset's hyperparameters into the form."""
+    st.session_state.update(forms.preset_state(st.session_state["preset"]))
+
+
+def load_config_file() -> None:
+    """Put an uploaded config.json into the form, or keep its one-sentence error."""
+    uploaded = st.session_state["config_file"]
+    if uploaded is None:
+        return
+    try:
+        st.session_state.update(forms.form_state(RunConfig.from_json(uploaded.getvalue().decode("utf-8", "replace"))))
+        st.session_state["config_file_error"] = None
+    except GanError as exc:
+        st.session_state["config_file_error"] = str(exc)
+
+
+def read_dataset_upload() -> None:
+    """Validate and save a new dataset upload, or keep its one-sentence error."""
+    uploaded = st.session_state["dataset_upload"]
+    st.session_state.update({"upload": None, "upload_error": None, forms.FILE_KEY: ""})
+    if uploaded is None:
+        return
+    try:
+        upload = forms.accept_upload(uploaded.getvalue(), uploaded.name, get_store().root)
+    except GanError as exc:
+        st.session_state["upload_error"] = str(exc)
+        return
+    st.session_state.update({"upload": upload, forms.FILE_KEY: str(upload.path)})
+
+
+def check_builtin(name: str) -> None:
+    """Try to load a builtin dataset (downloading it) and remember the outcome."""
+    try:
+        st.session_state["dataset_check"] = (name, None, forms.describe_images(load_dataset(name)))
+    except GanError as exc:
+        st.session_state["dataset_check"] = (name, str(exc), None)
+
+
+def use_offline_dataset() -> None:
+    """Switch the dataset to the bundled offline digits."""
+    st.session_state[forms.SOURCE_KEY] = OFFLINE_DATASET
+
+
+def field_widget(name: str, error: str | None) -> None:
+    """The widget of one config field, drawn from its spec, with its error under it."""
+    spec, key = forms.widget_spec(name), forms.widget_key(name)
+    if spec["kind"] == "checkbox":
+        st.checkbox(spec["label"], key=key, help=spec["help"])
+    elif spec["kind"] == "selectbox":
+        st.selectbox(spec["label"], spec["options"], key=key, help=spec["help"])
+    elif spec["kind"] == "number":
+        st.number_input(
+            spec["label"], min_value=spec["min"], max_value=spec["max"], step=spec["step"],
+            format=spec["format"], key=key, help=spec["help"],
+        )
+    else:
+        st.text_input(spec["label"], key=key, help=spec["help"], max_chars=spec["max_chars"])
+    if error:
+        st.error(error)
+
+
+# Widget values are dropped when the user visits another page; keep a copy to come back to.
+if forms.SOURCE_KEY not in st.session_state:
+    saved = st.session_state.get("saved_form")
+    st.session_state.update(saved or {"preset": DEFAULT_PRESET, **forms.form_state(load_preset(DEFAULT_PRESET))})
+
+st.session_state["saved_form"] = {key: st.session_state[key] for key in ("preset", *forms.FORM_KEYS)}
+check = forms.check_form(forms.values_from_state(st.session_state))
+
+st.title("Configure a run")
+
+left, right = st.columns([2, 3])
+left.selectbox(
+    "Preset", preset_names(), key="preset", on_change=load_preset_into_form,
+    help="Loads every field below. tutorial-dcgan is the TensorFlow DCGAN tutorial; dcgan is a faster half-width copy.",
+)
+right.file_uploader("…or load a config.json", type=["json"], key="config_file", on_change=load_config_file)
+if st.session_state.get("config_file_error"):
+    right.error(st.session_state["config_file_error"])
+
+st.subheader("Data")
+source = st.selectbox(
+    "Dataset", [*forms.DATASET_CHOICES, forms.UPLOAD_CHOICE], key=forms.SOURCE_KEY,
+    help="mnist-5k is bundled and works offline; mnist and fashion_mnist are downloaded once.",
+)
+if source == forms.UPLOAD_CHOICE:
+    st.file_uploader(
+        "Images as .npz (arrays x and optional integer labels y) or .zip (PNG/JPEG, one folder per class)",
+        type=["npz", "zip"], key="dataset_upload", on_change=read_dataset_upload,
+    )
+    upload = st.session_state.get("upload")
+    if st.session_state.get("upload_error"):
+        st.error(st.session_state["upload_error"])
+    elif upload and str(upload.path) == st.session_state[forms.FILE_KEY]:
+        st.success(f"Saved as {upload.path}: {upload.about}")
+        preview, counts = st.columns([3, 2])
+        preview.image(upload.preview, caption="The first 64 images")
+        counts.dataframe(upload.counts, hide_index=True)
+    elif st.session_state.get(forms.FILE_KEY):
+        st.caption(f"Using the file {st.session_state[forms.FILE_KEY]}.")
+elif source != OFFLINE_DATASET:
+    if st.button("Check dataset", help="Loads it now (downloading it the first time) to see that training can use it."):
+        with st.spinner(f"Loading {source}…"):
+            check_builtin(source)
+    checked = st.session_state.get("dataset_check")
+    if checked and checked[0] == source:
+        if checked[1]:
+            st.error(checked[1])
+            st.button(f"Use {OFFLINE_DATASET} instead", on_click=use_offline_dataset)
+        else:
+            st.success(f"{source} is ready: {checked[2]}")
+if "dataset" in check.field_errors:
+    st.error(check.field_errors["dataset"])
+
+st.subheader("Hyperparameters")
+with st.form("config_form", border=False):
+    if check.form_error:
+        st.error(check.form_error)
+    for tab, (_, groups) in zip(st.tabs([title for title, _ in forms.SECTIONS]), forms.SECTIONS):
+        with tab:
+            columns = st.columns(3)
+            for i, name in enumerate(forms.form_fields(groups)):
+                with columns[i % 3]:
+                    field_widget(name, check.field_errors.get(name))
+    train_col, check_col, _ = st.columns([1, 1, 8])
+    train = train_col.form_submit_button("Train", type="primary")
+    check_col.form_submit_button("Check", help="Validate the values and update the model summary.")
+
+if check.config is None:
+    st.warning("Fix the values marked above to see the model summary and to train.")
+    st.stop()
+config = check.config
+st.download_button("Download config.json", config.to_json(), file_name="config.json", mime="application/json")
+
+st.subheader("Model summary")
+try:
+    image_shape, num_classes = cached_dataset_shape(config.dataset)
+    summary = model_summary(config.to_json(), image_shape, num_classes)
+except GanError as exc:
+    st.error(str(exc))
+    st.stop()
+for column, part in zip(st.columns(2), ("generator", "discriminator")):
+    column.metric(f"{part.capitalize()} parameters", f"{summary[f'{part}_params']:,}")
+    column.dataframe(summary[part], hide_index=True, height=35 * (len(summary[part]) + 1) + 3)
+
+if train:
+    try:
+        run = jobs.start_job(get_store(), config)
+    except GanError as exc:
+        st.error(str(exc))
+    else:
+        select_run(run.id)
+        st.switch_page("pages/2_Train.py", query_params={"run": run.id})

@@ -1,0 +1,104 @@
+"""Train: watch a run train live, stop or resume it, and scrub through its sample grids."""
+
+import streamlit as st
+
+from gan_core import charts, jobs
+from gan_core.errors import GanError
+from gan_core.ui_common import get_store, select_run, selected_run_id
+
+POLL_SECONDS = 2
+
+st.title("Train")
+store = get_store()
+runs = store.list()
+if not runs:
+    st.info("No runs yet. Configure a run and start it on the Configure page; it trains here.")
+    st.page_link("pages/1_Configure.py", label="Configure a run", icon=":material/tune:")
+    st.stop()
+
+run_ids = [run.id for run in runs]
+if st.session_state.get("train_run") not in run_ids:
+    wanted = selected_run_id()
+    st.session_state["train_run"] = wanted if wanted in run_ids else run_ids[0]
+run_id = st.selectbox("Run", run_ids, key="train_run")
+select_run(run_id)
+run = store.get(run_id)
+
+try:
+    polling = jobs.is_active(run)
+except GanError as exc:
+    st.error(str(exc))
+    st.stop()
+
+
+@st.fragment(run_every=POLL_SECONDS if polling else None)
+def live(polling: bool) -> None:
+    rows = run.history_rows()
+    try:
+        view = jobs.job_state(run, rows)
+    except GanError as exc:
+        st.error(str(exc))
+        return
+    if view.active != polling:
+        st.rerun()
+
+    if view.active:
+        if st.button("Stop", icon=":material/stop:", help="A queued run stops at once; a running one after its current step, with a checkpoint."):
+            jobs.stop_job(run)
+            st.rerun()
+    elif view.resumable:
+        changes = {}
+        if view.state == "finished":
+            config = run.config()
+            unit = jobs.schedule_unit(config)
+            amount = st.number_input(f"More {unit} to train", min_value=1, value=1 if unit == "epochs" else 500, step=1)
+            changes = jobs.more_training(config, int(amount))
+        if st.button("Resume", icon=":material/play_arrow:", help="Continues from the last checkpoint in a new worker."):
+            try:
+                jobs.resume_job(store, run.id, changes)
+            except GanError as exc:
+                st.error(str(exc))
+            else:
+                st.rerun()
+
+    st.progress(view.progress, text=jobs.progress_text(view))
+    state, speed, g_loss, d_loss = st.columns(4)
+    state.metric("State", view.state)
+    speed.metric("Images/s", f"{view.images_per_sec:,.0f}" if view.images_per_sec is not None else "-")
+    g_loss.metric("G loss", f"{view.g_loss:.3f}" if view.g_loss is not None else "-")
+    d_loss.metric("D loss", f"{view.d_loss:.3f}" if view.d_loss is not None else "-")
+    for warning in view.warnings:
+        (st.error if warning.level == "error" else st.warning)(warning.text)
+    if view.message and not view.warnings:
+        st.caption(view.message)
+    if view.state == "crashed":
+        with st.expander("Worker log"):
+            st.code(jobs.log_tail(run) or "(empty)", language=None)
+
+    losses, outputs, gradients, throughput = st.tabs(["Losses", "D outputs", "Gradient norms", "Throughput"])
+    with losses:
+        smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, help="Exponential moving average, as in TensorBoard.")
+        st.plotly_chart(charts.loss_figure(rows, smoothing))
+    with outputs:
+        st.plotly_chart(charts.d_output_figure(rows))
+    with gradients:
+        st.plotly_chart(charts.grad_norm_figure(rows))
+    with throughput:
+        st.plotly_chart(charts.throughput_figure(rows))
+
+    paths = run.sample_paths()
+    if not paths:
+        return
+    st.subheader("Samples")
+    by_step = {charts.sample_step(path): path for path in paths}
+    step = max(by_step)
+    if len(by_step) > 1:
+        step = st.select_slider("Sample grid at step", options=list(by_step), value=step)
+    st.image(charts.enlarged_png(by_step[step]), caption=f"The same fixed noise at step {step:,}", output_format="PNG")
+    st.download_button(
+        "Download the training as a GIF", data=lambda: charts.training_gif(paths), file_name=f"{run.id}.gif",
+        mime="image/gif", on_click="ignore", icon=":material/download:",
+    )
+
+
+live(polling)

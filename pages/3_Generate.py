@@ -1,0 +1,85 @@
+"""Generate: sample images from a run's checkpoint or an uploaded generator, interpolate, walk the latent space."""
+
+import streamlit as st
+
+from gan_core import latents, model_cache, model_io
+from gan_core.errors import GanError
+from gan_core.ui_common import get_store, select_run, selected_run_id
+
+MAX_SEED = 2**31 - 1
+
+st.title("Generate")
+
+store = get_store()
+uploaded = model_cache.uploaded_generator(st.session_state)
+runs = model_cache.runs_with_checkpoints(store)
+source = "run"
+if uploaded is not None:
+    source = st.radio(
+        "Generator", ["run", "upload"], horizontal=True,
+        format_func=lambda choice: "A run's checkpoint" if choice == "run" else f"Uploaded: {uploaded.config.name}",
+    )
+
+try:
+    if source == "upload":
+        loaded, name = uploaded, uploaded.config.name
+        st.caption(f"Latent size {loaded.config.latent_dim}, {loaded.num_classes or 'no'} classes.")
+    else:
+        if not runs:
+            st.info("No run has a checkpoint yet: train one first, or upload a generator on the Models page.")
+            st.page_link("pages/2_Train.py", label="Train", icon=":material/model_training:")
+            st.stop()
+        ids = list(runs)
+        current = selected_run_id()
+        run_id = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0)
+        if run_id != current:
+            select_run(run_id)
+        steps = runs[run_id]
+        step = st.select_slider("Checkpoint step", steps, value=steps[-1]) if len(steps) > 1 else steps[0]
+        loaded = model_cache.get_generator(st.session_state, store.get(run_id), step)
+        name = f"{run_id}-step{loaded.step}"
+        st.caption(f"Checkpoint at step {loaded.step}.")
+except GanError as exc:
+    st.error(str(exc))
+    st.stop()
+
+count_col, seed_col, class_col = st.columns(3)
+n = count_col.number_input("Images", 1, 256, 64, key="gen_n")
+seed = seed_col.number_input("Seed", 0, MAX_SEED, 0, key="gen_seed")
+label = None
+if loaded.config.conditional:
+    classes = latents.class_choices(loaded)
+    label = class_col.selectbox("Class", list(classes), format_func=classes.get)
+
+grid_tab, interpolate_tab, walk_tab = st.tabs(["Grid", "Interpolate", "Latent walk"])
+try:
+    with grid_tab:
+        images, labels, cols = latents.grid_for(loaded, int(n), int(seed), label)
+        grid = model_io.grid_png(images, cols)
+        st.image(grid, caption=f"{len(images)} images, seed {seed}", output_format="PNG")
+        png_col, npz_col = st.columns(2)
+        png_col.download_button("Grid (.png)", grid, f"{name}-seed{seed}.png", "image/png", on_click="ignore")
+        npz_col.download_button(
+            "Samples (.npz)", model_io.samples_npz(images, labels), f"{name}-seed{seed}.npz",
+            "application/octet-stream", on_click="ignore",
+        )
+
+    with interpolate_tab:
+        a_col, b_col, steps_col = st.columns(3)
+        seed_a = a_col.number_input("Seed A", 0, MAX_SEED, 0, key="gen_seed_a")
+        seed_b = b_col.number_input("Seed B", 0, MAX_SEED, 1, key="gen_seed_b")
+        path_steps = steps_col.slider("Steps", 2, latents.MAX_STEPS, 10, key="gen_path_steps")
+        spherical = st.toggle("Spherical interpolation (slerp)", value=True, key="gen_spherical")
+        images, _, cols = latents.interpolation_images(loaded, int(seed_a), int(seed_b), path_steps, spherical, label)
+        st.image(model_io.grid_png(images, cols), caption=f"Seed {seed_a} to seed {seed_b}", output_format="PNG")
+
+    with walk_tab:
+        seed_col, dim_col, steps_col = st.columns(3)
+        walk_seed = seed_col.number_input("Seed", 0, MAX_SEED, 0, key="gen_walk_seed")
+        dim = dim_col.number_input("Dimension", 0, loaded.config.latent_dim - 1, 0)
+        walk_steps = steps_col.slider("Steps", 2, latents.MAX_STEPS, 10, key="gen_walk_steps")
+        low, high = st.slider("Range", -5.0, 5.0, (-3.0, 3.0), step=0.5, key="gen_walk_range")
+        images, _, cols = latents.walk_images(loaded, int(walk_seed), int(dim), low, high, walk_steps, label)
+        st.image(model_io.grid_png(images, cols), caption=f"Dimension {dim} from {low} to {high}", output_format="PNG")
+except GanError as exc:
+    st.error(str(exc))

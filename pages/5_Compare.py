@@ -1,0 +1,50 @@
+"""Compare: loss curves of several runs on one chart, their configs side by side and their final figures."""
+
+import streamlit as st
+
+from gan_core.compare import config_table, default_selection, differing_fields, final_figures
+from gan_core.compare import highlight_differences, overlay_figure
+from gan_core.errors import GanError
+from gan_core.ui_common import get_store, selected_run_id
+
+st.set_page_config(page_title="Compare · GAN Workbench", layout="wide")
+st.title("Compare runs")
+
+store = get_store()
+runs_found = store.list()
+run_ids = [run.id for run in runs_found]
+trained_ids = [run.id for run in runs_found if run.history_path.is_file()]
+if len(run_ids) < 2:
+    st.info("Comparing needs at least two runs: train another one from the Configure page.")
+    st.page_link("pages/1_Configure.py", label="Configure a run", icon=":material/add_circle:")
+    st.stop()
+
+chosen = st.multiselect("Runs", run_ids, default=default_selection(trained_ids or run_ids, selected_run_id()))
+smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, help="Exponential moving average of the losses.")
+if not chosen:
+    st.stop()
+runs = {run_id: store.get(run_id) for run_id in chosen}
+
+st.subheader("Losses")
+rows = {run_id: run.history_rows() for run_id, run in runs.items()}
+if not any(rows.values()):
+    st.info("None of these runs has logged a training step yet.")
+for column, metric in zip(st.columns(2), ("g_loss", "d_loss")):
+    column.plotly_chart(overlay_figure(rows, metric, smoothing), key=f"overlay_{metric}")
+
+st.subheader("Configurations")
+configs = {}
+for run_id, run in runs.items():
+    try:
+        configs[run_id] = run.config().to_dict()
+    except GanError as exc:
+        st.warning(str(exc))
+table = config_table(configs)
+differing = differing_fields(table)
+only_differing = st.toggle("Only the fields that differ", value=False)
+shown = table.loc[differing] if only_differing else table
+st.caption(f"{len(differing)} of {len(table)} fields differ" + (f": {', '.join(differing)}." if differing else "."))
+st.dataframe(highlight_differences(shown), height=35 * (len(shown) + 1) + 3)
+
+st.subheader("Final figures")
+st.dataframe(final_figures(runs), hide_index=True)

@@ -1,0 +1,182 @@
+"""The Configure page: presets, the form and its errors, dataset uploads and checks, model summary, Train."""
+
+import io
+import os
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from gan_core import datasets, jobs
+from gan_core.config import load_preset
+from gan_core.errors import DataError
+from gan_core.runs import RunStore
+from gan_core.ui_forms import UPLOAD_CHOICE
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+TINY_FORM = {
+    "cfg_width": 0.125, "cfg_latent_dim": 8, "cfg_batch_size": 16, "cfg_steps": 6,
+    "cfg_sample_every": 3, "cfg_checkpoint_every": 3,
+}
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
+    return RunStore(tmp_path / "runs")
+
+
+@pytest.fixture
+def at(store):
+    page = AppTest.from_file(str(APP), default_timeout=60).run()
+    page.switch_page("pages/1_Configure.py").run()
+    assert not page.exception
+    return page
+
+
+def npz_bytes(n=40, side=32, classes=4):
+    buffer = io.BytesIO()
+    images = np.random.default_rng(1).integers(0, 256, (n, side, side, 1), dtype=np.uint8)
+    np.savez(buffer, x=images, y=np.arange(n) % classes)
+    return buffer.getvalue()
+
+
+def metrics(page):
+    return {metric.label: metric.value for metric in page.metric}
+
+
+def submit(page, label):
+    next(button for button in page.button if button.label == label).click().run()
+    assert not page.exception
+    return page
+
+
+def test_renders_every_group_with_the_default_preset(at):
+    assert [tab.label for tab in at.tabs] == [
+        "Architecture", "Loss & regularizers", "Optimizer", "Schedule", "Output & performance",
+    ]
+    assert at.selectbox(key="preset").value == "dcgan"
+    assert at.selectbox(key="cfg_dataset_source").value == "mnist-5k"
+    dcgan = load_preset("dcgan")
+    assert at.number_input(key="cfg_width").value == dcgan.width == 0.5
+    assert at.number_input(key="cfg_epochs").value == dcgan.epochs
+    assert at.selectbox(key="cfg_loss").value == "bce"
+    assert at.number_input(key="cfg_batch_size").proto.help == "Images per training step."
+    assert not at.error
+    assert set(metrics(at)) == {"Generator parameters", "Discriminator parameters"}
+    assert [button.label for button in at.download_button] == ["Download config.json"]
+
+
+def test_changing_the_preset_loads_its_values_and_the_tutorial_summary(at):
+    at.selectbox(key="preset").set_value("wgan-gp").run()
+    assert (at.selectbox(key="cfg_loss").value, at.number_input(key="cfg_d_steps").value) == ("wgan-gp", 5)
+    assert at.number_input(key="cfg_g_beta2").value == 0.9
+    at.selectbox(key="preset").set_value("tutorial-dcgan").run()
+    assert at.number_input(key="cfg_batch_size").value == 256
+    assert metrics(at) == {"Generator parameters": "2,330,944", "Discriminator parameters": "212,865"}
+    generator_table = at.dataframe[0].value
+    assert generator_table["params"].sum() == 2_330_944
+    assert list(generator_table.columns) == ["layer", "type", "output_shape", "params"]
+
+
+def test_a_cross_field_error_is_shown_at_the_top_and_blocks_training(at, store):
+    at.number_input(key="cfg_epochs").set_value(0)
+    at.number_input(key="cfg_steps").set_value(0)
+    submit(at, "Train")
+    assert [error.value for error in at.error] == [
+        "Set epochs or steps above 0; both are 0, so the run would train nothing."
+    ]
+    assert not at.metric and not at.download_button
+    assert store.list() == []
+
+
+def test_a_valid_upload_shows_a_preview_and_class_counts_and_is_saved(at, store):
+    at.selectbox(key="cfg_dataset_source").set_value(UPLOAD_CHOICE).run()
+    assert [error.value for error in at.error][0].startswith("dataset must not be empty")
+    at.file_uploader[-1].set_value(("my digits.npz", npz_bytes(), "application/octet-stream")).run()
+    assert not at.exception and not at.error
+    saved = list((store.root / "_uploads").iterdir())
+    assert len(saved) == 1 and saved[0].name.endswith("_my_digits.npz")
+    assert saved[0].read_bytes() == npz_bytes()
+    assert at.success[0].value.endswith("40 images of 32x32x1 pixels, 4 classes.")
+    assert [image.captions for image in at.image] == [["The first 64 images"]]
+    counts = at.dataframe[0].value
+    assert counts.to_dict("records") == [{"class": str(c), "images": 10} for c in range(4)]
+    generator = at.dataframe[1].value
+    assert generator["output_shape"].iloc[-1] == "(None, 32, 32, 1)"
+    at.selectbox(key="preset").set_value("mlp-gan").run()
+    assert at.selectbox(key="cfg_dataset_source").value == UPLOAD_CHOICE
+    assert at.dataframe[1].value["output_shape"].iloc[-1] == "(None, 32, 32, 1)"
+    assert at.selectbox(key="cfg_architecture").value == "mlp"
+    assert store.list() == []
+
+
+def test_a_bad_upload_shows_one_sentence_and_writes_nothing(at, store):
+    at.selectbox(key="cfg_dataset_source").set_value(UPLOAD_CHOICE).run()
+    buffer = io.BytesIO()
+    np.savez(buffer, images=np.zeros((20, 28, 28), np.uint8))
+    at.file_uploader[-1].set_value(("bad.npz", buffer.getvalue(), "application/octet-stream")).run()
+    assert not at.exception
+    errors = [error.value for error in at.error]
+    assert errors[0] == "'bad.npz' has no array named 'x' (found: images); save images with np.savez(path, x=images)."
+    assert not (store.root / "_uploads").exists()
+    assert not at.metric
+
+
+def test_a_failed_download_offers_the_offline_set(at, monkeypatch):
+    def offline(name, split):
+        raise DataError(f"Could not download '{name}' (no network?): no route. Use the bundled offline set.")
+
+    monkeypatch.setattr(datasets, "_load_keras", offline)
+    at.selectbox(key="cfg_dataset_source").set_value("fashion_mnist").run()
+    submit(at, "Check dataset")
+    assert at.error[0].value.startswith("Could not download 'fashion_mnist' (no network?)")
+    submit(at, "Use mnist-5k instead")
+    assert at.selectbox(key="cfg_dataset_source").value == "mnist-5k"
+    assert not at.error
+
+
+def test_a_config_json_fills_the_form_and_a_bad_one_is_one_sentence(at):
+    at.file_uploader[0].set_value(("config.json", load_preset("cgan").to_json().encode(), "application/json")).run()
+    assert at.checkbox(key="cfg_conditional").value is True
+    assert at.text_input(key="cfg_name").value == "cgan"
+    at.file_uploader[0].set_value(("config.json", b'{"latnt_dim": 3}', "application/json")).run()
+    assert at.error[0].value.startswith("Unknown configuration key 'latnt_dim'. Did you mean 'latent_dim'?")
+
+
+def _wait_for_exit(pid: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:  # already reaped
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"worker {pid} still running after {timeout} s")
+
+
+def test_train_creates_a_run_and_opens_the_train_page(at, store, monkeypatch):
+    # A run already "running" in this (live) process fills the only slot, so the new run's worker
+    # waits in the queue without loading TensorFlow and stops at once when the test stops it.
+    monkeypatch.setenv("GAN_MAX_JOBS", "1")
+    busy = store.create(load_preset("dcgan"))
+    busy.update_status(state="running", pid=os.getpid(), host=socket.gethostname())
+    for key, value in TINY_FORM.items():
+        at.number_input(key=key).set_value(value)
+    at.text_input(key="cfg_name").set_value("from the form")
+    next(button for button in at.button if button.label == "Train").click().run()
+    assert not at.exception
+    run = next(run for run in store.list() if run.id != busy.id)
+    try:
+        expected = {key.removeprefix("cfg_"): value for key, value in TINY_FORM.items()}
+        assert run.config() == load_preset("dcgan").replace(name="from the form", **expected)
+        assert at.session_state["run_id"] == run.id
+        assert run.status()["state"] == "queued"
+    finally:
+        jobs.stop_job(run)
+        _wait_for_exit(run.raw_status()["pid"])
+    assert run.status()["state"] == "stopped"

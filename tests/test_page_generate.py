@@ -1,0 +1,200 @@
+"""The Generate page and the per-session generator cache behind it, on tiny trained runs."""
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from gan_core import latents, model_cache, model_io
+from gan_core.config import RunConfig
+from gan_core.generation import load_generator
+from gan_core.runs import RunStore
+from gan_core.training import train_run
+
+TINY = dict(dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=6, sample_every=3, checkpoint_every=3, seed=9)
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGE = "pages/3_Generate.py"
+
+
+def generate_page() -> AppTest:
+    """The page with app.py as the entry point, as in `streamlit run app.py` (so page links resolve)."""
+    return AppTest.from_file(APP, default_timeout=60).switch_page(PAGE)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    store = RunStore(tmp_path_factory.mktemp("runs"))
+    train_run(store.create(RunConfig(**TINY, name="plain")))
+    train_run(store.create(RunConfig(**TINY, name="conditional", conditional=True)))
+    return store
+
+
+@pytest.fixture(scope="module")
+def runs(store):
+    by_name = {run.config().name: run for run in store.list()}
+    return by_name["plain"], by_name["conditional"]
+
+
+@pytest.fixture
+def page(store, monkeypatch):
+    monkeypatch.setenv("GAN_RUNS_DIR", str(store.root))
+
+    def open_page(run_id=None, **state):
+        at = generate_page()
+        for key, value in dict(state, run_id=run_id).items():
+            at.session_state[key] = value
+        return at.run()
+
+    return open_page
+
+
+@pytest.fixture
+def counted_loads(monkeypatch):
+    calls = []
+
+    def counting(run, step=None):
+        calls.append((run.id, step))
+        return load_generator(run, step)
+
+    monkeypatch.setattr(model_cache, "load_generator", counting)
+    return calls
+
+
+# ---- the cache ---------------------------------------------------------------------------
+def test_the_same_checkpoint_is_loaded_once_per_session(runs, counted_loads):
+    plain, _ = runs
+    state = {}
+    first = model_cache.get_generator(state, plain, 3)
+    assert model_cache.get_generator(state, plain, 3) is first
+    assert model_cache.get_generator(state, plain) is model_cache.get_generator(state, plain, 6)
+    assert counted_loads == [(plain.id, 3), (plain.id, 6)]
+    assert model_cache.get_generator({}, plain, 3) is not first
+
+
+def test_a_new_checkpoint_index_reloads_the_generator(runs, counted_loads):
+    plain, _ = runs
+    state = {}
+    model_cache.get_generator(state, plain, 6)
+    index = plain.checkpoints_dir / "checkpoint"
+    later = index.stat().st_mtime_ns + 5_000_000_000
+    os.utime(index, ns=(later, later))
+    model_cache.get_generator(state, plain, 6)
+    assert counted_loads == [(plain.id, 6), (plain.id, 6)]
+
+
+def test_a_session_keeps_at_most_three_generators_least_recently_used_first(runs, counted_loads):
+    plain, conditional = runs
+    state = {}
+    for run, step in [(plain, 3), (plain, 6), (conditional, 3), (plain, 3), (conditional, 6)]:
+        model_cache.get_generator(state, run, step)
+    assert len(state[model_cache.GENERATORS_KEY]) == 3
+    assert len(counted_loads) == 4
+    model_cache.get_generator(state, plain, 3)
+    assert len(counted_loads) == 4
+    model_cache.get_generator(state, plain, 6)
+    assert counted_loads[-1] == (plain.id, 6) and len(counted_loads) == 5
+
+
+def test_an_uploaded_generator_is_loaded_once_per_file(runs, monkeypatch):
+    plain, _ = runs
+    data = model_io.model_bytes(load_generator(plain).model)
+    calls = []
+
+    def counting(data, name):
+        calls.append(name)
+        return model_io.load_generator_file(data, name)
+
+    monkeypatch.setattr(model_cache, "load_generator_file", counting)
+    state = {}
+    assert model_cache.uploaded_generator(state) is None
+    first = model_cache.get_uploaded_generator(state, "g.keras", data)
+    assert model_cache.get_uploaded_generator(state, "g.keras", data) is first
+    assert model_cache.uploaded_generator(state) is first and calls == ["g.keras"]
+
+
+def test_cached_generation_of_64_digits_takes_well_under_a_second(runs):
+    plain, _ = runs
+    state = {}
+    model_cache.get_generator(state, plain)
+    started = time.perf_counter()
+    loaded = model_cache.get_generator(state, plain)
+    images, _, cols = latents.grid_for(loaded, 64, seed=1)
+    model_io.grid_png(images, cols)
+    assert images.shape[0] == 64
+    assert time.perf_counter() - started < 1.0
+
+
+def test_runs_with_checkpoints_skips_runs_without_one(store, runs, tmp_path):
+    plain, conditional = runs
+    assert model_cache.runs_with_checkpoints(store) == {run.id: [3, 6] for run in store.list()}
+    assert set(model_cache.runs_with_checkpoints(store)) == {plain.id, conditional.id}
+    fresh = RunStore(tmp_path)
+    fresh.create(RunConfig(**TINY))
+    assert model_cache.runs_with_checkpoints(fresh) == {}
+
+
+# ---- the page ----------------------------------------------------------------------------
+def test_the_page_draws_a_grid_for_the_selected_run_and_a_new_seed_changes_it(page, runs):
+    plain, _ = runs
+    at = page(plain.id)
+    assert not at.exception and not at.error
+    assert at.selectbox[0].value == plain.id
+    assert [s.label for s in at.selectbox] == ["Run"]
+    assert len(at.image) == 3 and at.image[0].captions == ["64 images, seed 0"]
+    assert [d.label for d in at.download_button] == ["Grid (.png)", "Samples (.npz)"]
+    before = at.image[0].value
+    at.number_input(key="gen_seed").set_value(7).run()
+    assert not at.exception and at.image[0].value != before
+    assert at.image[0].captions == ["64 images, seed 7"]
+
+
+def test_a_conditional_run_offers_one_row_per_class_or_a_single_class(page, runs):
+    _, conditional = runs
+    at = page(conditional.id)
+    assert not at.exception and not at.error
+    classes = at.selectbox[1]
+    assert classes.label == "Class" and classes.value == latents.ROWS
+    assert classes.options[:2] == ["One row per class", "0"]
+    assert at.image[0].captions == ["60 images, seed 0"]
+    classes.set_value(3).run()
+    assert not at.exception and at.image[0].captions == ["64 images, seed 0"]
+
+
+def test_picking_another_run_and_step_selects_it(page, runs):
+    plain, conditional = runs
+    at = page(plain.id)
+    at.selectbox[0].set_value(conditional.id).run()
+    assert not at.exception and at.session_state["run_id"] == conditional.id
+    at.select_slider[0].set_value(3).run()
+    assert not at.exception and "Checkpoint at step 3." in [c.value for c in at.caption]
+
+
+def test_the_interpolation_and_walk_controls_redraw_their_images(page, runs):
+    plain, _ = runs
+    at = page(plain.id)
+    interpolation, walk = at.image[1].value, at.image[2].value
+    at.number_input(key="gen_seed_b").set_value(5)
+    at.toggle(key="gen_spherical").set_value(False).run()
+    assert not at.exception and at.image[1].value != interpolation and at.image[2].value == walk
+    at.slider(key="gen_walk_range").set_value((-1.0, 4.0)).run()
+    assert not at.exception and at.image[2].value != walk
+    assert at.image[2].captions == ["Dimension 0 from -1.0 to 4.0"]
+
+
+def test_an_uploaded_generator_can_be_used_instead_of_a_run(page, runs):
+    plain, _ = runs
+    loaded = model_io.as_loaded_generator(load_generator(plain).model, "shared.keras")
+    at = page(**{model_cache.UPLOAD_KEY: ("digest", loaded)})
+    assert [r.label for r in at.radio] == ["Generator"]
+    at.radio[0].set_value("upload").run()
+    assert not at.exception and not at.selectbox
+    assert at.image[0].captions == ["64 images, seed 0"]
+
+
+def test_without_checkpoints_the_page_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path))
+    at = generate_page().run()
+    assert not at.exception and not at.image
+    assert "No run has a checkpoint yet" in at.info[0].value

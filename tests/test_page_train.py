@@ -1,0 +1,103 @@
+"""The Train page through AppTest: empty store, a finished run with charts and samples, stop and resume."""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from gan_core import jobs
+from gan_core.config import RunConfig
+from gan_core.runs import RunStore, pid_alive
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = "pages/2_Train.py"
+
+
+def tiny(**changes) -> RunConfig:
+    base = dict(
+        dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=6, sample_every=3, checkpoint_every=3, seed=1,
+    )
+    return RunConfig(**(base | changes))
+
+
+def wait_for(predicate, timeout: float = 120, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAN_MAX_JOBS", "1")
+    store = RunStore(tmp_path / "runs")
+    yield store
+    for run in store.list():  # never leave a worker training after a failed test
+        pid = run.raw_status().get("pid")
+        if isinstance(pid, int) and pid != os.getpid() and pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_an_empty_store_points_to_the_configure_page(store):
+    # page_link resolves pages against the app's entry script, so open the page the way the app does.
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    assert "No runs yet" in at.info[0].value
+    assert [(link.proto.label, link.proto.page) for link in at.get("page_link")] == [("Configure a run", "Configure")]
+    assert not at.get("plotly_chart")
+
+
+def test_a_finished_run_shows_progress_charts_samples_and_can_train_more(store):
+    from gan_core.training import train_run
+
+    run = store.create(tiny())
+    train_run(run)
+    store.create(tiny(name="newer"))  # the newest run is not the selected one
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=60)
+    at.session_state["run_id"] = run.id
+    at.run()
+    assert not at.exception
+    assert at.selectbox[0].value == run.id
+    progress = at.get("progress")[0].proto
+    assert progress.value == 100 and progress.text == "Finished: step 6 / 6, epoch 1"
+    assert len(at.get("plotly_chart")) == 4
+    assert at.get("image")[0].proto.imgs[0].caption == "The same fixed noise at step 6"
+    slider = at.select_slider[0]
+    assert slider.options == ["0", "3", "6"] and slider.value == 6
+    slider.set_value(3).run()
+    assert at.get("image")[0].proto.imgs[0].caption == "The same fixed noise at step 3"
+    assert at.get("download_button")[0].label == "Download the training as a GIF"
+    assert [b.label for b in at.button] == ["Resume"]
+
+    at.number_input[0].set_value(3)
+    button(at, "Resume").click().run()
+    assert not at.exception
+    wait_for(lambda: run.status()["state"] == "finished" and run.status()["step"] == 9, what="3 more steps")
+    at.run()
+    assert at.get("progress")[0].proto.text == "Finished: step 9 / 9, epoch 1"
+    assert [int(r["step"]) for r in run.history_rows()] == list(range(1, 10))
+
+
+def test_stop_on_the_page_stops_a_running_job(store):
+    run = jobs.start_job(store, tiny(steps=2000, sample_every=1000, checkpoint_every=1000))
+    wait_for(lambda: run.status()["state"] == "running", what="the job to start")
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=60).run()
+    assert not at.exception
+    assert at.selectbox[0].value == run.id
+    button(at, "Stop").click().run()
+    assert not at.exception
+    wait_for(lambda: run.status()["state"] == "stopped", what="the worker to stop")
+    at.run()
+    assert [b.label for b in at.button] == ["Resume"]
+    assert at.get("progress")[0].proto.text.startswith("Stopped: step")

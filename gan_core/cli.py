@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_id")
     export.add_argument("--out", required=True, help="The .zip file to write.")
 
+    evaluate = add("evaluate", "Measure a run's generator against held-out images (saved in the run folder).")
+    evaluate.add_argument("run_id")
+    evaluate.add_argument("--n", type=int, help="Images per side (default: the held-out set size, at most 10000).")
+    evaluate.add_argument("--step", type=int, help="Checkpoint step (default: the newest).")
+    evaluate.add_argument("--json", action="store_true", help="Print the full result as JSON.")
+
     add("runs", "List runs with their status and last losses.")
     return parser
 
@@ -175,6 +181,19 @@ def cmd_export(args: argparse.Namespace, store: RunStore) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace, store: RunStore) -> int:
+    import json
+
+    from gan_core.evaluation import evaluate_run, format_report
+
+    def progress(fraction: float, message: str) -> None:
+        print(f"{100 * fraction:3.0f}% {message}", file=sys.stderr, flush=True)
+
+    result = evaluate_run(store.get(args.run_id), n=args.n, step=args.step, progress=progress)
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace, store: RunStore) -> int:
     runs = store.list()
     if not runs:
@@ -205,5 +224,6 @@ COMMANDS = {
     "work": cmd_work,
     "generate": cmd_generate,
     "export": cmd_export,
+    "evaluate": cmd_evaluate,
     "runs": cmd_runs,
 }

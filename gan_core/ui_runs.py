@@ -19,6 +19,7 @@ COLUMNS = (
 RUN_PAGES = {
     "Train": "pages/2_Train.py",
     "Generate": "pages/3_Generate.py",
+    "Evaluate": "pages/4_Evaluate.py",
     "Compare": "pages/5_Compare.py",
     "Models": "pages/6_Models.py",
 }

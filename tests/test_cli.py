@@ -154,3 +154,16 @@ def test_sigterm_stops_cleanly_with_a_checkpoint(tmp_path):
     step = status["step"]
     assert (tmp_path / run_id / "checkpoints" / f"ckpt-{step}.index").exists()
     assert history_steps(tmp_path / run_id) == list(range(1, step + 1))
+
+
+def test_evaluate_prints_a_report_and_json(trained, tmp_path, monkeypatch):
+    runs, run_id, _ = trained
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
+    text = cli("evaluate", run_id, "--n", "50", runs_dir=runs, timeout=400)
+    data = json.loads(cli("evaluate", run_id, "--n", "50", "--json", runs_dir=runs).stdout)
+    assert "Fr" in text.stdout and "floor" in text.stdout.lower()
+    step = json.loads((runs / run_id / "status.json").read_text())["step"]
+    assert data["n"] == 50 and data["step"] == step
+    assert list((runs / run_id / "evaluations").glob("*.json"))
+    bad = cli("evaluate", run_id, "--n", "5", runs_dir=runs, check=False)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -1,0 +1,81 @@
+"""Evaluate: quality numbers for one or more runs, each beside what real held-out images score against real training images."""
+
+import pandas as pd
+import streamlit as st
+
+from gan_core import evaluation, model_cache
+from gan_core.errors import GanError
+from gan_core.ui_common import get_store, select_run, selected_run_id
+
+st.set_page_config(page_title="Evaluate · GAN Workbench", layout="wide")
+st.title("Evaluate")
+
+store = get_store()
+runs = model_cache.runs_with_checkpoints(store)
+if not runs:
+    st.info("No run has a checkpoint yet: train one first.")
+    st.page_link("pages/2_Train.py", label="Train", icon=":material/model_training:")
+    st.stop()
+
+ids = list(runs)
+current = selected_run_id()
+chosen = st.multiselect("Runs", ids, default=[current if current in ids else ids[0]])
+if not chosen:
+    st.info("Pick at least one run to evaluate.")
+    st.stop()
+if current not in chosen:
+    select_run(chosen[0])
+
+steps = {}
+for column, run_id in zip(st.columns(len(chosen)), chosen):
+    steps[run_id] = column.selectbox(f"Checkpoint of {run_id}", runs[run_id], index=len(runs[run_id]) - 1, key=f"eval_step_{run_id}")
+
+try:
+    largest_n = min(evaluation.default_n(store.get(run_id)) for run_id in chosen)
+except GanError as exc:
+    st.error(str(exc))
+    st.stop()
+n = int(st.number_input(
+    "N: generated images, compared with as many real held-out images", evaluation.MIN_N, largest_n, largest_n,
+    help=f"At most {largest_n}, the held-out images of the dataset (and never more than {evaluation.MAX_N}).",
+))
+
+targets = [(store.get(run_id), steps[run_id]) for run_id in chosen]
+results = evaluation.saved_results(targets, n)
+missing = [target for target, result in zip(targets, results) if result is None]
+if missing and st.button(f"Evaluate ({len(missing)} of {len(targets)} not evaluated yet)", type="primary"):
+    bar = st.progress(0.0, text="Starting")
+    try:
+        evaluation.evaluate_runs(missing, n, progress=lambda fraction, message: bar.progress(fraction, text=message))
+    except GanError as exc:
+        st.error(str(exc))
+    results = evaluation.saved_results(targets, n)
+elif missing:
+    st.caption("Evaluating trains the dataset's evaluator classifier the first time (about half a minute for mnist-5k); results are saved in the run folder.")
+
+done = [result for result in results if result is not None]
+if not done:
+    st.stop()
+
+if len(done) > 1:
+    st.subheader("Runs side by side")
+    st.dataframe(pd.DataFrame(evaluation.comparison_rows(done)), hide_index=True)
+
+for tab, result in zip(st.tabs([f"{r['run_id']} · step {r['step']}" for r in done]), done):
+    with tab:
+        st.caption(evaluation.evaluator_caption(result))
+        table = evaluation.metric_table(result)
+        st.dataframe(pd.DataFrame(table), hide_index=True, height=35 * (len(table) + 1) + 3)
+        if result["classes"] is not None:
+            st.subheader("Classes")
+            st.plotly_chart(evaluation.histogram_figure(result), key=f"classes_{result['run_id']}")
+            st.dataframe(pd.DataFrame(evaluation.class_table(result)), hide_index=True)
+        st.subheader("Nearest training images")
+        st.caption(evaluation.nearest_caption(result))
+        pairs = evaluation.pair_images(result)
+        for column, (generated, nearest, caption) in zip(st.columns(len(pairs)), pairs):
+            column.image([generated, nearest], caption=["generated", caption])
+
+csv_col, json_col = st.columns(2)
+csv_col.download_button("Results (.csv)", evaluation.results_csv(done), "evaluation.csv", "text/csv", on_click="ignore")
+json_col.download_button("Results (.json)", evaluation.results_json(done), "evaluation.json", "application/json", on_click="ignore")

@@ -84,4 +84,4 @@ def test_selecting_a_row_selects_the_run_and_links_its_pages(store):
     assert at.session_state["run_id"] == second
     assert at.query_params["run"] == second
     links = [link.value for link in at.get("page_link")]
-    assert links == ["New experiment", "Train", "Generate", "Compare", "Models"]
+    assert links == ["New experiment", "Train", "Generate", "Evaluate", "Compare", "Models"]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import io
 
 import keras
 import numpy as np

@@ -1,7 +1,8 @@
 """Training charts (plotly figures) and the animated GIF of the sample grids; no Streamlit here.
 
-Every figure takes the rows of `Run.history_rows()`; an empty list gives a figure that says
-so, and long histories are thinned to at most MAX_POINTS points (always keeping the last).
+Every figure takes the rows of `Run.history_rows()` (the quality figure those of
+`Run.metrics_rows()`); an empty list gives a figure that says so, and long histories are
+thinned to at most MAX_POINTS points (always keeping the last).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from gan_core.images import encode_png
 MAX_POINTS = 2000
 G_COLOR = "#1f77b4"
 D_COLOR = "#d62728"
+FLOOR_COLOR = "#7f7f7f"
+CLASSES_COLOR = "#2ca02c"
 Rows = Sequence[dict[str, float]]
 
 
@@ -53,14 +56,14 @@ def _series(rows: Rows, key: str, indices: list[int], values: Sequence[float] | 
     return [rows[i]["step"] for i in indices], [values[i] for i in indices]
 
 
-def _figure(title: str, y_title: str, rows: Rows) -> go.Figure:
+def _figure(title: str, y_title: str, rows: Rows, empty: str = "No steps yet") -> go.Figure:
     figure = go.Figure()
     figure.update_layout(
         title=title, xaxis_title="step", yaxis_title=y_title, height=360,
         margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.2),
     )
     if not rows:
-        figure.add_annotation(text="No steps yet", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5, font=dict(size=16))
+        figure.add_annotation(text=empty, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5, font=dict(size=16))
     return figure
 
 
@@ -104,6 +107,47 @@ def grad_norm_figure(rows: Rows) -> go.Figure:
 def throughput_figure(rows: Rows) -> go.Figure:
     """Training images per second."""
     return _lines(_figure("Throughput", "images/s", rows), rows, {"images_per_sec": "images/s"}, ("#2ca02c",))
+
+
+def floor_trace(floor: float, steps: Sequence[float], name: str = "Real-vs-real floor", color: str = FLOOR_COLOR) -> go.Scatter:
+    """A dashed horizontal line at `floor` across the steps (a trace, so the legend names it)."""
+    x = [min(steps), max(steps)] if steps else [0, 1]
+    return go.Scatter(x=x, y=[floor, floor], name=name, mode="lines", line=dict(color=color, width=1.5, dash="dash"))
+
+
+def quality_figure(rows: Rows, floor: float | None = None) -> go.Figure:
+    """Fréchet distance per evaluated step (log scale) over its dashed real-vs-real floor; classes covered on a right axis."""
+    figure = _figure("Quality", "Fréchet distance (lower is better)", rows, empty="No quality metrics yet")
+    figure.update_yaxes(type="log")
+    if not rows:
+        return figure
+    indices = downsample_indices(len(rows))
+    x, y = _series(rows, "frechet_distance", indices)
+    figure.add_trace(go.Scatter(x=x, y=y, name="Fréchet distance", mode="lines+markers", line=dict(color=G_COLOR, width=2)))
+    if floor is not None:
+        figure.add_trace(floor_trace(floor, x))
+    if any(rows[i]["classes_covered"] is not None for i in indices):
+        x, y = _series(rows, "classes_covered", indices)
+        figure.add_trace(go.Scatter(
+            x=x, y=y, name="Classes covered", mode="lines+markers", yaxis="y2", line=dict(color=CLASSES_COLOR, width=1.5),
+        ))
+        figure.update_layout(yaxis2=dict(title="classes covered", overlaying="y", side="right", rangemode="tozero", dtick=1, showgrid=False))
+    return figure
+
+
+def quality_caption(eval_every: int, n: int | None, has_rows: bool) -> str:
+    """The line under the quality chart: what it shows, or how to turn the metrics on."""
+    if has_rows:
+        return (
+            f"Fréchet distance of {n} generated images to {n} held-out images in the evaluator's features, every "
+            f"{eval_every:,} steps; the dashed line is real held-out vs real training images, what a perfect generator reaches."
+        )
+    if eval_every:
+        return f"Quality metrics are on: the first point appears at step {eval_every:,} (the first run on a dataset also trains a small evaluator)."
+    return (
+        "Quality metrics are off for this run: set 'Quality metrics every N steps' on the Configure page "
+        "to chart the Fréchet distance and classes covered during training."
+    )
 
 
 # ---- sample grids ---------------------------------------------------------------------------

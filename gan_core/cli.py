@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # ---- commands ---------------------------------------------------------------------------
-SCHEDULE_KEYS = ("epochs", "steps", "sample_every", "checkpoint_every", "steps_per_call")
+SCHEDULE_KEYS = ("epochs", "steps", "sample_every", "checkpoint_every", "eval_every", "steps_per_call")
 
 
 def cmd_train(args: argparse.Namespace, store: RunStore) -> int:

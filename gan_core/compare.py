@@ -1,4 +1,4 @@
-"""Comparing runs: overlaid loss curves, configs side by side and final figures."""
+"""Comparing runs: overlaid loss and quality curves, configs side by side and final figures."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import pandas as pd
 import plotly.colors
 import plotly.graph_objects as go
 
-from gan_core.charts import downsample_indices, smooth
+from gan_core.charts import downsample_indices, floor_trace, smooth
 from gan_core.config import field_names
 from gan_core.errors import GanError
 from gan_core.jobs import job_status
 from gan_core.runs import Run
 from gan_core.ui_runs import format_seconds
 
-METRIC_TITLES = {"g_loss": "Generator loss", "d_loss": "Discriminator loss"}
+METRIC_TITLES = {"g_loss": "Generator loss", "d_loss": "Discriminator loss", "frechet_distance": "Fréchet distance (lower is better)"}
 RECENT_STEPS = 50
 RUN_COLORS = plotly.colors.qualitative.D3
 
@@ -40,6 +40,36 @@ def overlay_figure(runs_rows: dict[str, list[dict[str, float]]], metric: str, sm
         title=METRIC_TITLES.get(metric, metric), xaxis_title="step", yaxis_title=metric,
         showlegend=True, legend=dict(orientation="h", y=-0.25), margin=dict(l=10, r=10, t=40, b=10), height=380,
     )
+    return figure
+
+
+def quality_series(runs: dict[str, Run]) -> tuple[dict[str, list[dict]], dict[str, float | None]]:
+    """The metrics.csv rows and real-vs-real floor of each run that has quality metrics."""
+    rows, floors = {}, {}
+    for label, run in runs.items():
+        found = run.metrics_rows()
+        if not found:
+            continue
+        rows[label] = found
+        try:
+            floors[label] = run.raw_status().get("quality_floor")
+        except GanError:
+            floors[label] = None
+    return rows, floors
+
+
+def quality_overlay_figure(runs_rows: dict[str, list[dict]], floors: dict[str, float | None]) -> go.Figure:
+    """Fréchet distance against the step per run (log scale), with one dashed line per distinct real-vs-real floor."""
+    figure = overlay_figure(runs_rows, "frechet_distance", 0.0)
+    figure.update_yaxes(type="log")
+    steps = [row["step"] for rows in runs_rows.values() for row in rows]
+    by_floor: dict[float, list[str]] = {}
+    for label, floor in floors.items():
+        if floor is not None:
+            by_floor.setdefault(floor, []).append(label)
+    for floor, labels in by_floor.items():
+        name = "Real-vs-real floor" if len(by_floor) == 1 else f"Real-vs-real floor ({', '.join(labels)})"
+        figure.add_trace(floor_trace(floor, steps, name))
     return figure
 
 

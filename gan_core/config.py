@@ -58,6 +58,14 @@ class RunConfig:
     steps: int = _field(0, "Generator steps to train; 0 means use epochs.", "schedule", min=0, max=100_000_000)
     sample_every: int = _field(50, "Save a fixed-seed sample grid every N steps.", "schedule", min=1, max=1_000_000)
     checkpoint_every: int = _field(200, "Save a checkpoint every N steps.", "schedule", min=1, max=1_000_000)
+    eval_every: int = _field(
+        0,
+        "Compute cheap quality metrics (Fréchet distance, classes covered) every N steps; 0 turns it off. "
+        "The first use per dataset trains a small evaluator (~20 s).",
+        "schedule",
+        min=0,
+        max=1_000_000,
+    )
     seed: int = _field(42, "Random seed for weights, noise and shuffling.", "schedule", min=0, max=2**31 - 1)
     precision: str = _field(
         "float32",

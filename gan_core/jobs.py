@@ -38,7 +38,7 @@ MAX_JOBS_ENV = "GAN_MAX_JOBS"
 # thread contention and memory; queued runs start as soon as the running one ends.
 DEFAULT_MAX_JOBS = 1
 RESUMABLE_STATES = ("stopped", "crashed", "finished", "diverged")
-RESUME_CHANGES = ("epochs", "steps", "sample_every", "checkpoint_every")
+RESUME_CHANGES = ("epochs", "steps", "sample_every", "checkpoint_every", "eval_every")
 RECENT_STEPS = 50  # history rows behind the ETA, throughput and the warning rules
 OVERPOWER_D_FAKE = 0.05
 OVERPOWER_D_LOSS = 0.1

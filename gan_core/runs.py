@@ -2,14 +2,17 @@
 
     runs/<run_id>/config.json     the RunConfig
                   status.json     state, step, pid, times, dataset actually used
-                  history.csv     one row per training step (appended, see read_history)
+                  history.csv     one row per training step (appended, see history_rows)
+                  metrics.csv     cheap quality metrics every `eval_every` steps (appended the same way);
+                                  status.json's `quality_floor` holds the real-vs-real Fréchet distance
+                                  at the same N (`quality_n`), the line a perfect generator would reach
                   samples/        fixed-seed sample grids, step_000050.png ...
                   checkpoints/    tf.train.CheckpointManager files
                   exports/        generator.keras and other exports
 
 Whole-file writes go through a temp file in the same folder and `os.replace`, so a reader
-never sees half a file. history.csv is appended line by line; readers drop a trailing
-partial line, and a resume cuts the file back to the restored checkpoint's step.
+never sees half a file. history.csv and metrics.csv are appended line by line; readers drop
+a trailing partial line, and a resume cuts them back to the restored checkpoint's step.
 This module imports no TensorFlow, so the dashboard can read runs cheaply.
 """
 
@@ -40,6 +43,8 @@ HISTORY_COLUMNS = (
     "step", "epoch", "g_loss", "d_loss", "d_real", "d_fake",
     "g_grad_norm", "d_grad_norm", "images_per_sec", "elapsed_sec",
 )
+METRICS_COLUMNS = ("step", "frechet_distance", "classes_covered", "class_kl")
+CLASS_COLUMNS = ("classes_covered", "class_kl")  # empty for unlabelled datasets
 
 
 def default_runs_dir() -> Path:
@@ -126,6 +131,10 @@ class Run:
         return self.dir / "history.csv"
 
     @property
+    def metrics_path(self) -> Path:
+        return self.dir / "metrics.csv"
+
+    @property
     def samples_dir(self) -> Path:
         return self.dir / "samples"
 
@@ -179,42 +188,29 @@ class Run:
         return data
 
     def append_history(self, rows: Iterable[dict[str, Any]]) -> None:
-        """Append rows, flushed and fsynced, writing the header for a new file."""
-        new_file = not self.history_path.exists() or self.history_path.stat().st_size == 0
-        with open(self.history_path, "a", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
-            if new_file:
-                writer.writeheader()
-            for row in rows:
-                writer.writerow(row)
-            handle.flush()
-            os.fsync(handle.fileno())
+        """Append rows to history.csv, flushed and fsynced."""
+        append_rows(self.history_path, HISTORY_COLUMNS, rows)
 
     def history_rows(self) -> list[dict[str, float]]:
         """Complete rows of history.csv; a partial last line (a write cut short) is dropped."""
-        try:
-            text = self.history_path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
-        if not text.endswith("\n"):
-            text = text[: text.rfind("\n") + 1]
-        rows = []
-        for row in csv.DictReader(io.StringIO(text)):
-            try:
-                rows.append({k: float(v) for k, v in row.items() if k in HISTORY_COLUMNS})
-            except (TypeError, ValueError):
-                continue
-        return rows
+        return read_rows(self.history_path, HISTORY_COLUMNS)
 
     def truncate_history(self, last_step: int) -> None:
-        """Keep only rows with step <= last_step (after restoring that checkpoint)."""
-        rows = [r for r in self.history_rows() if r["step"] <= last_step]
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _compact(k, v) for k, v in row.items()})
-        atomic_write_text(self.history_path, buffer.getvalue())
+        """Keep only history rows with step <= last_step (after restoring that checkpoint)."""
+        truncate_rows(self.history_path, HISTORY_COLUMNS, last_step)
+
+    def append_metrics(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Append quality rows (METRICS_COLUMNS) to metrics.csv, flushed and fsynced."""
+        append_rows(self.metrics_path, METRICS_COLUMNS, rows)
+
+    def metrics_rows(self) -> list[dict[str, float | None]]:
+        """Complete rows of metrics.csv (class columns None for unlabelled data); [] when there is none."""
+        return read_rows(self.metrics_path, METRICS_COLUMNS, optional=CLASS_COLUMNS)
+
+    def truncate_metrics(self, last_step: int) -> None:
+        """Keep only quality rows with step <= last_step; a run without metrics.csv is left without one."""
+        if self.metrics_path.exists():
+            truncate_rows(self.metrics_path, METRICS_COLUMNS, last_step, optional=CLASS_COLUMNS)
 
     def sample_paths(self) -> list[Path]:
         return sorted(self.samples_dir.glob("step_*.png"))
@@ -227,8 +223,56 @@ class Run:
         return self.stop_path.exists()
 
 
-def _compact(key: str, value: float) -> Any:
-    return int(value) if key in ("step", "epoch") else value
+# ---- appended CSV files (history.csv, metrics.csv) ----------------------------------------
+def append_rows(path: Path, columns: tuple[str, ...], rows: Iterable[dict[str, Any]]) -> None:
+    """Append rows, flushed and fsynced, writing the header for a new file; missing values stay empty."""
+    new_file = not path.exists() or path.stat().st_size == 0
+    with open(path, "a", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        if new_file:
+            writer.writeheader()
+        for row in rows:
+            writer.writerow({k: v for k, v in row.items() if v is not None})
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_rows(path: Path, columns: tuple[str, ...], optional: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Complete rows as floats (empty `optional` cells as None); a partial last line or a row with a bad value is dropped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    if not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    rows = []
+    for row in csv.DictReader(io.StringIO(text)):
+        try:
+            rows.append({k: _parse(k, v, optional) for k, v in row.items() if k in columns})
+        except (TypeError, ValueError):
+            continue
+    return rows
+
+
+def truncate_rows(path: Path, columns: tuple[str, ...], last_step: int, optional: tuple[str, ...] = ()) -> None:
+    """Rewrite the file atomically with only the rows whose step <= last_step."""
+    rows = [r for r in read_rows(path, columns, optional) if r["step"] <= last_step]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _compact(k, v) for k, v in row.items()})
+    atomic_write_text(path, buffer.getvalue())
+
+
+def _parse(key: str, value: str | None, optional: tuple[str, ...]) -> float | None:
+    return None if value == "" and key in optional else float(value)
+
+
+def _compact(key: str, value: float | None) -> Any:
+    if value is None:
+        return ""
+    return int(value) if key in ("step", "epoch", "classes_covered") else value
 
 
 # ---- the store --------------------------------------------------------------------------

@@ -6,6 +6,9 @@ checkpoint boundaries, passed as a tensor so it never retraces). Each step does
 forward pass feeds both tapes, as in the TensorFlow DCGAN tutorial. Everything runs under
 a `tf.distribute` strategy, so the same code serves one CPU, several GPUs and several
 machines.
+
+With `eval_every` > 0 a QualityMonitor appends cheap quality metrics (Fréchet distance, classes
+covered, class KL) to metrics.csv every `eval_every` steps; see its docstring.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from gan_core import devices
 from gan_core.config import RunConfig
 from gan_core.datasets import ImageSet, load_dataset, make_pipeline, steps_per_epoch
 from gan_core.errors import ConfigError, GanError, RunError
+from gan_core.evaluation import SEED as EVAL_SEED
+from gan_core.evaluation import check_n, cheap_metrics, make_reference, reference_data, subset
+from gan_core.evaluator import get_evaluator
 from gan_core.gan import build_parts, fixed_inputs, generate, grid_columns
 from gan_core.images import make_grid, save_png, to_uint8
 from gan_core.losses import d_probabilities, discriminator_loss, generator_loss, gradient_penalty
@@ -32,6 +38,8 @@ from gan_core.runs import Run
 METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "g_grad_norm", "d_grad_norm")
 STATUS_EVERY_SEC = 1.0
 KEEP_CHECKPOINTS = 3
+QUALITY_N = 1000
+EVALUATOR_EPOCHS_ENV = "GAN_EVALUATOR_EPOCHS"
 
 
 @dataclass
@@ -59,6 +67,82 @@ def check_data_fits(config: RunConfig, data: ImageSet) -> None:
         raise ConfigError(
             f"batch_size x d_steps ({config.batch_size * config.d_steps}) is larger than the dataset ({len(data.images)} images)."
         )
+
+
+def evaluator_epochs() -> int | None:
+    """Epochs for training a missing evaluator: $GAN_EVALUATOR_EPOCHS when set (tests use 1 for speed), else its default."""
+    value = os.environ.get(EVALUATOR_EPOCHS_ENV, "").strip()
+    return int(value) if value else None
+
+
+class QualityMonitor:
+    """Cheap quality metrics every `eval_every` steps, appended to metrics.csv; a failure turns it off with a note.
+
+    `start` loads the dataset's evaluator (training it the first time, ~20 s), the statistics of
+    N = min(QUALITY_N, held-out images) held-out images and the real-vs-real floor (N training images),
+    which goes to status.json as `quality_floor` with `quality_n`. Each point generates N images with the
+    sampling generator from the same seeded latents (and cycling labels) as `generation.sample`, so it is the
+    Fréchet distance the Evaluate page reports at that N for a checkpoint of the same step.
+    """
+
+    def __init__(self, run: Run, config: RunConfig, num_classes: int, sampler: tf.keras.Model) -> None:
+        self.run, self.config, self.sampler = run, config, sampler
+        self.every = config.eval_every
+        self.labels = (np.arange(QUALITY_N) % num_classes).astype(np.int32) if config.conditional else None
+        self.note = ""
+
+    @property
+    def on(self) -> bool:
+        return self.every > 0
+
+    def start(self, step: int) -> None:
+        """Cut metrics.csv back to `step`, then prepare the evaluator, the reference and the floor."""
+        self.run.truncate_metrics(step)
+        if not self.on:
+            return
+        message = self.run.raw_status().get("message", "")
+        self.run.update_status(message="Preparing the quality metrics: loading the evaluator (the first use per dataset trains it, about 20 s).")
+        try:
+            data = reference_data(self.config.dataset)
+            self.evaluator = get_evaluator(self.config.dataset, progress=self._report, epochs=evaluator_epochs(), data=data)
+            self.n = check_n(min(QUALITY_N, data.heldout.num_images), data)
+            self.reference = make_reference(self.evaluator, data, self.n)
+            real = data.train.images[subset(data.train.num_images, self.n)]
+            floor = cheap_metrics(lambda n: real[:n], self.evaluator, self.reference, self.n)
+            self.z = np.random.default_rng(EVAL_SEED).standard_normal((self.n, self.config.latent_dim), dtype=np.float32)
+        except Exception as exc:  # the evaluator, the data or the metrics can fail in many ways; training goes on
+            self._fail(step, exc)
+            return
+        self.run.update_status(message=message, quality_floor=floor["fd"], quality_n=self.n)
+
+    def after(self, step: int) -> None:
+        """Measure when `step` is a multiple of eval_every (the last step of a finished run is measured by `_finish`)."""
+        if self.on and step % self.every == 0:
+            self.measure(step)
+
+    def measure(self, step: int) -> None:
+        """Append one metrics.csv row for the generator as it is at `step`."""
+        try:
+            values = cheap_metrics(self._generate, self.evaluator, self.reference, self.n)
+            self.run.append_metrics([{
+                "step": step, "frechet_distance": values["fd"],
+                "classes_covered": values.get("classes_covered"), "class_kl": values.get("class_kl"),
+            }])
+        except Exception as exc:  # see start
+            self._fail(step, exc)
+
+    def _generate(self, n: int) -> np.ndarray:
+        labels = None if self.labels is None else self.labels[:n]
+        return to_uint8(generate(self.sampler, self.z[:n], labels))
+
+    def _report(self, fraction: float, message: str) -> None:
+        self.run.update_status(message=f"Preparing the quality metrics: {message[:1].lower()}{message[1:]}.")
+
+    def _fail(self, step: int, exc: Exception) -> None:
+        reason = str(exc).rstrip(".") if isinstance(exc, GanError) else f"{type(exc).__name__}: {exc}"
+        self.note = f"Quality metrics failed at step {step} and are off for the rest of this run ({reason})."
+        self.every = 0
+        self.run.update_status(message=self.note)
 
 
 class Trainer:
@@ -95,6 +179,7 @@ class Trainer:
         )
         self.iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
         self.train_fn = tf.function(self._train_calls, jit_compile=devices.use_xla(self.config.xla))
+        self.quality = QualityMonitor(run, self.config, self.data.num_classes, self.parts.sampler)
 
     # ---- the compiled step ------------------------------------------------------------
     def _train_calls(self, iterator, k):
@@ -192,6 +277,7 @@ class Trainer:
             num_classes=self.data.num_classes, class_names=list(self.data.class_names),
             precision=self.policy, message=" ".join(self.notes), finished=None,
         )
+        self.quality.start(step)
         if step == 0:
             self._save_samples(0)
         pending: list[dict] = []
@@ -214,6 +300,7 @@ class Trainer:
                 self._save_samples(step)
             if step % self.config.checkpoint_every == 0:
                 self._save_checkpoint(step, pending)
+            self.quality.after(step)
             if time.monotonic() - last_status > STATUS_EVERY_SEC:
                 self._flush(pending)
                 self.run.update_status(step=step, train_seconds=self._train_seconds)
@@ -242,7 +329,7 @@ class Trainer:
         raise RunError(f"Run '{self.run.id}' has no readable checkpoint to resume from; start a new run instead.")
 
     def _call_size(self, step: int) -> int:
-        """Steps in the next call: never past the end or a sample/checkpoint boundary."""
+        """Steps in the next call: never past the end or a sample/checkpoint/quality boundary."""
         config = self.config
         limits = [
             config.steps_per_call,
@@ -250,6 +337,8 @@ class Trainer:
             config.sample_every - step % config.sample_every,
             config.checkpoint_every - step % config.checkpoint_every,
         ]
+        if self.quality.on:
+            limits.append(self.quality.every - step % self.quality.every)
         return max(1, min(limits))
 
     def _rows(self, step: int, values: np.ndarray, seconds: float) -> list[dict]:
@@ -286,6 +375,9 @@ class Trainer:
         if step % self.config.checkpoint_every or not self.manager.latest_checkpoint:
             self._save_checkpoint(step, pending)
         self._flush(pending)
+        if state == "finished" and self.quality.on and step % self.quality.every:
+            self.quality.measure(step)
+        message = " ".join(filter(None, [message, self.quality.note]))
         return self.run.update_status(state=state, step=step, message=message, finished=time.time(), train_seconds=self._train_seconds)
 
     def _diverge(self, bad_step: int, good_rows: list[dict], bad_row: dict) -> dict:

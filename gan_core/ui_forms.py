@@ -61,6 +61,7 @@ LABELS = {
     "steps": "Steps (0 = use epochs)",
     "sample_every": "Sample every N steps",
     "checkpoint_every": "Checkpoint every N steps",
+    "eval_every": "Quality metrics every N steps (0 = off)",
     "seed": "Seed",
     "precision": "Precision",
     "steps_per_call": "Steps per compiled call",

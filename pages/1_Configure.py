@@ -143,7 +143,7 @@ if "dataset" in check.field_errors:
     st.error(check.field_errors["dataset"])
 
 st.subheader("Hyperparameters")
-with st.form("config_form", border=False):
+with st.form("config_form", border=False, enter_to_submit=False):
     if check.form_error:
         st.error(check.form_error)
     for tab, (_, groups) in zip(st.tabs([title for title, _ in forms.SECTIONS]), forms.SECTIONS):

@@ -75,10 +75,20 @@ def live(polling: bool) -> None:
         with st.expander("Worker log"):
             st.code(jobs.log_tail(run) or "(empty)", language=None)
 
-    losses, outputs, gradients, throughput = st.tabs(["Losses", "D outputs", "Gradient norms", "Throughput"])
+    losses, quality, outputs, gradients, throughput = st.tabs(["Losses", "Quality", "D outputs", "Gradient norms", "Throughput"])
     with losses:
         smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, help="Exponential moving average, as in TensorBoard.")
         st.plotly_chart(charts.loss_figure(rows, smoothing))
+    with quality:
+        metric_rows = run.metrics_rows()
+        try:
+            status, eval_every = run.raw_status(), run.config().eval_every
+        except GanError as exc:
+            st.error(str(exc))
+        else:
+            if metric_rows:
+                st.plotly_chart(charts.quality_figure(metric_rows, status.get("quality_floor")))
+            st.caption(charts.quality_caption(eval_every, status.get("quality_n"), bool(metric_rows)))
     with outputs:
         st.plotly_chart(charts.d_output_figure(rows))
     with gradients:

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from gan_core.compare import config_table, default_selection, differing_fields, final_figures
-from gan_core.compare import highlight_differences, overlay_figure
+from gan_core.compare import highlight_differences, overlay_figure, quality_overlay_figure, quality_series
 from gan_core.errors import GanError
 from gan_core.ui_common import get_store, selected_run_id
 
@@ -31,6 +31,11 @@ if not any(rows.values()):
     st.info("None of these runs has logged a training step yet.")
 for column, metric in zip(st.columns(2), ("g_loss", "d_loss")):
     column.plotly_chart(overlay_figure(rows, metric, smoothing), key=f"overlay_{metric}")
+
+quality_rows, floors = quality_series(runs)
+if quality_rows:
+    st.subheader("Quality")
+    st.plotly_chart(quality_overlay_figure(quality_rows, floors), key="overlay_quality")
 
 st.subheader("Configurations")
 configs = {}

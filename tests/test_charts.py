@@ -73,6 +73,35 @@ def test_empty_history_gives_a_figure_that_says_so():
         assert [a.text for a in figure.layout.annotations] == ["No steps yet"]
 
 
+def quality_rows(classes: bool = True) -> list[dict]:
+    return [
+        {"step": float(s), "frechet_distance": 100.0 / s, "classes_covered": float(s) if classes else None, "class_kl": None}
+        for s in (1, 2, 4)
+    ]
+
+
+def test_quality_figure_draws_fd_over_its_dashed_floor_and_classes_on_a_second_axis():
+    figure = charts.quality_figure(quality_rows(), floor=2.5)
+    assert names(figure) == ["Fréchet distance", "Real-vs-real floor", "Classes covered"]
+    fd, floor, classes = figure.data
+    assert list(fd.y) == [100.0, 50.0, 25.0] and figure.layout.yaxis.type == "log"
+    assert list(floor.x) == [1.0, 4.0] and list(floor.y) == [2.5, 2.5] and floor.line.dash == "dash"
+    assert classes.yaxis == "y2" and figure.layout.yaxis2.overlaying == "y" and figure.layout.yaxis2.side == "right"
+
+
+def test_quality_figure_without_labels_floor_or_rows():
+    assert names(charts.quality_figure(quality_rows(classes=False))) == ["Fréchet distance"]
+    empty = charts.quality_figure([], floor=1.0)
+    assert len(empty.data) == 0 and [a.text for a in empty.layout.annotations] == ["No quality metrics yet"]
+
+
+def test_quality_caption_says_what_the_chart_shows_or_how_to_turn_it_on():
+    assert charts.quality_caption(500, 1000, True).startswith("Fréchet distance of 1000 generated images to 1000 held-out")
+    assert "every 500 steps" in charts.quality_caption(500, 1000, True)
+    assert charts.quality_caption(200, None, False).startswith("Quality metrics are on: the first point appears at step 200")
+    assert charts.quality_caption(0, None, False).startswith("Quality metrics are off for this run")
+
+
 def sample_grids(folder, steps):
     paths = []
     for step in steps:

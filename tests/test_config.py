@@ -30,6 +30,15 @@ def test_every_required_preset_ships_and_round_trips(name):
     assert load_config(name) == config
 
 
+def test_eval_every_is_off_by_default_and_validated():
+    assert RunConfig().eval_every == 0 and all(load_preset(name).eval_every == 0 for name in preset_names())
+    info = field_info("eval_every")
+    assert (info["group"], info["min"], info["max"]) == ("schedule", 0, 1_000_000)
+    assert RunConfig.from_dict({"steps": 10}).eval_every == 0  # configs saved before the field existed still load
+    with pytest.raises(ConfigError, match="eval_every must be an integer between 0 and 1e\\+06; got -1"):
+        RunConfig(eval_every=-1)
+
+
 def test_tutorial_preset_is_faithful_to_the_tensorflow_tutorial():
     config = load_preset("tutorial-dcgan")
     assert (config.architecture, config.loss, config.batch_size, config.latent_dim) == ("dcgan", "bce", 256, 100)

@@ -72,6 +72,7 @@ def test_a_finished_run_shows_progress_charts_samples_and_can_train_more(store):
     progress = at.get("progress")[0].proto
     assert progress.value == 100 and progress.text == "Finished: step 6 / 6, epoch 1"
     assert len(at.get("plotly_chart")) == 4
+    assert at.tabs[1].label == "Quality" and at.tabs[1].caption[0].value.startswith("Quality metrics are off for this run")
     assert at.get("image")[0].proto.imgs[0].caption == "The same fixed noise at step 6"
     slider = at.select_slider[0]
     assert slider.options == ["0", "3", "6"] and slider.value == 6

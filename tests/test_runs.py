@@ -12,6 +12,7 @@ from gan_core.config import RunConfig
 from gan_core.errors import RunError
 from gan_core.runs import (
     HISTORY_COLUMNS,
+    METRICS_COLUMNS,
     RunStore,
     atomic_write_text,
     default_runs_dir,
@@ -131,6 +132,25 @@ def test_truncate_history_drops_steps_after_the_checkpoint(store):
     assert [r["step"] for r in run.history_rows()] == [1, 2, 3, 4, 5, 6]
     run.append_history([_row(7)])
     assert [r["step"] for r in run.history_rows()] == list(range(1, 8))
+
+
+def test_metrics_rows_keep_empty_class_cells_and_follow_the_history_rules(store):
+    run = store.create(RunConfig())
+    assert run.metrics_rows() == []
+    run.truncate_metrics(3)
+    assert not run.metrics_path.exists()
+    run.append_metrics([{"step": s, "frechet_distance": 10.0 / s, "classes_covered": 9, "class_kl": 0.1} for s in (2, 4, 6)])
+    run.append_metrics([{"step": 8, "frechet_distance": 1.0, "classes_covered": None, "class_kl": None}])
+    with open(run.metrics_path, "a") as handle:
+        handle.write("10,0.")
+    assert run.metrics_path.read_text().splitlines()[0] == ",".join(METRICS_COLUMNS)
+    rows = run.metrics_rows()
+    assert [r["step"] for r in rows] == [2, 4, 6, 8]
+    assert rows[0] == {"step": 2, "frechet_distance": 5.0, "classes_covered": 9, "class_kl": 0.1}
+    assert rows[-1]["classes_covered"] is None and rows[-1]["class_kl"] is None
+    run.truncate_metrics(4)
+    assert [r["step"] for r in run.metrics_rows()] == [2, 4]
+    assert run.metrics_path.read_text().splitlines()[1] == "2,5.0,9,0.1"
 
 
 def test_stop_request(store):

@@ -1,0 +1,275 @@
+"""The dashboard in a real browser: a new user configures a tiny run, trains it, generates, and visits every page.
+
+Starts `streamlit run app.py` on a free port with a temporary run store and drives it with
+Playwright's Chromium. Every page gets a full-page screenshot in a temporary folder, and also
+in $GAN_SCREENSHOTS_DIR when that is set (`GAN_SCREENSHOTS_DIR=docs/screenshots` refreshes the
+README's pictures; the run then trains longer so its samples show digits rather than noise).
+Chromium is `chromium` (or `chromium-browser`) on PATH, or $CHROMIUM_PATH, else Playwright's own
+download. Without Playwright or Chromium the test fails under CI=true and is skipped elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from gan_core.runs import pid_alive
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+VIEWPORT = {"width": 1400, "height": 900}
+SCREENSHOTS_ENV = "GAN_SCREENSHOTS_DIR"
+# A tiny schedule trains in seconds; the documentation run trains long enough to show digits.
+STEPS, EVERY = (2000, 500) if os.environ.get(SCREENSHOTS_ENV) else (30, 10)
+SECOND = 1000  # Playwright timeouts are in milliseconds
+EXCEPTION = '[data-testid="stException"]'
+
+try:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import Page, expect, sync_playwright
+except ImportError:  # reported by the `page` fixture: fails under CI, skips elsewhere
+    sync_playwright = None
+
+
+def unavailable(reason: str) -> None:
+    """Fail under CI (the browser test must run there), skip elsewhere."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: the browser test must run)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    """Block until Streamlit's health endpoint answers "ok"."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"streamlit exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().decode().strip() == "ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"streamlit was not healthy after {timeout:.0f}s:\n{log.read_text()[-3000:]}")
+
+
+def end_group(pid: int, timeout: float = 15) -> None:
+    """SIGTERM a session leader's process group, then SIGKILL the group if the leader lingers."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if pid_alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def stop_workers(runs_dir: Path) -> None:
+    """End the training workers the dashboard launched (each leads its own session), found via status.json."""
+    for status_path in runs_dir.glob("*/status.json"):
+        pid = json.loads(status_path.read_text()).get("pid")
+        try:
+            is_worker = isinstance(pid, int) and b"gan_core" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if is_worker:
+            end_group(pid)
+
+
+@pytest.fixture
+def dashboard(tmp_path):
+    """The URL of a fresh dashboard over an empty run store; the server and its workers end afterwards."""
+    runs_dir, log = tmp_path / "runs", tmp_path / "streamlit.log"
+    port = free_port()
+    env = dict(os.environ, GAN_RUNS_DIR=str(runs_dir), GAN_MAX_JOBS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+        "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+    ]
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, server, log)
+        yield url, runs_dir, log
+    finally:
+        end_group(server.pid)
+        server.wait(timeout=30)
+        stop_workers(runs_dir)
+
+
+@pytest.fixture
+def page():
+    """A Chromium page; fails under CI and skips elsewhere when Playwright or Chromium is missing."""
+    if sync_playwright is None:
+        unavailable("the playwright package is not installed (pip install -r requirements-dev.txt)")
+    executable = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+    with sync_playwright() as playwright:
+        try:  # no executable found: Playwright's own Chromium, if `playwright install chromium` was run
+            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        except PlaywrightError as exc:
+            unavailable(f"Chromium could not start: {str(exc).splitlines()[0]}")
+        try:
+            yield browser.new_page(viewport=VIEWPORT)
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def screenshot_dirs(tmp_path) -> list[Path]:
+    """Where screenshots go: a temporary folder, plus $GAN_SCREENSHOTS_DIR when set."""
+    dirs = [tmp_path / "screenshots"]
+    if os.environ.get(SCREENSHOTS_ENV):
+        dirs.append(Path(os.environ[SCREENSHOTS_ENV]))
+    for folder in dirs:
+        folder.mkdir(parents=True, exist_ok=True)
+    return dirs
+
+
+def screenshot(page: Page, dirs: list[Path], name: str) -> None:
+    """A full-page PNG: Streamlit scrolls inside its main element, so the viewport grows to fit it first."""
+    height = page.locator('[data-testid="stMain"]').evaluate("main => main.scrollHeight")
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], height)})
+    page.mouse.move(VIEWPORT["width"] - 5, 5)  # no hover effects (the sidebar's collapse button) in the picture
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    page.wait_for_timeout(500)  # let charts re-lay out at the new size
+    for folder in dirs:
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    page.set_viewport_size(VIEWPORT)
+
+
+def open_page(page: Page, label: str, path: str | None = None) -> None:
+    """Click a page in the sidebar (the session, and so the selected run, carries over) and wait for its URL."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=label, exact=True).click()
+    path = label if path is None else path
+    page.wait_for_url(lambda address: urlparse(address).path.strip("/") == path, timeout=30 * SECOND)
+
+
+def set_number(page: Page, label: str, value: float) -> None:
+    """Type a value into a number input and press Enter, as a user would."""
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    expect(box).to_have_value(str(value))
+
+
+def expect_loaded_image(image, timeout: float = 30) -> None:
+    """An <img> that has loaded and has pixels (Streamlit may swap the element while it loads)."""
+    expect(image).to_be_visible(timeout=60 * SECOND)
+    deadline = time.monotonic() + timeout
+    while not image.evaluate("img => img.complete && img.naturalWidth > 0 && img.naturalHeight > 0"):
+        assert time.monotonic() < deadline, f"{image} never loaded"
+        time.sleep(0.2)
+
+
+def report_failure(page: Page, folder: Path, log: Path, runs_dir: Path) -> None:
+    """Print what explains a failed walk-through: the server log, the workers' logs and where a screenshot is."""
+    page.screenshot(path=str(folder / "failure.png"), full_page=True)
+    print(f"\n--- streamlit log (screenshot of the failure: {folder / 'failure.png'}) ---\n{log.read_text()[-4000:]}")
+    for worker_log in runs_dir.glob("*/worker.log"):
+        print(f"--- {worker_log} ---\n{worker_log.read_text()[-4000:]}")
+
+
+def test_a_new_user_trains_a_tiny_gan_and_visits_every_page(page, dashboard, screenshot_dirs):
+    url, runs_dir, log = dashboard
+    started = time.monotonic()
+    try:
+        walk_through(page, url, runs_dir, screenshot_dirs)
+    except Exception:
+        report_failure(page, screenshot_dirs[0], log, runs_dir)
+        raise
+    print(f"browser flow took {time.monotonic() - started:.0f}s; screenshots in {screenshot_dirs[0]}")
+
+
+def walk_through(page: Page, url: str, runs_dir: Path, screenshot_dirs: list[Path]) -> None:
+    """Home (empty), Configure a tiny dcgan run, Train it, Generate, Compare, Models, Home (one run)."""
+    page.goto(url)
+    expect(page.get_by_role("heading", name="GAN Workbench")).to_be_visible(timeout=60 * SECOND)
+    expect(page.get_by_text("No runs yet")).to_be_visible(timeout=30 * SECOND)
+    screenshot(page, screenshot_dirs, "1_home_empty")
+
+    open_page(page, "Configure")
+    expect(page.get_by_text("Generator parameters")).to_be_visible(timeout=120 * SECOND)
+    expect(page.get_by_role("combobox", name="Preset")).to_have_value("dcgan")
+    expect(page.get_by_role("combobox", name="Dataset")).to_have_value("mnist-5k")
+    page.get_by_role("tab", name="Architecture").click()
+    set_number(page, "Width multiplier", 0.125)
+    page.get_by_role("tab", name="Schedule").click()
+    set_number(page, "Steps (0 = use epochs)", STEPS)
+    set_number(page, "Sample every N steps", EVERY)
+    set_number(page, "Checkpoint every N steps", EVERY)
+    assert not list(runs_dir.glob("*/status.json")), "pressing Enter in the form must not start a run"
+    generator_params = page.get_by_test_id("stMetricValue").first
+    params_before = generator_params.inner_text()
+    page.get_by_role("button", name="Check", exact=True).click()
+    expect(generator_params).not_to_have_text(params_before, timeout=120 * SECOND)  # the narrower models
+    screenshot(page, screenshot_dirs, "2_configure")
+
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_url("**/Train?run=*", timeout=120 * SECOND)
+    expect(page.get_by_test_id("stProgress")).to_be_visible(timeout=60 * SECOND)
+    finished = f"Finished: step {STEPS:,} / {STEPS:,}"
+    expect(page.get_by_text(finished)).to_be_visible(timeout=180 * SECOND)
+    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=60 * SECOND)
+    expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=60 * SECOND)
+    expect(page.get_by_text(f"The same fixed noise at step {STEPS:,}")).to_be_visible(timeout=60 * SECOND)
+    expect_loaded_image(page.get_by_test_id("stImage").locator("img").first)
+    expect(page.locator(EXCEPTION)).to_have_count(0)
+    screenshot(page, screenshot_dirs, "3_train")
+
+    open_page(page, "Generate")
+    expect(page.get_by_text(f"Checkpoint at step {STEPS}.")).to_be_visible(timeout=120 * SECOND)
+    expect(page.get_by_text("64 images, seed 0")).to_be_visible(timeout=60 * SECOND)
+    set_number(page, "Images", 16)
+    expect(page.get_by_text("16 images, seed 0")).to_be_visible(timeout=60 * SECOND)
+    grid = page.get_by_test_id("stImage").filter(has_text="16 images, seed 0").locator("img")
+    expect_loaded_image(grid)
+    expect(page.locator(EXCEPTION)).to_have_count(0)
+    screenshot(page, screenshot_dirs, "4_generate")
+
+    open_page(page, "Compare")
+    expect(page.get_by_role("heading", name="Compare runs")).to_be_visible(timeout=60 * SECOND)
+    expect(page.get_by_text("Comparing needs at least two runs")).to_be_visible(timeout=60 * SECOND)
+    expect(page.locator(EXCEPTION)).to_have_count(0)
+    screenshot(page, screenshot_dirs, "5_compare")
+
+    open_page(page, "Models")
+    page.get_by_role("button", name="Prepare downloads").click()
+    expect(page.get_by_test_id("stDownloadButton").first).to_be_visible(timeout=120 * SECOND)
+    expect(page.locator(EXCEPTION)).to_have_count(0)
+    screenshot(page, screenshot_dirs, "6_models")
+
+    open_page(page, "app", path="")
+    run_ids = [path.parent.name for path in runs_dir.glob("*/status.json")]
+    assert len(run_ids) == 1, run_ids
+    expect(page.get_by_text(f"Run {run_ids[0]}:")).to_be_visible(timeout=60 * SECOND)
+    expect(page.get_by_text("No runs yet")).to_have_count(0)
+    expect(page.locator(EXCEPTION)).to_have_count(0)
+    screenshot(page, screenshot_dirs, "7_home")

@@ -8,6 +8,7 @@ from gan_core.ui_common import get_store, select_run, selected_run_id
 
 POLL_SECONDS = 2
 
+st.set_page_config(page_title="Train · GAN Workbench", layout="wide")
 st.title("Train")
 store = get_store()
 runs = store.list()

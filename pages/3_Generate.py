@@ -8,6 +8,7 @@ from gan_core.ui_common import get_store, select_run, selected_run_id
 
 MAX_SEED = 2**31 - 1
 
+st.set_page_config(page_title="Generate · GAN Workbench", layout="wide")
 st.title("Generate")
 
 store = get_store()

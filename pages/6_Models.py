@@ -7,6 +7,7 @@ from gan_core.errors import GanError
 from gan_core.generation import checkpoint_steps
 from gan_core.ui_common import get_store, select_run, selected_run_id
 
+st.set_page_config(page_title="Models · GAN Workbench", layout="wide")
 st.title("Models")
 store = get_store()
 download_tab, upload_tab = st.tabs(["Download", "Upload"])

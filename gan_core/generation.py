@@ -38,21 +38,27 @@ def checkpoint_steps(run: Run) -> list[int]:
     return sorted(int(p.rsplit("-", 1)[1]) for p in state.all_model_checkpoint_paths)
 
 
-def load_generator(run: Run, step: int | None = None) -> LoadedGenerator:
-    """Restore the generator (its EMA copy when the run keeps one) at a step, default the newest."""
-    config = run.config()
-    status = run.raw_status()
+def checkpoint_path(run: Run, step: int | None = None) -> tuple[int, str]:
+    """The step and checkpoint prefix to restore: the given step, default the newest."""
     steps = checkpoint_steps(run)
     if not steps:
         raise RunError(f"Run '{run.id}' has no checkpoint yet; train it first.")
     step = steps[-1] if step is None else step
     if step not in steps:
         raise RunError(f"Run '{run.id}' has no checkpoint at step {step}; it has {', '.join(map(str, steps))}.")
+    return step, str(run.checkpoints_dir / f"ckpt-{step}")
+
+
+def load_generator(run: Run, step: int | None = None) -> LoadedGenerator:
+    """Restore the generator (its EMA copy when the run keeps one) at a step, default the newest."""
+    config = run.config()
+    status = run.raw_status()
+    step, path = checkpoint_path(run, step)
     shape = tuple(status["image_shape"])
     num_classes = int(status.get("num_classes", 0))
     model = make_generator(config, shape, num_classes)
     key = "ema_generator" if config.ema_decay > 0 else "generator"
-    tf.train.Checkpoint(**{key: model}).restore(str(run.checkpoints_dir / f"ckpt-{step}")).expect_partial()
+    tf.train.Checkpoint(**{key: model}).restore(path).expect_partial()
     return LoadedGenerator(model, config, step, num_classes, tuple(status.get("class_names", ())))
 
 

@@ -27,7 +27,7 @@ import tensorflow as tf
 from gan_core.config import RunConfig
 from gan_core.errors import DataError, GanError, RunError
 from gan_core.gan import make_discriminator
-from gan_core.generation import LoadedGenerator, checkpoint_steps, export_generator, load_generator
+from gan_core.generation import LoadedGenerator, checkpoint_path, checkpoint_steps, export_generator, load_generator
 from gan_core.images import encode_png, make_grid
 from gan_core.runs import STATES, Run, RunStore, atomic_write_json, export_zip, new_run_id, validate_run_id
 
@@ -66,15 +66,10 @@ def model_bytes(model: keras.Model) -> bytes:
 
 def load_discriminator(run: Run, step: int | None = None) -> keras.Model:
     """Restore the run's discriminator at a checkpoint step, default the newest."""
-    steps = checkpoint_steps(run)
-    if not steps:
-        raise RunError(f"Run '{run.id}' has no checkpoint yet; train it first.")
-    step = steps[-1] if step is None else step
-    if step not in steps:
-        raise RunError(f"Run '{run.id}' has no checkpoint at step {step}; it has {', '.join(map(str, steps))}.")
+    step, path = checkpoint_path(run, step)
     status = run.raw_status()
     model = make_discriminator(run.config(), tuple(status["image_shape"]), int(status.get("num_classes", 0)))
-    restored = tf.train.Checkpoint(discriminator=model).restore(str(run.checkpoints_dir / f"ckpt-{step}"))
+    restored = tf.train.Checkpoint(discriminator=model).restore(path)
     try:
         restored.assert_existing_objects_matched()
     except AssertionError:

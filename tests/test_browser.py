@@ -273,3 +273,82 @@ def walk_through(page: Page, url: str, runs_dir: Path, screenshot_dirs: list[Pat
     expect(page.get_by_text("No runs yet")).to_have_count(0)
     expect(page.locator(EXCEPTION)).to_have_count(0)
     screenshot(page, screenshot_dirs, "7_home")
+
+
+def run_status(runs_dir: Path) -> dict:
+    """status.json of the only run in the store."""
+    (path,) = runs_dir.glob("*/status.json")
+    return json.loads(path.read_text())
+
+
+def wait_for(condition, what: str, timeout: float = 120) -> None:
+    """Poll the run store (what the worker writes) until condition() holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def test_a_user_leaves_a_training_run_stops_resumes_and_takes_the_generator_away(page, dashboard, tmp_path):
+    """The dashboard issue's walk: train, visit Generate mid-training, come back, stop, resume, stop,
+    generate, download the generator and load it in plain Keras outside the app."""
+    url, runs_dir, log = dashboard
+    try:
+        page.goto(url)
+        expect(page.get_by_role("heading", name="GAN Workbench")).to_be_visible(timeout=60 * SECOND)
+        open_page(page, "Configure")
+        expect(page.get_by_text("Generator parameters")).to_be_visible(timeout=120 * SECOND)
+        page.get_by_role("tab", name="Architecture").click()
+        set_number(page, "Width multiplier", 0.125)
+        page.get_by_role("tab", name="Schedule").click()
+        set_number(page, "Steps (0 = use epochs)", 100000)
+        set_number(page, "Sample every N steps", 25)
+        set_number(page, "Checkpoint every N steps", 25)
+        page.get_by_role("button", name="Train", exact=True).click()
+        page.wait_for_url("**/Train?run=*", timeout=120 * SECOND)
+        wait_for(lambda: run_status(runs_dir).get("last_checkpoint_step", 0) >= 25, "a first checkpoint")
+
+        open_page(page, "Generate")  # while the run keeps training in its worker
+        expect(page.get_by_text("Checkpoint at step")).to_be_visible(timeout=120 * SECOND)
+        expect_loaded_image(page.get_by_test_id("stImage").locator("img").first)
+        before = run_status(runs_dir)["step"]
+        wait_for(lambda: run_status(runs_dir)["step"] > before, "training to go on while the user is away")
+
+        open_page(page, "Train")
+        expect(page.get_by_text("Running: step")).to_be_visible(timeout=60 * SECOND)
+        page.get_by_role("button", name="Stop").click()
+        wait_for(lambda: run_status(runs_dir)["state"] == "stopped", "the run to stop")
+        stopped_at = run_status(runs_dir)["step"]
+        expect(page.get_by_role("button", name="Resume")).to_be_visible(timeout=60 * SECOND)
+
+        page.get_by_role("button", name="Resume").click()
+        wait_for(lambda: run_status(runs_dir)["state"] == "running" and run_status(runs_dir)["step"] > stopped_at,
+                 "the resumed run to train past the stop")
+        expect(page.get_by_role("button", name="Stop")).to_be_visible(timeout=60 * SECOND)
+        page.get_by_role("button", name="Stop").click()
+        wait_for(lambda: run_status(runs_dir)["state"] == "stopped", "the resumed run to stop")
+        (history,) = runs_dir.glob("*/history.csv")
+        steps = [int(line.split(",")[0]) for line in history.read_text().splitlines()[1:]]
+        assert steps == list(range(1, run_status(runs_dir)["step"] + 1)), "one row per step across the resume"
+
+        open_page(page, "Generate")
+        expect_loaded_image(page.get_by_test_id("stImage").locator("img").first)
+        expect(page.locator(EXCEPTION)).to_have_count(0)
+
+        open_page(page, "Models")
+        page.get_by_role("button", name="Prepare downloads").click()
+        with page.expect_download(timeout=120 * SECOND) as download:
+            page.get_by_role("button", name="Generator (.keras)").click()
+        saved = tmp_path / download.value.suggested_filename
+        download.value.save_as(saved)
+    except Exception:
+        report_failure(page, tmp_path, log, runs_dir)
+        raise
+    code = (
+        "import sys, numpy as np, keras\n"
+        "model = keras.saving.load_model(sys.argv[1], safe_mode=True)\n"
+        "print('SHAPE', tuple(model(np.zeros((3, 100), 'float32')).shape))\n"
+    )
+    shown = subprocess.run([sys.executable, "-c", code, str(saved)], capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert "SHAPE (3, 28, 28, 1)" in shown.stdout, shown.stderr[-2000:]

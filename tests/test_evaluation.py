@@ -22,14 +22,6 @@ def tiny(**changes) -> RunConfig:
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    """One evaluator cache for the whole test session, so the mnist-5k classifier is trained once."""
-    path = tmp_path_factory.getbasetemp() / "evaluator-cache"
-    path.mkdir(exist_ok=True)
-    return path
-
-
-@pytest.fixture(scope="module")
 def data():
     return reference_data("mnist-5k")
 

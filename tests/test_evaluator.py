@@ -12,14 +12,6 @@ from gan_core.evaluator import ClassifierEvaluator, default_epochs, fingerprint,
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    """One evaluator cache for the whole test session, so the mnist-5k classifier is trained once."""
-    path = tmp_path_factory.getbasetemp() / "evaluator-cache"
-    path.mkdir(exist_ok=True)
-    return path
-
-
-@pytest.fixture(scope="module")
 def mnist_evaluator(cache_dir):
     # The real settings: 20 epochs over the 4500 training images, about 20-40 s on 2 CPU cores the first time.
     return get_evaluator("mnist-5k", cache_dir)

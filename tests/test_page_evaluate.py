@@ -17,14 +17,6 @@ def tiny(**changes) -> RunConfig:
     return RunConfig(**(base | changes))
 
 
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    """One evaluator cache for the whole test session, so the mnist-5k classifier is trained once."""
-    path = tmp_path_factory.getbasetemp() / "evaluator-cache"
-    path.mkdir(exist_ok=True)
-    return path
-
-
 @pytest.fixture
 def store(tmp_path, monkeypatch, cache_dir):
     monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))

@@ -9,3 +9,22 @@ def cache_dir(tmp_path_factory):
     path = tmp_path_factory.getbasetemp() / "evaluator-cache"
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture
+def job_store(tmp_path, monkeypatch):
+    """A run store under tmp_path for tests that launch worker jobs; no worker outlives the test."""
+    import os
+    import signal
+
+    from gan_core.runs import RunStore, pid_alive
+
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("GAN_MAX_JOBS", "1")
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    store = RunStore(tmp_path / "runs")
+    yield store
+    for run in store.list():  # never leave a worker training after a failed test
+        pid = run.raw_status().get("pid")
+        if isinstance(pid, int) and pid != os.getpid() and pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)

@@ -13,7 +13,7 @@ import pytest
 from gan_core import jobs
 from gan_core.config import RunConfig
 from gan_core.errors import ConfigError, RunError
-from gan_core.runs import RunStore, pid_alive
+from gan_core.runs import pid_alive
 
 TIMEOUT = 120
 
@@ -50,15 +50,8 @@ def dead_pid() -> int:
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("GAN_MAX_JOBS", "1")
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
-    store = RunStore(tmp_path / "runs")
-    yield store
-    for run in store.list():  # never leave a worker training after a failed test
-        pid = run.raw_status().get("pid")
-        if isinstance(pid, int) and pid != os.getpid() and pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
+def store(job_store):
+    return job_store
 
 
 # ---- real workers ---------------------------------------------------------------------------

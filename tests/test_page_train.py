@@ -1,7 +1,5 @@
 """The Train page through AppTest: empty store, a finished run with charts and samples, stop and resume."""
 
-import os
-import signal
 import time
 from pathlib import Path
 
@@ -10,7 +8,6 @@ from streamlit.testing.v1 import AppTest
 
 from gan_core import jobs
 from gan_core.config import RunConfig
-from gan_core.runs import RunStore, pid_alive
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/2_Train.py"
@@ -37,15 +34,8 @@ def button(at: AppTest, label: str):
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_MAX_JOBS", "1")
-    store = RunStore(tmp_path / "runs")
-    yield store
-    for run in store.list():  # never leave a worker training after a failed test
-        pid = run.raw_status().get("pid")
-        if isinstance(pid, int) and pid != os.getpid() and pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
+def store(job_store):
+    return job_store
 
 
 def test_an_empty_store_points_to_the_configure_page(store):

@@ -17,6 +17,7 @@ from typing import Any
 from gan_core.errors import ConfigError
 
 PRESET_DIR = Path(__file__).parent / "presets"
+SHOWN_CHARS = 80  # longest value quoted in an error message
 
 
 def _field(default: Any, help: str, group: str, **limits: Any) -> Any:
@@ -68,10 +69,11 @@ class RunConfig:
     )
     seed: int = _field(42, "Random seed for weights, noise and shuffling.", "schedule", min=0, max=2**31 - 1)
     precision: str = _field(
-        "float32",
-        "float32, or mixed (bfloat16 on CPU, float16 with loss scaling on GPU).",
+        "auto",
+        "auto: bfloat16 mixed precision on CPUs with native bfloat16 (AVX512-BF16 or AMX), float32 elsewhere; "
+        "float32; or mixed (bfloat16 on CPU, float16 with loss scaling on GPU).",
         "performance",
-        choices=("float32", "mixed"),
+        choices=("auto", "float32", "mixed"),
     )
     steps_per_call: int = _field(1, "Training steps run inside one compiled call (less Python overhead).", "performance", min=1, max=1000)
     xla: str = _field("auto", "XLA compilation: auto turns it on for GPUs only (it is slow on CPUs).", "performance", choices=("auto", "on", "off"))
@@ -115,6 +117,8 @@ class RunConfig:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"The configuration is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
+        except (ValueError, RecursionError):  # integers over 4300 digits, nesting deeper than Python's stack
+            raise ConfigError("The configuration is not valid JSON: it nests too deeply or holds a number too long to read.") from None
         return cls.from_dict(data)
 
     @classmethod
@@ -155,20 +159,20 @@ def field_info(name: str) -> dict[str, Any]:
 def _unknown_key_message(key: str) -> str:
     close = difflib.get_close_matches(str(key), field_names(), n=1)
     hint = f" Did you mean '{close[0]}'?" if close else ""
-    return f"Unknown configuration key '{key}'.{hint} Known keys: {', '.join(field_names())}."
+    return f"Unknown configuration key {_shown(key)}.{hint} Known keys: {', '.join(field_names())}."
 
 
 def _check_value(f: dataclasses.Field, value: Any) -> None:
     kind, meta = f.type, f.metadata
     if kind == "bool":
         if not isinstance(value, bool):
-            raise ConfigError(f"{f.name} must be true or false; got {value!r}.")
+            raise ConfigError(f"{f.name} must be true or false; got {_shown(value)}.")
         return
     if kind == "str":
         if not isinstance(value, str):
-            raise ConfigError(f"{f.name} must be a string; got {value!r}.")
+            raise ConfigError(f"{f.name} must be a string; got {_shown(value)}.")
         if "choices" in meta and value not in meta["choices"]:
-            raise ConfigError(f"{f.name} must be one of {', '.join(meta['choices'])}; got {value!r}.")
+            raise ConfigError(f"{f.name} must be one of {', '.join(meta['choices'])}; got {_shown(value)}.")
         if "max_len" in meta and len(value) > meta["max_len"]:
             raise ConfigError(f"{f.name} must be at most {meta['max_len']} characters; got {len(value)}.")
         return
@@ -176,10 +180,24 @@ def _check_value(f: dataclasses.Field, value: Any) -> None:
         ok = isinstance(value, int) and not isinstance(value, bool)
         noun = "an integer"
     else:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and not _is_nan_or_inf(value)
         noun = "a number"
     if not ok or not meta["min"] <= value <= meta["max"]:
-        raise ConfigError(f"{f.name} must be {noun} between {meta['min']:g} and {meta['max']:g}; got {value!r}.")
+        raise ConfigError(f"{f.name} must be {noun} between {meta['min']:g} and {meta['max']:g}; got {_shown(value)}.")
+
+
+def _is_nan_or_inf(value: float) -> bool:
+    """True for float NaN and infinities (Python ints of any size are finite)."""
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _shown(value: Any) -> str:
+    """A value as a message quotes it: its repr (one line), cut to SHOWN_CHARS characters."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an integer of over 4300 digits, or nesting deeper than the stack
+        return "a value too large to show"
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -187,7 +205,7 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     key, raw = key.strip(), raw.strip()
     if not sep or not key:
-        raise ConfigError(f"Overrides look like key=value (e.g. epochs=2); got {text!r}.")
+        raise ConfigError(f"Overrides look like key=value (e.g. epochs=2); got {_shown(text)}.")
     kind = field_info(key)["type"]
     if kind == "bool":
         lowered = raw.lower()
@@ -195,15 +213,15 @@ def parse_assignment(text: str) -> tuple[str, Any]:
             return key, True
         if lowered in ("false", "0", "no", "off"):
             return key, False
-        raise ConfigError(f"{key} must be true or false; got {raw!r}.")
+        raise ConfigError(f"{key} must be true or false; got {_shown(raw)}.")
     if kind in ("int", "float"):
         try:
             number = float(raw)
         except ValueError:
-            raise ConfigError(f"{key} must be a number; got {raw!r}.") from None
+            raise ConfigError(f"{key} must be a number; got {_shown(raw)}.") from None
         if kind == "int":
             if not number.is_integer():
-                raise ConfigError(f"{key} must be an integer; got {raw!r}.")
+                raise ConfigError(f"{key} must be an integer; got {_shown(raw)}.")
             return key, int(number)
         return key, number
     return key, raw

@@ -23,6 +23,7 @@ OFFLINE_DATASET = "mnist-5k"
 SPLITS = ("train", "test", "all")
 TEST_FRACTION = 0.1  # share of each mnist-5k class held out as the "test" split
 FILE_SUFFIXES = (".npz", ".zip")
+SHOWN_CHARS = 200  # longest name or path quoted in an error message
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -68,29 +69,35 @@ class ImageSet:
 def load_dataset(name_or_path: str | os.PathLike, split: str = "train") -> ImageSet:
     """Load a builtin dataset by name, or a user .npz/.zip file by path (user files: train/all = every image)."""
     if split not in SPLITS:
-        raise DataError(f"Unknown split '{split}': use one of {', '.join(SPLITS)}.")
+        raise DataError(f"Unknown split '{shown(split)}': use one of {', '.join(SPLITS)}.")
     key = str(name_or_path).strip()
     if key.lower() == OFFLINE_DATASET:
         return _load_mnist5k(split)
     if key.lower() in ("mnist", "fashion_mnist"):
         return _load_keras(key.lower(), split)
     if key.lower().endswith(FILE_SUFFIXES):
-        return _load_file(Path(key).expanduser(), split)
+        return _load_file(key, split)
     raise DataError(
-        f"Unknown dataset '{key}': use one of {', '.join(BUILTIN_DATASETS)} or the path of a .npz or .zip file."
+        f"Unknown dataset '{shown(key)}': use one of {', '.join(BUILTIN_DATASETS)} or the path of a .npz or .zip file."
     )
 
 
-def _load_file(path: Path, split: str) -> ImageSet:
+def _load_file(key: str, split: str) -> ImageSet:
     """Load a user .npz/.zip file; it has no held-out part, so only train/all are allowed."""
     from gan_core import uploads  # late import: uploads imports ImageSet from this module
 
-    if not path.exists():
-        raise DataError(f"Dataset file '{path}' does not exist.")
-    if not path.is_file():
-        raise DataError(f"Dataset path '{path}' is not a file.")
+    try:
+        path = Path(key).expanduser()
+        exists, is_file = path.exists(), path.is_file()
+    except (OSError, RuntimeError) as exc:  # a name too long for the system, or '~user' of an unknown user
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _short_reason(exc)
+        raise DataError(f"Dataset path '{shown(key)}' cannot be opened: {reason}.") from None
+    if not exists:
+        raise DataError(f"Dataset file '{shown(path)}' does not exist.")
+    if not is_file:
+        raise DataError(f"Dataset path '{shown(path)}' is not a file.")
     if split == "test":
-        raise DataError(f"Dataset file '{path}' has no test split; use split 'train' or 'all' (both give every image).")
+        raise DataError(f"Dataset file '{shown(path)}' has no test split; use split 'train' or 'all' (both give every image).")
     if path.suffix.lower() == ".npz":
         return uploads.load_npz(path)
     return uploads.load_zip(path)
@@ -126,6 +133,12 @@ def _load_mnist5k(split: str) -> ImageSet:
     images, labels = _mnist5k_arrays()
     idx = _class_split_indices(labels, split)
     return ImageSet(images[idx], labels[idx], DIGIT_CLASSES, OFFLINE_DATASET)
+
+
+def shown(text: str | os.PathLike) -> str:
+    """A user's name or path as a message quotes it: on one line, control characters escaped, at most SHOWN_CHARS."""
+    safe = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
+    return safe if len(safe) <= SHOWN_CHARS else safe[: SHOWN_CHARS - 3] + "..."
 
 
 def _short_reason(exc: BaseException) -> str:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import io
 import json
+import lzma
 import os
 import re
 import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,9 @@ MAX_RUN_ZIP_BYTES = 2048 * MB
 MAX_RUN_UNPACKED_BYTES = 4096 * MB
 MAX_RUN_MEMBERS = 10_000
 MAX_RUN_JSON_BYTES = 1 * MB
-ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, RuntimeError, NotImplementedError)
+ZIP_ERRORS = (  # what reading a damaged archive raises; zlib and lzma report corrupt compressed data
+    zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error, lzma.LZMAError,
+)
 GRID_WIDTH = 720
 UNSAFE_CLASSES = ("Lambda", "__lambda__", "TFSMLayer", "TorchModuleWrapper")
 CHECKPOINT_NAME = re.compile(r"^ckpt-\d+$")

@@ -18,7 +18,7 @@ from typing import BinaryIO, Iterator, Union
 import numpy as np
 from PIL import Image
 
-from gan_core.datasets import ImageSet
+from gan_core.datasets import ImageSet, shown
 from gan_core.errors import DataError
 
 MB = 1024 * 1024
@@ -49,19 +49,19 @@ def _opened(src: Source, name: str | None, kind: str) -> Iterator[tuple[BinaryIO
     """Yield (seekable binary file at offset 0, display name, source) for a path or a file-like upload."""
     if isinstance(src, (str, os.PathLike)):
         path = Path(src)
-        label = name or str(path)
-        if not path.is_file():
-            missing = not path.exists()
-            raise DataError(f"Dataset file '{label}' does not exist." if missing else f"'{label}' is not a file.")
-        _check_file_size(path.stat().st_size, label, kind)
-        try:
+        label = shown(name or str(path))
+        try:  # is_file/stat raise OSError too, e.g. for a name too long for the system
+            if not path.is_file():
+                missing = not path.exists()
+                raise DataError(f"Dataset file '{label}' does not exist." if missing else f"'{label}' is not a file.")
+            _check_file_size(path.stat().st_size, label, kind)
             fh = open(path, "rb")
         except OSError as exc:
             raise DataError(f"Could not read '{label}': {exc.strerror or exc}.") from exc
         with fh:
             yield fh, label, str(path)
         return
-    label = name or f"upload{kind}"
+    label = shown(name or f"upload{kind}")
     fh = _seekable(src, label)
     fh.seek(0, io.SEEK_END)
     _check_file_size(fh.tell(), label, kind)
@@ -126,7 +126,7 @@ def load_npz(path_or_file: Source, name: str | None = None) -> ImageSet:
         with _open_zip(fh, label, ".npz") as zf:
             keys = {n[:-4]: n for n in zf.namelist() if n.endswith(".npy")}
             if "x" not in keys:
-                found = ", ".join(sorted(keys)) or "none"
+                found = shown(", ".join(sorted(keys))) or "none"
                 raise DataError(
                     f"'{label}' has no array named 'x' (found: {found}); save images with np.savez(path, x=images)."
                 )
@@ -278,11 +278,11 @@ def _check_member_safe(info: zipfile.ZipInfo, label: str) -> None:
     name = info.filename
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in _parts(name):
         raise DataError(
-            f"'{label}' member '{name}' has an unsafe path (absolute or containing '..'); "
+            f"'{label}' member '{shown(name)}' has an unsafe path (absolute or containing '..'); "
             "re-create the archive with relative paths."
         )
     if stat.S_ISLNK(info.external_attr >> 16):
-        raise DataError(f"'{label}' member '{name}' is a symbolic link, which is refused for safety.")
+        raise DataError(f"'{label}' member '{shown(name)}' is a symbolic link, which is refused for safety.")
 
 
 def _is_skipped(info: zipfile.ZipInfo) -> bool:
@@ -299,7 +299,7 @@ def _image_members(zf: zipfile.ZipFile, label: str) -> list[zipfile.ZipInfo]:
         if _is_skipped(info):
             continue
         if not info.filename.lower().endswith(IMAGE_SUFFIXES):
-            raise DataError(f"'{label}' member '{info.filename}' is not a .png, .jpg or .jpeg image.")
+            raise DataError(f"'{label}' member '{shown(info.filename)}' is not a .png, .jpg or .jpeg image.")
         _check_ratio(info, label)
         members.append(info)
     if not members:
@@ -315,7 +315,7 @@ def _check_ratio(info: zipfile.ZipInfo, label: str) -> None:
     ratio = info.file_size / max(info.compress_size, 1)
     if ratio > MAX_ZIP_RATIO:
         raise DataError(
-            f"'{label}' member '{info.filename}' is compressed {ratio:.0f}:1, beyond the "
+            f"'{label}' member '{shown(info.filename)}' is compressed {ratio:.0f}:1, beyond the "
             f"{MAX_ZIP_RATIO}:1 limit (possible zip bomb)."
         )
 
@@ -330,31 +330,31 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int, label:
                 buf += chunk
                 if len(buf) > limit:
                     raise DataError(
-                        f"'{label}' member '{info.filename}' unpacks to more than its declared size or the "
+                        f"'{label}' member '{shown(info.filename)}' unpacks to more than its declared size or the "
                         f"{_human(MAX_ZIP_UNCOMPRESSED_BYTES)} archive limit."
                     )
     except DataError:
         raise
+    except NotImplementedError as exc:  # a RuntimeError subclass, so caught first
+        raise DataError(f"'{label}' member '{shown(info.filename)}' uses an unsupported compression method.") from exc
     except RuntimeError as exc:  # encrypted member
-        raise DataError(f"'{label}' member '{info.filename}' is password-protected, which is not supported.") from exc
-    except NotImplementedError as exc:
-        raise DataError(f"'{label}' member '{info.filename}' uses an unsupported compression method.") from exc
+        raise DataError(f"'{label}' member '{shown(info.filename)}' is password-protected, which is not supported.") from exc
     except Exception as exc:  # bad CRC, truncated data, zlib errors
-        raise DataError(f"'{label}' member '{info.filename}' is corrupt.") from exc
+        raise DataError(f"'{label}' member '{shown(info.filename)}' is corrupt.") from exc
     return bytes(buf)
 
 
 def _decode_members(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], label: str) -> np.ndarray:
     """Decode every member into one uint8 (N, H, W, C) array: C=1 if all are grayscale, else RGB."""
     out: np.ndarray | None = None
-    first = members[0].filename
+    first = shown(members[0].filename)
     budget = MAX_ZIP_UNCOMPRESSED_BYTES
     all_gray = True
     for i, info in enumerate(members):
         data = _read_member(zf, info, budget, label)
         budget -= len(data)
         expected = None if out is None else (out.shape[2], out.shape[1])
-        pixels = _decode_image(data, info.filename, label, expected, first)
+        pixels = _decode_image(data, shown(info.filename), label, expected, first)
         if out is None:
             out = _allocate(len(members), pixels.shape[0], pixels.shape[1], label)
         all_gray = all_gray and pixels.ndim == 2

@@ -49,7 +49,9 @@ class GanParts:
         return self.ema_generator if self.ema_generator is not None else self.generator
 
 
-def make_generator(config: RunConfig, image_shape: tuple[int, int, int], num_classes: int, name: str = "generator") -> keras.Model:
+def make_generator(
+    config: RunConfig, image_shape: tuple[int, int, int], num_classes: int, name: str = "generator", sync_batch_norm: bool = False
+) -> keras.Model:
     return build_generator(
         config.architecture,
         image_shape=image_shape,
@@ -57,11 +59,14 @@ def make_generator(config: RunConfig, image_shape: tuple[int, int, int], num_cla
         num_classes=num_classes if config.conditional else 0,
         width=config.width,
         batch_norm=config.batch_norm,
+        sync_batch_norm=sync_batch_norm,
         name=name,
     )
 
 
-def make_discriminator(config: RunConfig, image_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+def make_discriminator(
+    config: RunConfig, image_shape: tuple[int, int, int], num_classes: int, sync_batch_norm: bool = False
+) -> keras.Model:
     return build_discriminator(
         config.architecture,
         image_shape=image_shape,
@@ -69,6 +74,7 @@ def make_discriminator(config: RunConfig, image_shape: tuple[int, int, int], num
         width=config.width,
         dropout=config.dropout,
         spectral_norm=config.spectral_norm,
+        sync_batch_norm=sync_batch_norm,
     )
 
 
@@ -80,13 +86,18 @@ def make_optimizer(lr: float, beta1: float, beta2: float, policy: str) -> keras.
 
 
 def build_parts(config: RunConfig, image_shape: tuple[int, int, int], num_classes: int, policy: str = "float32") -> GanParts:
-    """Build models and optimizers (call inside the strategy's scope) under a dtype policy."""
+    """Build models and optimizers (call inside the strategy's scope) under a dtype policy.
+
+    With more than one replica in sync, batch normalization uses the statistics of the global batch,
+    so training matches one device with the same global batch.
+    """
+    sync = tf.distribute.get_strategy().num_replicas_in_sync > 1
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
     try:
         keras.utils.set_random_seed(config.seed)
-        generator = make_generator(config, image_shape, num_classes)
-        discriminator = make_discriminator(config, image_shape, num_classes)
+        generator = make_generator(config, image_shape, num_classes, sync_batch_norm=sync)
+        discriminator = make_discriminator(config, image_shape, num_classes, sync_batch_norm=sync)
         ema = None
         if config.ema_decay > 0:
             ema = make_generator(config, image_shape, num_classes, name="ema_generator")

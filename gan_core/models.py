@@ -91,9 +91,14 @@ def build_generator(
     width: float = 1.0,
     batch_norm: bool = True,
     dropout: float = 0.0,
+    sync_batch_norm: bool = False,
     name: str = "generator",
 ) -> keras.Model:
-    """Build a generator mapping z (and a class label if num_classes > 1) to a tanh image."""
+    """Build a generator mapping z (and a class label if num_classes > 1) to a tanh image.
+
+    `sync_batch_norm` computes batch statistics over the global batch of all replicas (TensorFlow
+    backend); use it when training under a strategy with more than one replica.
+    """
     _check_architecture(architecture)
     shape = _check_image_shape(architecture, image_shape)
     _check_latent_dim(latent_dim)
@@ -106,6 +111,7 @@ def build_generator(
         width=float(width),
         batch_norm=bool(batch_norm),
         dropout=float(dropout),
+        sync_batch_norm=bool(sync_batch_norm),
         name=name,
     )
 
@@ -134,6 +140,7 @@ def _dcgan_generator(
     width: float,
     batch_norm: bool,
     dropout: float,
+    sync_batch_norm: bool,
     name: str,
 ) -> keras.Model:
     """DCGAN tutorial generator: Dense → reshape → three 5×5 transposed convolutions."""
@@ -143,7 +150,7 @@ def _dcgan_generator(
 
     def block(x: keras.KerasTensor, stage: int) -> keras.KerasTensor:
         if batch_norm:
-            x = layers.BatchNormalization(name=f"bn_{stage}")(x)
+            x = layers.BatchNormalization(synchronized=sync_batch_norm, name=f"bn_{stage}")(x)
         x = layers.LeakyReLU(negative_slope=DCGAN_LEAKY_SLOPE, name=f"leaky_relu_{stage}")(x)
         if dropout > 0:
             x = layers.Dropout(rate=dropout, name=f"dropout_{stage}")(x)
@@ -175,6 +182,7 @@ def _mlp_generator(
     width: float,
     batch_norm: bool,
     dropout: float,
+    sync_batch_norm: bool,
     name: str,
 ) -> keras.Model:
     """Classic dense generator: 256 → 512 → 1024 units, then a tanh image."""
@@ -183,7 +191,7 @@ def _mlp_generator(
         x = layers.Dense(units=_units(units, width), name=f"dense_{stage}")(x)
         x = layers.LeakyReLU(negative_slope=MLP_LEAKY_SLOPE, name=f"leaky_relu_{stage}")(x)
         if batch_norm:
-            x = layers.BatchNormalization(momentum=0.8, name=f"bn_{stage}")(x)
+            x = layers.BatchNormalization(momentum=0.8, synchronized=sync_batch_norm, name=f"bn_{stage}")(x)
         if dropout > 0:
             x = layers.Dropout(rate=dropout, name=f"dropout_{stage}")(x)
     x = layers.Dense(units=math.prod(image_shape), name="dense_out")(x)
@@ -204,6 +212,7 @@ def build_discriminator(
     batch_norm: bool = False,
     dropout: float = 0.3,
     spectral_norm: bool = False,
+    sync_batch_norm: bool = False,
     name: str = "discriminator",
 ) -> keras.Model:
     """Build a discriminator mapping an image (and a class label if num_classes > 1) to one float32 logit."""
@@ -218,6 +227,7 @@ def build_discriminator(
         batch_norm=bool(batch_norm),
         dropout=float(dropout),
         spectral_norm=bool(spectral_norm),
+        sync_batch_norm=bool(sync_batch_norm),
         name=name,
     )
 
@@ -244,6 +254,7 @@ def _dcgan_discriminator(
     batch_norm: bool,
     dropout: float,
     spectral_norm: bool,
+    sync_batch_norm: bool,
     name: str,
 ) -> keras.Model:
     """DCGAN tutorial discriminator: two strided 5×5 convolutions, then one logit."""
@@ -270,7 +281,7 @@ def _dcgan_discriminator(
         spectral_norm,
     )(x)
     if batch_norm:
-        x = layers.BatchNormalization(name="bn_2")(x)
+        x = layers.BatchNormalization(synchronized=sync_batch_norm, name="bn_2")(x)
     x = layers.LeakyReLU(negative_slope=DCGAN_LEAKY_SLOPE, name="leaky_relu_2")(x)
     if dropout > 0:
         x = layers.Dropout(rate=dropout, name="dropout_2")(x)
@@ -286,6 +297,7 @@ def _mlp_discriminator(
     batch_norm: bool,
     dropout: float,
     spectral_norm: bool,
+    sync_batch_norm: bool,
     name: str,
 ) -> keras.Model:
     """Classic dense discriminator: 1024 → 512 → 256 units, then one logit."""
@@ -301,7 +313,7 @@ def _mlp_discriminator(
     for stage, units in enumerate((1024, 512, 256), start=1):
         x = _maybe_sn(layers.Dense(units=_units(units, width), name=f"dense_{stage}"), spectral_norm)(x)
         if batch_norm and stage > 1:
-            x = layers.BatchNormalization(name=f"bn_{stage}")(x)
+            x = layers.BatchNormalization(synchronized=sync_batch_norm, name=f"bn_{stage}")(x)
         x = layers.LeakyReLU(negative_slope=MLP_LEAKY_SLOPE, name=f"leaky_relu_{stage}")(x)
         if dropout > 0:
             x = layers.Dropout(rate=dropout, name=f"dropout_{stage}")(x)

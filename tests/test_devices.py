@@ -16,6 +16,21 @@ def test_cpu_choices():
     assert devices.use_xla("on") is True and devices.use_xla("off") is False
 
 
+def test_auto_precision_is_bfloat16_only_on_a_cpu_that_computes_it_natively(tmp_path, monkeypatch):
+    with_bf16, without = tmp_path / "bf16", tmp_path / "plain"
+    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 fma\n")
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f fma\n")
+    assert devices.cpu_has_bfloat16(str(with_bf16)) and not devices.cpu_has_bfloat16(str(without))
+    assert not devices.cpu_has_bfloat16(str(tmp_path / "missing")), "no /proc/cpuinfo (macOS, Windows) means no"
+    monkeypatch.setattr(devices, "cpu_has_bfloat16", lambda: True)
+    assert devices.precision_policy("auto") == "mixed_bfloat16"
+    monkeypatch.setattr(devices, "cpu_has_bfloat16", lambda: False)
+    assert devices.precision_policy("auto") == "float32"
+    monkeypatch.setattr(devices, "has_gpu", lambda: True)
+    assert devices.precision_policy("auto") == "float32", "GPUs stay float32 until float16 is measured on one"
+    assert devices.precision_policy("mixed") == "mixed_float16"
+
+
 def test_default_strategy_without_tf_config(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert devices.multi_worker_count() == 1 and devices.is_chief()

@@ -1,6 +1,6 @@
 """Train presets for the same wall-clock budget, evaluate them, and show their grids side by side.
 
-    python3 bench/two_minutes.py [--seconds 120] [--presets dcgan tutorial-dcgan] [--out docs/two-minutes.png]
+    python3 -m bench.two_minutes [--seconds 120] [--presets dcgan tutorial-dcgan] [--out docs/two-minutes.png]
 
 Each preset trains on mnist-5k in this process, one after the other, for `--seconds` of
 wall-clock time (start-up and tracing included), then stops with a checkpoint. It prints
@@ -24,7 +24,6 @@ from gan_core.config import load_preset
 from gan_core.evaluation import evaluate_run
 from gan_core.runs import RunStore
 from gan_core.training import train_run
-
 
 TABLE_METRICS = ("fd", "classifier_score", "precision", "recall", "coverage", "classes_covered", "swd")
 

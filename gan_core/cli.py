@@ -1,7 +1,8 @@
 """The command line: train, resume, generate, export and list runs.
 
 TensorFlow is imported only by the commands that need it, so `runs` and `--help` are quick.
-Errors a user can cause print one sentence and exit with status 2.
+Errors a user can cause, and a run folder that cannot be written (a full disk, no permission), print one
+sentence and exit with status 2.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from gan_core.config import load_config, preset_names
 from gan_core.errors import GanError
-from gan_core.runs import RunStore, export_zip
+from gan_core.runs import RunStore, export_zip, write_error
 
 EXIT_USER_ERROR = 2
 EXIT_NOT_FINISHED = 3
@@ -72,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     except GanError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as exc:  # a file outside the training loop (which words its own): an export, a full disk, ...
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}.", file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 # ---- commands ---------------------------------------------------------------------------
@@ -113,7 +118,10 @@ def cmd_resume(args: argparse.Namespace, store: RunStore) -> int:
     if changes:
         from gan_core.runs import atomic_write_text
 
-        atomic_write_text(run.config_path, run.config().replace(**changes).to_json())
+        try:
+            atomic_write_text(run.config_path, run.config().replace(**changes).to_json())
+        except OSError as exc:
+            raise write_error(f"the new schedule to {run.config_path}", exc) from None
     run.stop_path.unlink(missing_ok=True)
     return _train(run, resume=True)
 

@@ -32,11 +32,12 @@ from gan_core.gan import make_discriminator
 from gan_core.generation import LoadedGenerator, checkpoint_path, checkpoint_steps, export_generator, load_generator
 from gan_core.images import encode_png, make_grid
 from gan_core.runs import STATES, Run, RunStore, atomic_write_json, export_zip, new_run_id, validate_run_id
+from gan_core.uploads import MAX_FILE_BYTES
 
 MB = 1024 * 1024
-MAX_MODEL_BYTES = 500 * MB
+MAX_MODEL_BYTES = MAX_FILE_BYTES  # the most the server lets through (.streamlit/config.toml maxUploadSize)
 MAX_MODEL_CONFIG_BYTES = 16 * MB
-MAX_RUN_ZIP_BYTES = 2048 * MB
+MAX_RUN_ZIP_BYTES = MAX_FILE_BYTES
 MAX_RUN_UNPACKED_BYTES = 4096 * MB
 MAX_RUN_MEMBERS = 10_000
 MAX_RUN_JSON_BYTES = 1 * MB

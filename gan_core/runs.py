@@ -76,6 +76,16 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def write_error(what: str, exc: BaseException) -> RunError:
+    """One sentence for a failed write: an OSError, or a TensorFlow error ending in the OS reason ('...; File too large [Op:SaveV2]')."""
+    if isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror
+    else:
+        text = re.sub(r"\{\{.*?\}\}|\[Op:\w+\]", "", str(exc)).strip()
+        reason = text.splitlines()[-1].rsplit(";", 1)[-1].strip().rstrip(".") if text else type(exc).__name__
+    return RunError(f"Could not write {what}: {reason}.")
+
+
 # ---- run ids ----------------------------------------------------------------------------
 def validate_run_id(run_id: str) -> str:
     """Return the id, or raise RunError if it could name anything outside the store."""

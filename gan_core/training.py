@@ -5,7 +5,9 @@ checkpoint boundaries, passed as a tensor so it never retraces). Each step does
 `d_steps - 1` discriminator-only updates and then one joint update in which a single
 forward pass feeds both tapes, as in the TensorFlow DCGAN tutorial. Everything runs under
 a `tf.distribute` strategy, so the same code serves one CPU, several GPUs and several
-machines.
+machines. The noise is drawn for the global batch and each replica takes the rows of its
+images, and batch normalization is synchronized across replicas (`gan.build_parts`), so a
+run gives the same losses on one device as on several with the same global batch.
 
 With `eval_every` > 0 a QualityMonitor appends cheap quality metrics (Fréchet distance, classes
 covered, class KL) to metrics.csv every `eval_every` steps; see its docstring.
@@ -13,6 +15,7 @@ covered, class KL) to metrics.csv every `eval_every` steps; see its docstring.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -33,11 +36,15 @@ from gan_core.evaluator import get_evaluator
 from gan_core.gan import build_parts, fixed_inputs, generate, grid_columns
 from gan_core.images import make_grid, save_png, to_uint8
 from gan_core.losses import d_probabilities, discriminator_loss, generator_loss, gradient_penalty
-from gan_core.runs import Run
+from gan_core.runs import Run, write_error
 
 METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "g_grad_norm", "d_grad_norm")
 STATUS_EVERY_SEC = 1.0
 KEEP_CHECKPOINTS = 3
+# A loss this large is divergence even while finite: healthy GAN losses stay within about 1e3, and
+# learning rates of 1e3 send them past 1e12 in one step, after which D saturates and every gradient is 0.
+LOSS_LIMIT = 1e6
+LOSSES = ("g_loss", "d_loss")
 QUALITY_N = 1000
 EVALUATOR_EPOCHS_ENV = "GAN_EVALUATOR_EPOCHS"
 
@@ -185,20 +192,24 @@ class Trainer:
     def _train_calls(self, iterator, k):
         """Run k steps; return a k×len(METRICS) tensor of metrics averaged over replicas."""
         metrics = tf.TensorArray(tf.float32, size=k)
+        rows = self.config.batch_size * self.config.d_steps
         for i in tf.range(k):
             images, labels = next(iterator)
-            per_replica = self.strategy.run(self._replica_step, args=(images, labels))
+            z = self.parts.rng.normal([rows, self.config.latent_dim])  # the global batch's noise, one row per image
+            per_replica = self.strategy.run(self._replica_step, args=(images, labels, z))
             metrics = metrics.write(i, self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None))
             if self.parts.ema_generator is not None:
                 self._update_ema()
         return metrics.stack()
 
-    def _replica_step(self, images, labels):
+    def _replica_step(self, images, labels, z):
+        z = _replica_rows(z, tf.shape(images)[0])
         images_chunks = tf.split(images, self.config.d_steps)
         label_chunks = tf.split(labels, self.config.d_steps)
+        z_chunks = tf.split(z, self.config.d_steps)
         for j in range(self.config.d_steps - 1):
-            self._discriminator_update(images_chunks[j], label_chunks[j])
-        return self._joint_update(images_chunks[-1], label_chunks[-1])
+            self._discriminator_update(images_chunks[j], label_chunks[j], z_chunks[j])
+        return self._joint_update(images_chunks[-1], label_chunks[-1], z_chunks[-1])
 
     def _g_inputs(self, z, labels):
         return [z, labels] if self.config.conditional else z
@@ -225,9 +236,8 @@ class Trainer:
         scale = getattr(optimizer, "dynamic_scale", None)
         return norm / tf.cast(scale, tf.float32) if scale is not None else norm
 
-    def _discriminator_update(self, real, labels):
+    def _discriminator_update(self, real, labels, z):
         G, D = self.parts.generator, self.parts.discriminator
-        z = self.parts.rng.normal([tf.shape(real)[0], self.config.latent_dim])
         fake = G(self._g_inputs(z, labels), training=True)
         with tf.GradientTape() as tape:
             real_logits = D(self._d_inputs(real, labels), training=True)
@@ -235,9 +245,8 @@ class Trainer:
             d_loss = self._scaled(self.parts.d_optimizer, self._d_loss(real, fake, labels, real_logits, fake_logits))
         self._apply(self.parts.d_optimizer, tape, d_loss, D.trainable_variables)
 
-    def _joint_update(self, real, labels):
+    def _joint_update(self, real, labels, z):
         G, D = self.parts.generator, self.parts.discriminator
-        z = self.parts.rng.normal([tf.shape(real)[0], self.config.latent_dim])
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = G(self._g_inputs(z, labels), training=True)
             real_logits = D(self._d_inputs(real, labels), training=True)
@@ -291,7 +300,7 @@ class Trainer:
             seconds = time.perf_counter() - started
             self._train_seconds += seconds
             rows = self._rows(step, values, seconds)
-            bad = _first_non_finite(values)
+            bad = _first_diverged(values)
             if bad is not None:
                 return self._diverge(step + bad + 1, pending + rows[:bad], rows[bad])
             pending += rows
@@ -315,18 +324,23 @@ class Trainer:
         return 0
 
     def _restore(self) -> int:
-        """Restore the newest readable checkpoint, falling back to older ones, never to scratch."""
+        """Restore the newest readable checkpoint, falling back to older ones (with a note naming each), never to scratch."""
+        unreadable = []
         for path in reversed(self.manager.checkpoints):
             try:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
             except Exception as exc:  # a damaged file fails in many ways (OpError, IndexError, ...)
-                self.notes.append(f"Checkpoint {os.path.basename(path)} could not be read ({type(exc).__name__}); using an older one.")
+                name = os.path.basename(path)
+                reason = type(exc).__name__ if os.path.exists(f"{path}.index") else "its files are missing"
+                self.notes.append(f"Checkpoint {name} could not be read ({reason}); using an older one.")
+                unreadable.append(name)
                 continue
             step = int(self.parts.step.numpy())
             self.run.truncate_history(step)
             self.notes.append(f"Resumed from step {step}.")
             return step
-        raise RunError(f"Run '{self.run.id}' has no readable checkpoint to resume from; start a new run instead.")
+        broken = f" ({', '.join(unreadable)} could not be read)" if unreadable else ""
+        raise RunError(f"Run '{self.run.id}' has no readable checkpoint to resume from{broken}; start a new run instead.")
 
     def _call_size(self, step: int) -> int:
         """Steps in the next call: never past the end or a sample/checkpoint/quality boundary."""
@@ -353,20 +367,29 @@ class Trainer:
 
     def _flush(self, pending: list[dict]) -> None:
         if pending:
-            self.run.append_history(pending)
+            try:
+                self.run.append_history(pending)
+            except OSError as exc:
+                raise write_error(f"history.csv at step {int(pending[-1]['step'])}", exc) from None
             pending.clear()
 
     def _save_samples(self, step: int) -> None:
         z, labels = fixed_inputs(self.config, self.data.num_classes)
         images = to_uint8(generate(self.parts.sampler, z, labels))
         grid = make_grid(images, cols=grid_columns(self.config, self.data.num_classes, len(z)))
-        save_png(self.run.samples_dir / f"step_{step:06d}.png", grid)
+        try:
+            save_png(self.run.samples_dir / f"step_{step:06d}.png", grid)
+        except OSError as exc:
+            raise write_error(f"the samples for step {step}", exc) from None
 
     def _save_checkpoint(self, step: int, pending: list[dict]) -> None:
         """History first, then the checkpoint, so history always reaches the checkpoint's step."""
         self._flush(pending)
         self.parts.step.assign(step)
-        self.manager.save(checkpoint_number=step)
+        try:
+            self.manager.save(checkpoint_number=step)
+        except (OSError, tf.errors.OpError) as exc:  # disk full, read-only folder, ...: the older checkpoints stay
+            raise write_error(f"the checkpoint for step {step}", exc) from None
         self.run.update_status(step=step, train_seconds=self._train_seconds, last_checkpoint_step=step)
 
     def _finish(self, step: int, pending: list[dict], state: str, message: str) -> dict:
@@ -377,22 +400,36 @@ class Trainer:
         self._flush(pending)
         if state == "finished" and self.quality.on and step % self.quality.every:
             self.quality.measure(step)
-        message = " ".join(filter(None, [message, self.quality.note]))
+        message = " ".join(filter(None, [*self.notes, message, self.quality.note]))
         return self.run.update_status(state=state, step=step, message=message, finished=time.time(), train_seconds=self._train_seconds)
 
     def _diverge(self, bad_step: int, good_rows: list[dict], bad_row: dict) -> dict:
         self._flush(good_rows)
-        bad = ", ".join(f"{k}={bad_row[k]}" for k in METRICS if not np.isfinite(bad_row[k]))
+        bad = ", ".join(f"{k}={bad_row[k]:.3g}" for k in METRICS if _out_of_range(k, bad_row[k]))
+        latest = self.manager.latest_checkpoint
+        kept = f"the checkpoint at step {latest.rsplit('-', 1)[1]} is kept" if latest else "there is no checkpoint yet"
         message = (
-            f"Training diverged at step {bad_step} ({bad}). The last good checkpoint is kept; "
-            "try lower learning rates, label smoothing, or the wgan-gp loss."
+            f"Training diverged at step {bad_step} ({bad}); {kept}. "
+            "Try lower learning rates, label smoothing, or the wgan-gp loss."
         )
         return self.run.update_status(state="diverged", step=bad_step - 1, message=message, finished=time.time(), train_seconds=self._train_seconds)
 
 
-def _first_non_finite(values: np.ndarray) -> int | None:
-    bad_rows = np.flatnonzero(~np.isfinite(values).all(axis=1))
-    return int(bad_rows[0]) if len(bad_rows) else None
+def _replica_rows(global_rows: tf.Tensor, local_count: tf.Tensor) -> tf.Tensor:
+    """This replica's rows of a global-batch tensor: replica r holds rows [r*n, (r+1)*n), as its images do."""
+    start = tf.distribute.get_replica_context().replica_id_in_sync_group * local_count
+    return global_rows[start:start + local_count]
+
+
+def _out_of_range(name: str, value: float) -> bool:
+    """A metric that means divergence: not finite, or a loss beyond ±LOSS_LIMIT."""
+    return not np.isfinite(value) or (name in LOSSES and abs(value) > LOSS_LIMIT)
+
+
+def _first_diverged(values: np.ndarray) -> int | None:
+    """Index of the first row (step) with a metric out of range; None when every row is fine."""
+    bad_rows = [i for i, row in enumerate(values) if any(_out_of_range(k, v) for k, v in zip(METRICS, row))]
+    return bad_rows[0] if bad_rows else None
 
 
 def train_run(
@@ -403,16 +440,24 @@ def train_run(
     on_progress: ProgressCallback | None = None,
     strategy: tf.distribute.Strategy | None = None,
 ) -> dict:
-    """Train a run folder to its end; failures are recorded in status.json and re-raised."""
+    """Train a run folder to its end; failures are recorded in status.json (when it can be written) and re-raised.
+
+    An OSError (a full disk, a read-only run folder) is re-raised as a one-sentence RunError.
+    """
     try:
         trainer = Trainer(run, strategy=strategy, stop_event=stop_event, on_progress=on_progress)
         return trainer.fit(resume=resume)
-    except GanError as exc:
-        run.update_status(state="crashed", message=str(exc), finished=time.time(), pid=os.getpid(), host=socket.gethostname())
-        raise
+    except (GanError, OSError) as exc:
+        error = exc if isinstance(exc, GanError) else write_error(f"to the run folder '{run.dir}'", exc)
+        with contextlib.suppress(OSError):  # the disk that failed may refuse this write too
+            run.update_status(state="crashed", message=str(error), finished=time.time(), pid=os.getpid(), host=socket.gethostname())
+        if error is exc:
+            raise
+        raise error from None
     except BaseException as exc:
-        run.update_status(
-            state="crashed", message=f"Training failed: {type(exc).__name__}: {exc}",
-            finished=time.time(), pid=os.getpid(), host=socket.gethostname(),
-        )
+        with contextlib.suppress(OSError):
+            run.update_status(
+                state="crashed", message=f"Training failed: {type(exc).__name__}: {exc}",
+                finished=time.time(), pid=os.getpid(), host=socket.gethostname(),
+            )
         raise

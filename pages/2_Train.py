@@ -70,6 +70,8 @@ def live(polling: bool) -> None:
     d_loss.metric("D loss", f"{view.d_loss:.3f}" if view.d_loss is not None else "-")
     for warning in view.warnings:
         (st.error if warning.level == "error" else st.warning)(warning.text)
+    if view.state == "diverged":
+        st.page_link("pages/1_Configure.py", label="Configure a new run with lower learning rates", icon=":material/tune:")
     if view.message and not view.warnings:
         st.caption(view.message)
     if view.state == "crashed":

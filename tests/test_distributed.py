@@ -31,6 +31,47 @@ def test_mirrored_strategy_over_two_cpu_devices_trains_a_run(tmp_path):
     assert "RESULT finished 4 2 4" in result.stdout, result.stderr[-3000:]
 
 
+SAME_LOSSES = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from gan_core.config import RunConfig
+from gan_core.runs import RunStore
+from gan_core.training import Trainer, train_run
+config = RunConfig(width=0.125, latent_dim=8, batch_size=16, steps=4, dropout=0.0, batch_norm=True, sample_every=4, checkpoint_every=4)
+store = RunStore(sys.argv[1])
+losses, synchronized = {}, {}
+for name, strategy in [("one", tf.distribute.get_strategy()), ("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))]:
+    run = store.create(config)
+    train_run(run, strategy=strategy)
+    losses[name] = [[row[k] for k in ("g_loss", "d_loss", "d_real", "d_fake")] for row in run.history_rows()]
+    with strategy.scope():
+        parts = Trainer(store.create(config), strategy=strategy).parts
+    synchronized[name] = sorted({layer.synchronized for layer in parts.generator.layers if "bn" in layer.name})
+print("RESULT " + json.dumps({"losses": losses, "synchronized": synchronized}))
+"""
+
+
+def test_two_replicas_give_the_losses_of_one_device_with_the_same_global_batch(tmp_path):
+    """Noise drawn for the global batch and synchronized batch norm make the replica count invisible."""
+    import json
+
+    import numpy as np
+
+    result = subprocess.run(
+        [sys.executable, "-c", SAME_LOSSES, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=240,
+        env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    line = next((line for line in result.stdout.splitlines() if line.startswith("RESULT ")), None)
+    assert line, result.stderr[-3000:]
+    found = json.loads(line.removeprefix("RESULT "))
+    assert found["synchronized"] == {"one": [False], "two": [True]}
+    one, two = np.array(found["losses"]["one"]), np.array(found["losses"]["two"])
+    assert one.shape == two.shape == (4, 4)
+    np.testing.assert_allclose(two, one, rtol=1e-3, atol=1e-4)
+
+
 def _free_ports(count):
     import socket
 

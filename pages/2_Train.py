@@ -32,6 +32,18 @@ except GanError as exc:
     st.stop()
 
 
+def quality_tab(run) -> None:
+    metric_rows = run.metrics_rows()
+    try:
+        status, eval_every = run.raw_status(), run.config().eval_every
+    except GanError as exc:
+        st.error(str(exc))
+        return
+    if metric_rows:
+        st.plotly_chart(charts.quality_figure(metric_rows, status.get("quality_floor")))
+    st.caption(charts.quality_caption(eval_every, status.get("quality_n"), bool(metric_rows)))
+
+
 @st.fragment(run_every=POLL_SECONDS if polling else None)
 def live(polling: bool) -> None:
     rows = run.history_rows()
@@ -78,26 +90,20 @@ def live(polling: bool) -> None:
         with st.expander("Worker log"):
             st.code(jobs.log_tail(run) or "(empty)", language=None)
 
-    losses, quality, outputs, gradients, throughput = st.tabs(["Losses", "Quality", "D outputs", "Gradient norms", "Throughput"])
-    with losses:
-        smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, help="Exponential moving average, as in TensorBoard.")
-        st.plotly_chart(charts.loss_figure(rows, smoothing))
-    with quality:
-        metric_rows = run.metrics_rows()
-        try:
-            status, eval_every = run.raw_status(), run.config().eval_every
-        except GanError as exc:
-            st.error(str(exc))
-        else:
-            if metric_rows:
-                st.plotly_chart(charts.quality_figure(metric_rows, status.get("quality_floor")))
-            st.caption(charts.quality_caption(eval_every, status.get("quality_n"), bool(metric_rows)))
-    with outputs:
-        st.plotly_chart(charts.d_output_figure(rows))
-    with gradients:
-        st.plotly_chart(charts.grad_norm_figure(rows))
-    with throughput:
-        st.plotly_chart(charts.throughput_figure(rows))
+    # Only the open tab draws its chart: every chart redrawn each refresh cost the browser CPU the job needs.
+    losses, quality, outputs, gradients, throughput = st.tabs(
+        ["Losses", "Quality", "D outputs", "Gradient norms", "Throughput"], key="train_tab", on_change="rerun"
+    )
+    if losses.open:
+        with losses:
+            smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, help="Exponential moving average, as in TensorBoard.")
+            st.plotly_chart(charts.loss_figure(rows, smoothing))
+    if quality.open:
+        with quality:
+            quality_tab(run)
+    for tab, figure in ((outputs, charts.d_output_figure), (gradients, charts.grad_norm_figure), (throughput, charts.throughput_figure)):
+        if tab.open:
+            tab.plotly_chart(figure(rows))
 
     paths = run.sample_paths()
     if not paths:

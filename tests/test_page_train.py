@@ -61,8 +61,17 @@ def test_a_finished_run_shows_progress_charts_samples_and_can_train_more(store):
     assert at.selectbox[0].value == run.id
     progress = at.get("progress")[0].proto
     assert progress.value == 100 and progress.text == "Finished: step 6 / 6, epoch 1"
-    assert len(at.get("plotly_chart")) == 4
-    assert at.tabs[1].label == "Quality" and at.tabs[1].caption[0].value.startswith("Quality metrics are off for this run")
+    assert [tab.label for tab in at.tabs] == ["Losses", "Quality", "D outputs", "Gradient norms", "Throughput"]
+    assert len(at.get("plotly_chart")) == 1, "only the open tab draws its chart"
+    for label in ("D outputs", "Gradient norms", "Throughput"):
+        at.session_state["train_tab"] = label
+        at.run()
+        assert len(at.get("plotly_chart")) == 1 and not at.exception
+    at.session_state["train_tab"] = "Quality"
+    at.run()
+    assert not at.get("plotly_chart") and at.tabs[1].caption[0].value.startswith("Quality metrics are off for this run")
+    at.session_state["train_tab"] = "Losses"
+    at.run()
     assert at.get("image")[0].proto.imgs[0].caption == "The same fixed noise at step 6"
     slider = at.select_slider[0]
     assert slider.options == ["0", "3", "6"] and slider.value == 6

@@ -10,7 +10,8 @@ whatever the dataset size, so training time grows linearly with steps.
 Part 2 starts a real training job (a detached worker, as the dashboard does) and records its
 resident memory (VmRSS) and step every 30 s for `--minutes`, then prints the curve and the
 growth after the first minute (warm-up: tracing, oneDNN caches, the shuffle buffer). Memory
-that does not grow with steps shows as a flat tail. `--minutes 0` skips part 2.
+that does not grow with steps shows as a flat tail. `--minutes 0` skips part 2, `--rounds 0`
+part 1.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def memory_curve(store: RunStore, preset: str, minutes: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=6, help="rounds of the dataset-size race; 0 skips it")
     parser.add_argument("--steps", type=int, default=40, help="steps per contender per round")
     parser.add_argument("--minutes", type=float, default=20.0, help="length of the memory curve; 0 skips it")
     parser.add_argument("--preset", default="dcgan")
@@ -87,7 +88,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
         store = RunStore(tmp)
         print(f"# bench/scale.py: preset {args.preset}, {args.rounds} rounds x {args.steps} steps")
-        dataset_size(store, args.preset, args.rounds, args.steps)
+        if args.rounds > 0:
+            dataset_size(store, args.preset, args.rounds, args.steps)
         if args.minutes > 0:
             print()
             memory_curve(store, args.preset, args.minutes)

@@ -113,8 +113,13 @@ def stop_job(run: Run) -> None:
 
 
 def has_checkpoint(run: Run) -> bool:
-    """True when the run has saved at least one checkpoint to resume from."""
-    return (run.checkpoints_dir / "checkpoint").exists()
+    """True when the run has saved a checkpoint, or left checkpoint files without their index.
+
+    Either way resume must restore one or refuse in a sentence; only a run with no checkpoint
+    files at all restarts from step 0.
+    """
+    folder = run.checkpoints_dir
+    return (folder / "checkpoint").exists() or any(folder.glob("ckpt-*.index"))
 
 
 def _launch(store: RunStore, run: Run, resume: bool) -> subprocess.Popen:

@@ -18,7 +18,8 @@ def format_duration(seconds: float) -> str:
 class TerminalProgress:
     """Callable progress display; bar with ETA and losses on a TTY, a line every ~5% elsewhere."""
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
+    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
+        stream = stream or sys.stderr  # read now, not at import: tests and callers may replace sys.stderr
         self.stream = stream
         self.width = width
         self.tty = stream.isatty()

@@ -221,3 +221,11 @@ def test_job_state_reports_divergence_and_schedules_more_training(store):
     assert jobs.more_training(tiny(steps=6), 10) == {"steps": 16}
     assert jobs.more_training(tiny(steps=0, epochs=2), 3) == {"epochs": 5}
     assert jobs.format_duration(3725) == "1:02:05" and jobs.format_duration(65) == "1:05"
+
+
+def test_checkpoint_files_without_their_state_file_still_count_so_resume_never_restarts_from_scratch(job_store):
+    run = job_store.create(RunConfig(steps=6))
+    assert not jobs.has_checkpoint(run)
+    run.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+    (run.checkpoints_dir / "ckpt-4.index").write_bytes(b"")
+    assert jobs.has_checkpoint(run), "resume must read or refuse these, not train over them from step 0"

@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -367,29 +367,23 @@ class Trainer:
 
     def _flush(self, pending: list[dict]) -> None:
         if pending:
-            try:
+            with _writing(f"history.csv at step {int(pending[-1]['step'])}"):
                 self.run.append_history(pending)
-            except OSError as exc:
-                raise write_error(f"history.csv at step {int(pending[-1]['step'])}", exc) from None
             pending.clear()
 
     def _save_samples(self, step: int) -> None:
         z, labels = fixed_inputs(self.config, self.data.num_classes)
         images = to_uint8(generate(self.parts.sampler, z, labels))
         grid = make_grid(images, cols=grid_columns(self.config, self.data.num_classes, len(z)))
-        try:
+        with _writing(f"the samples for step {step}"):
             save_png(self.run.samples_dir / f"step_{step:06d}.png", grid)
-        except OSError as exc:
-            raise write_error(f"the samples for step {step}", exc) from None
 
     def _save_checkpoint(self, step: int, pending: list[dict]) -> None:
         """History first, then the checkpoint, so history always reaches the checkpoint's step."""
         self._flush(pending)
         self.parts.step.assign(step)
-        try:
+        with _writing(f"the checkpoint for step {step}"):  # on failure the older checkpoints stay
             self.manager.save(checkpoint_number=step)
-        except (OSError, tf.errors.OpError) as exc:  # disk full, read-only folder, ...: the older checkpoints stay
-            raise write_error(f"the checkpoint for step {step}", exc) from None
         self.run.update_status(step=step, train_seconds=self._train_seconds, last_checkpoint_step=step)
 
     def _finish(self, step: int, pending: list[dict], state: str, message: str) -> dict:
@@ -419,6 +413,15 @@ def _replica_rows(global_rows: tf.Tensor, local_count: tf.Tensor) -> tf.Tensor:
     """This replica's rows of a global-batch tensor: replica r holds rows [r*n, (r+1)*n), as its images do."""
     start = tf.distribute.get_replica_context().replica_id_in_sync_group * local_count
     return global_rows[start:start + local_count]
+
+
+@contextlib.contextmanager
+def _writing(what: str) -> Iterator[None]:
+    """Turn a failed write (disk full, read-only folder; from Python or from TensorFlow) into one RunError sentence."""
+    try:
+        yield
+    except (OSError, tf.errors.OpError) as exc:
+        raise write_error(what, exc) from None
 
 
 def _out_of_range(name: str, value: float) -> bool:

@@ -1,8 +1,8 @@
 """Training charts (plotly figures) and the animated GIF of the sample grids; no Streamlit here.
 
-Every figure takes the rows of `Run.history_rows()` (the quality figure those of
-`Run.metrics_rows()`); an empty list gives a figure that says so, and long histories are
-thinned to at most MAX_POINTS points (always keeping the last).
+The history figures take `Run.history_frame()` (a column per history.csv field), the quality
+figure the rows of `Run.metrics_rows()`; no data gives a figure that says so, and long histories
+are thinned to at most MAX_POINTS points (always keeping the last).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
@@ -56,57 +57,62 @@ def _series(rows: Rows, key: str, indices: list[int], values: Sequence[float] | 
     return [rows[i]["step"] for i in indices], [values[i] for i in indices]
 
 
-def _figure(title: str, y_title: str, rows: Rows, empty: str = "No steps yet") -> go.Figure:
+def _columns(history: pd.DataFrame, key: str, indices: list[int], values: Sequence[float] | None = None) -> tuple[list, list]:
+    values = history[key].to_numpy() if values is None else np.asarray(values)
+    return history["step"].to_numpy()[indices].tolist(), values[indices].tolist()
+
+
+def _figure(title: str, y_title: str, points: int, empty: str = "No steps yet") -> go.Figure:
     figure = go.Figure()
     figure.update_layout(
         title=title, xaxis_title="step", yaxis_title=y_title, height=360,
         margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.2),
     )
-    if not rows:
+    if points == 0:
         figure.add_annotation(text=empty, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5, font=dict(size=16))
     return figure
 
 
-def _lines(figure: go.Figure, rows: Rows, keys: dict[str, str], colors: Sequence[str]) -> go.Figure:
-    if not rows:
+def _lines(figure: go.Figure, history: pd.DataFrame, keys: dict[str, str], colors: Sequence[str]) -> go.Figure:
+    if history.empty:
         return figure
-    indices = downsample_indices(len(rows))
+    indices = downsample_indices(len(history))
     for (key, name), color in zip(keys.items(), colors):
-        x, y = _series(rows, key, indices)
+        x, y = _columns(history, key, indices)
         figure.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines", line=dict(color=color, width=2)))
     return figure
 
 
-def loss_figure(rows: Rows, smoothing: float) -> go.Figure:
+def loss_figure(history: pd.DataFrame, smoothing: float) -> go.Figure:
     """G and D losses per step: raw (thin, translucent) and smoothed (bold)."""
-    figure = _figure("Losses", "loss", rows)
-    if not rows:
+    figure = _figure("Losses", "loss", len(history))
+    if history.empty:
         return figure
-    indices = downsample_indices(len(rows))
+    indices = downsample_indices(len(history))
     for key, name, color in (("g_loss", "G loss", G_COLOR), ("d_loss", "D loss", D_COLOR)):
-        raw = [row[key] for row in rows]
-        x, y = _series(rows, key, indices, raw)
+        x, y = _columns(history, key, indices)
         figure.add_trace(go.Scatter(x=x, y=y, name=f"{name} (raw)", mode="lines", opacity=0.3, line=dict(color=color, width=1)))
-        x, y = _series(rows, key, indices, smooth(raw, smoothing))
+        x, y = _columns(history, key, indices, smooth(history[key].tolist(), smoothing))
         figure.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines", line=dict(color=color, width=2.5)))
     return figure
 
 
-def d_output_figure(rows: Rows) -> go.Figure:
+def d_output_figure(history: pd.DataFrame) -> go.Figure:
     """The discriminator's mean output on real images, D(x), and on generated ones, D(G(z))."""
-    return _lines(_figure("Discriminator outputs", "mean D output", rows), rows, {"d_real": "D(x)", "d_fake": "D(G(z))"}, (G_COLOR, D_COLOR))
+    figure = _figure("Discriminator outputs", "mean D output", len(history))
+    return _lines(figure, history, {"d_real": "D(x)", "d_fake": "D(G(z))"}, (G_COLOR, D_COLOR))
 
 
-def grad_norm_figure(rows: Rows) -> go.Figure:
+def grad_norm_figure(history: pd.DataFrame) -> go.Figure:
     """Global gradient norms of G and D (log scale)."""
-    figure = _figure("Gradient norms", "global norm", rows)
+    figure = _figure("Gradient norms", "global norm", len(history))
     figure.update_yaxes(type="log")
-    return _lines(figure, rows, {"g_grad_norm": "G grad norm", "d_grad_norm": "D grad norm"}, (G_COLOR, D_COLOR))
+    return _lines(figure, history, {"g_grad_norm": "G grad norm", "d_grad_norm": "D grad norm"}, (G_COLOR, D_COLOR))
 
 
-def throughput_figure(rows: Rows) -> go.Figure:
+def throughput_figure(history: pd.DataFrame) -> go.Figure:
     """Training images per second."""
-    return _lines(_figure("Throughput", "images/s", rows), rows, {"images_per_sec": "images/s"}, ("#2ca02c",))
+    return _lines(_figure("Throughput", "images/s", len(history)), history, {"images_per_sec": "images/s"}, ("#2ca02c",))
 
 
 def floor_trace(floor: float, steps: Sequence[float], name: str = "Real-vs-real floor", color: str = FLOOR_COLOR) -> go.Scatter:
@@ -117,7 +123,7 @@ def floor_trace(floor: float, steps: Sequence[float], name: str = "Real-vs-real 
 
 def quality_figure(rows: Rows, floor: float | None = None) -> go.Figure:
     """Fréchet distance per evaluated step (log scale) over its dashed real-vs-real floor; classes covered on a right axis."""
-    figure = _figure("Quality", "Fréchet distance (lower is better)", rows, empty="No quality metrics yet")
+    figure = _figure("Quality", "Fréchet distance (lower is better)", len(rows), empty="No quality metrics yet")
     figure.update_yaxes(type="log")
     if not rows:
         return figure

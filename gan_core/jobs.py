@@ -256,13 +256,12 @@ class JobView:
         return self.state in RESUMABLE_STATES
 
 
-def job_state(run: Run, rows: list[dict[str, float]] | None = None) -> JobView:
-    """Read a run's status and history (or the given history rows) into what the Train page renders."""
+def job_state(run: Run) -> JobView:
+    """Read a run's status and the end of its history into what the Train page renders."""
     status = job_status(run)
-    rows = run.history_rows() if rows is None else rows
-    recent = rows[-RECENT_STEPS:]
+    recent = run.history_tail(RECENT_STEPS)
     state, step, total = status["state"], int(status.get("step") or 0), status.get("total_steps")
-    last = rows[-1] if rows else {}
+    last = recent[-1] if recent else {}
     return JobView(
         run_id=run.id,
         state=state,

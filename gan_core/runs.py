@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+import pandas as pd
+
 from gan_core.config import RunConfig
 from gan_core.errors import ConfigError, RunError
 
@@ -201,9 +203,17 @@ class Run:
         """Append rows to history.csv, flushed and fsynced."""
         append_rows(self.history_path, HISTORY_COLUMNS, rows)
 
+    def history_frame(self) -> pd.DataFrame:
+        """Complete rows of history.csv, one float column per HISTORY_COLUMNS (see read_frame)."""
+        return read_frame(self.history_path, HISTORY_COLUMNS)
+
     def history_rows(self) -> list[dict[str, float]]:
-        """Complete rows of history.csv; a partial last line (a write cut short) is dropped."""
-        return read_rows(self.history_path, HISTORY_COLUMNS)
+        """Complete rows of history.csv as dicts (see read_frame)."""
+        return self.history_frame().to_dict("records")
+
+    def history_tail(self, n: int) -> list[dict[str, float]]:
+        """The last n complete rows of history.csv, reading only the end of the file: what a polling page needs."""
+        return read_tail(self.history_path, HISTORY_COLUMNS, n).to_dict("records")
 
     def truncate_history(self, last_step: int) -> None:
         """Keep only history rows with step <= last_step (after restoring that checkpoint)."""
@@ -262,6 +272,60 @@ def read_rows(path: Path, columns: tuple[str, ...], optional: tuple[str, ...] = 
         except (TypeError, ValueError):
             continue
     return rows
+
+
+def read_frame(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Complete rows as float columns; a partial last line or a row with a bad value is dropped.
+
+    The C parser reads a long history ten times faster than the csv module, which matters to a page
+    that polls it. A cell written as nan stays NaN (a diverged step); a cell that is no number drops its row.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return _empty_frame(columns)
+    return _parse_frame(data, columns)
+
+
+def read_tail(path: Path, columns: tuple[str, ...], n: int) -> pd.DataFrame:
+    """The last n complete rows (see read_frame), reading the end of the file and not all of it."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.readline()
+            size = handle.seek(0, os.SEEK_END)
+            chunk = max(4096, n * 256)
+            while True:
+                start = max(len(header), size - chunk)
+                handle.seek(start)
+                data = handle.read(size - start)
+                if start > len(header):  # the chunk begins inside a line: drop that line's end
+                    cut = data.find(b"\n")
+                    data = data[cut + 1:] if cut >= 0 else b""
+                frame = _parse_frame(header + data, columns)
+                if len(frame) >= n or start == len(header):
+                    return frame.tail(n).reset_index(drop=True)
+                chunk *= 4
+    except FileNotFoundError:
+        return _empty_frame(columns)
+
+
+def _parse_frame(data: bytes, columns: tuple[str, ...]) -> pd.DataFrame:
+    data = data[: data.rfind(b"\n") + 1]
+    try:
+        cells = pd.read_csv(
+            io.BytesIO(data), keep_default_na=False, na_values=["nan", "-nan"], on_bad_lines="skip", low_memory=False,
+            encoding="utf-8", encoding_errors="replace",
+        )
+    except (pd.errors.EmptyDataError, pd.errors.ParserError):
+        return _empty_frame(columns)
+    cells = cells.reindex(columns=list(columns))
+    numbers = cells.apply(pd.to_numeric, errors="coerce")
+    bad = (numbers.isna() & cells.notna()).any(axis=1)
+    return numbers[~bad].astype("float64").reset_index(drop=True)
+
+
+def _empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame({column: pd.Series(dtype="float64") for column in columns})
 
 
 def truncate_rows(path: Path, columns: tuple[str, ...], last_step: int, optional: tuple[str, ...] = ()) -> None:

@@ -6,7 +6,8 @@ from gan_core import charts, jobs
 from gan_core.errors import GanError
 from gan_core.ui_common import get_store, select_run, selected_run_id
 
-POLL_SECONDS = 2
+POLL_SECONDS = 3  # state, progress and the latest losses
+CHART_SECONDS = 6  # charts and samples: redrawing a chart costs the browser CPU the job needs
 
 st.set_page_config(page_title="Train · GAN Workbench", layout="wide")
 st.title("Train")
@@ -45,10 +46,9 @@ def quality_tab(run) -> None:
 
 
 @st.fragment(run_every=POLL_SECONDS if polling else None)
-def live(polling: bool) -> None:
-    rows = run.history_rows()
+def live_status(polling: bool) -> None:
     try:
-        view = jobs.job_state(run, rows)
+        view = jobs.job_state(run)
     except GanError as exc:
         st.error(str(exc))
         return
@@ -90,20 +90,24 @@ def live(polling: bool) -> None:
         with st.expander("Worker log"):
             st.code(jobs.log_tail(run) or "(empty)", language=None)
 
-    # Only the open tab draws its chart: every chart redrawn each refresh cost the browser CPU the job needs.
+
+@st.fragment(run_every=CHART_SECONDS if polling else None)
+def live_charts() -> None:
+    history = run.history_frame()
+    # Only the open tab draws its chart, for the same reason the charts refresh less often than the status.
     losses, quality, outputs, gradients, throughput = st.tabs(
         ["Losses", "Quality", "D outputs", "Gradient norms", "Throughput"], key="train_tab", on_change="rerun"
     )
     if losses.open:
         with losses:
             smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, help="Exponential moving average, as in TensorBoard.")
-            st.plotly_chart(charts.loss_figure(rows, smoothing))
+            st.plotly_chart(charts.loss_figure(history, smoothing))
     if quality.open:
         with quality:
             quality_tab(run)
     for tab, figure in ((outputs, charts.d_output_figure), (gradients, charts.grad_norm_figure), (throughput, charts.throughput_figure)):
         if tab.open:
-            tab.plotly_chart(figure(rows))
+            tab.plotly_chart(figure(history))
 
     paths = run.sample_paths()
     if not paths:
@@ -120,4 +124,5 @@ def live(polling: bool) -> None:
     )
 
 
-live(polling)
+live_status(polling)
+live_charts()

@@ -3,22 +3,24 @@
 import io
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
 from gan_core import charts
 from gan_core.images import make_grid, save_png
+from gan_core.runs import HISTORY_COLUMNS
 
 
-def history(n: int) -> list[dict[str, float]]:
-    return [
+def history(n: int) -> pd.DataFrame:
+    return pd.DataFrame([
         {
             "step": float(i + 1), "epoch": 1.0, "g_loss": 1.0 + i % 3, "d_loss": 0.5 + i % 2,
             "d_real": 0.8, "d_fake": 0.2, "g_grad_norm": 2.0 + i, "d_grad_norm": 1.0 + i,
             "images_per_sec": 100.0 + i, "elapsed_sec": 0.1 * (i + 1),
         }
         for i in range(n)
-    ]
+    ], columns=list(HISTORY_COLUMNS))
 
 
 def names(figure) -> list[str]:
@@ -41,8 +43,8 @@ def test_loss_figure_has_raw_and_smoothed_traces_per_network():
     assert names(figure) == ["G loss (raw)", "G loss", "D loss (raw)", "D loss"]
     raw_g, smooth_g = figure.data[0], figure.data[1]
     assert list(raw_g.x) == [float(i) for i in range(1, 11)]
-    assert list(raw_g.y) == [r["g_loss"] for r in rows]
-    assert list(smooth_g.y) == pytest.approx(charts.smooth([r["g_loss"] for r in rows], 0.6))
+    assert list(raw_g.y) == rows["g_loss"].tolist()
+    assert list(smooth_g.y) == pytest.approx(charts.smooth(rows["g_loss"].tolist(), 0.6))
     assert raw_g.opacity < 1 and smooth_g.line.width > raw_g.line.width
 
 
@@ -62,13 +64,14 @@ def test_long_histories_are_capped_and_keep_the_last_point():
             assert len(trace.x) <= charts.MAX_POINTS
             assert trace.x[0] == 1.0 and trace.x[-1] == 10_001.0
     smoothed = charts.loss_figure(rows, 0.9).data[1]
-    assert smoothed.y[-1] == pytest.approx(charts.smooth([r["g_loss"] for r in rows], 0.9)[-1])
+    assert smoothed.y[-1] == pytest.approx(charts.smooth(rows["g_loss"].tolist(), 0.9)[-1])
     assert charts.downsample_indices(5) == [0, 1, 2, 3, 4]
     assert charts.downsample_indices(2001, 2000)[-1] == 2000 and len(charts.downsample_indices(2001, 2000)) <= 2000
 
 
 def test_empty_history_gives_a_figure_that_says_so():
-    for figure in (charts.loss_figure([], 0.5), charts.d_output_figure([]), charts.grad_norm_figure([]), charts.throughput_figure([])):
+    empty = history(0)
+    for figure in (charts.loss_figure(empty, 0.5), charts.d_output_figure(empty), charts.grad_norm_figure(empty), charts.throughput_figure(empty)):
         assert len(figure.data) == 0
         assert [a.text for a in figure.layout.annotations] == ["No steps yet"]
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import zipfile
 
+import numpy as np
 import pytest
 
 from gan_core.config import RunConfig
@@ -123,6 +124,40 @@ def test_partial_last_history_line_is_ignored(store):
     with open(run.history_path, "a") as handle:
         handle.write("3,1,0.5,0.")
     assert [r["step"] for r in run.history_rows()] == [1, 2]
+    assert run.history_tail(5)[-1]["step"] == 2
+
+
+def test_history_drops_damaged_rows_but_keeps_a_nan_loss(store):
+    run = store.create(RunConfig())
+    run.append_history([_row(1), dict(_row(2), g_loss=float("nan")), _row(3)])
+    with open(run.history_path, "a") as handle:
+        handle.write("4,1,abc,0.5,0.5,0.5,1,1,100,1\n")  # not a number
+        handle.write("5,1,,0.5,0.5,0.5,1,1,100,1\n")  # an empty cell
+        handle.write("6,1,0.5,0.5,0.5,0.5,1,1,100,1,7\n")  # one field too many
+    with open(run.history_path, "ab") as handle:
+        handle.write(b"\xff\xfe,1,0.5,0.5,0.5,0.5,1,1,100,1\n")  # not even UTF-8
+    run.append_history([_row(7)])
+    frame = run.history_frame()
+    assert frame["step"].tolist() == [1, 2, 3, 7]
+    assert list(frame.columns) == list(HISTORY_COLUMNS) and set(frame.dtypes) == {np.dtype("float64")}
+    assert np.isnan(frame["g_loss"][1])
+    assert [r["step"] for r in run.history_tail(2)] == [3, 7]
+
+
+@pytest.mark.parametrize("n", [1, 50, 999, 1000, 5000])
+def test_history_tail_reads_the_last_rows_of_a_long_history(store, n):
+    run = store.create(RunConfig())
+    run.append_history([_row(s) for s in range(1, 1001)])
+    tail = run.history_tail(n)
+    assert [r["step"] for r in tail] == list(range(max(1, 1001 - n), 1001))
+    assert tail == run.history_rows()[-n:]
+
+
+def test_history_of_a_run_that_has_not_stepped_is_empty(store):
+    run = store.create(RunConfig())
+    assert run.history_rows() == [] and run.history_tail(50) == [] and run.history_frame().empty
+    run.history_path.write_text(",".join(HISTORY_COLUMNS) + "\n")
+    assert run.history_rows() == [] and run.history_tail(50) == []
 
 
 def test_truncate_history_drops_steps_after_the_checkpoint(store):

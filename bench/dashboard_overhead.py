@@ -12,7 +12,7 @@ the Configure page's Train button calls, and stopped with `jobs.stop_job`:
 
   A  no browser open (the server idles);
   B  a fresh headless Chromium on `/Train?run=<id>` from the moment the job starts, so the page's
-     status fragment reruns every 2 s and its chart fragment every 6 s (reading history.csv,
+     status fragment reruns every 5 s and its chart fragment every 10 s (reading history.csv,
      drawing the losses chart and the sample grid).
 
 The order of A and B alternates every round. Each job trains for `--seconds` after its first

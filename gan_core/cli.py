@@ -171,6 +171,8 @@ def cmd_generate(args: argparse.Namespace, store: RunStore) -> int:
     if Path(args.out).suffix not in (".npz", ".png"):
         raise GanError(f"--out must end in .npz or .png; got '{args.out}'.")
     loaded = load_generator(run, args.step)
+    if loaded.note:
+        print(loaded.note, file=sys.stderr)
     images, labels = sample(loaded, args.n, seed=args.seed, label=args.label)
     out = save_samples(images, labels, args.out)
     print(f"wrote {len(images)} images from step {loaded.step} to {out}")

@@ -16,7 +16,7 @@ from gan_core.config import RunConfig
 from gan_core.errors import RunError
 from gan_core.gan import generate, make_generator
 from gan_core.images import make_grid, save_png, to_uint8
-from gan_core.runs import Run, atomic_write_bytes
+from gan_core.runs import Run, atomic_write_bytes, unreadable_reason
 
 
 @dataclass
@@ -28,6 +28,7 @@ class LoadedGenerator:
     step: int
     num_classes: int
     class_names: tuple[str, ...]
+    note: str = ""  # set when damaged newer checkpoints were skipped
 
 
 def checkpoint_steps(run: Run) -> list[int]:
@@ -50,16 +51,27 @@ def checkpoint_path(run: Run, step: int | None = None) -> tuple[int, str]:
 
 
 def load_generator(run: Run, step: int | None = None) -> LoadedGenerator:
-    """Restore the generator (its EMA copy when the run keeps one) at a step, default the newest."""
+    """Restore the generator (its EMA copy when the run keeps one) at a step; by default the newest readable one."""
     config = run.config()
     status = run.raw_status()
-    step, path = checkpoint_path(run, step)
+    checkpoint_path(run, step)  # one sentence for a run without checkpoints or an unknown step
+    candidates = [step] if step is not None else checkpoint_steps(run)[::-1]
     shape = tuple(status["image_shape"])
     num_classes = int(status.get("num_classes", 0))
-    model = make_generator(config, shape, num_classes)
     key = "ema_generator" if config.ema_decay > 0 else "generator"
-    tf.train.Checkpoint(**{key: model}).restore(path).expect_partial()
-    return LoadedGenerator(model, config, step, num_classes, tuple(status.get("class_names", ())))
+    unreadable = []
+    for candidate in candidates:
+        model = make_generator(config, shape, num_classes)
+        prefix = run.checkpoints_dir / f"ckpt-{candidate}"
+        try:
+            tf.train.Checkpoint(**{key: model}).restore(str(prefix)).expect_partial()
+        except Exception as exc:  # a damaged file fails in many ways (OpError, IndexError, ...)
+            unreadable.append(f"ckpt-{candidate} ({unreadable_reason(prefix, exc)})")
+            continue
+        note = f"Checkpoint {', '.join(unreadable)} could not be read; using step {candidate}." if unreadable else ""
+        return LoadedGenerator(model, config, candidate, num_classes, tuple(status.get("class_names", ())), note)
+    advice = "pick another step" if step is not None else "train it again or start a new run"
+    raise RunError(f"Run '{run.id}' has no readable checkpoint: {', '.join(unreadable)} could not be read; {advice}.")
 
 
 def sample(loaded: LoadedGenerator, n: int, seed: int = 0, label: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:

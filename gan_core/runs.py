@@ -274,6 +274,11 @@ def read_rows(path: Path, columns: tuple[str, ...], optional: tuple[str, ...] = 
     return rows
 
 
+def unreadable_reason(prefix: str | Path, exc: BaseException) -> str:
+    """Why a checkpoint could not be restored, in a few words: its error type, or that its files are gone."""
+    return type(exc).__name__ if os.path.exists(f"{prefix}.index") else "its files are missing"
+
+
 def read_frame(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     """Complete rows as float columns; a partial last line or a row with a bad value is dropped.
 

@@ -36,7 +36,7 @@ from gan_core.evaluator import get_evaluator
 from gan_core.gan import build_parts, fixed_inputs, generate, grid_columns
 from gan_core.images import make_grid, save_png, to_uint8
 from gan_core.losses import d_probabilities, discriminator_loss, generator_loss, gradient_penalty
-from gan_core.runs import Run, write_error
+from gan_core.runs import Run, unreadable_reason, write_error
 
 METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "g_grad_norm", "d_grad_norm")
 STATUS_EVERY_SEC = 1.0
@@ -331,8 +331,7 @@ class Trainer:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
             except Exception as exc:  # a damaged file fails in many ways (OpError, IndexError, ...)
                 name = os.path.basename(path)
-                reason = type(exc).__name__ if os.path.exists(f"{path}.index") else "its files are missing"
-                self.notes.append(f"Checkpoint {name} could not be read ({reason}); using an older one.")
+                self.notes.append(f"Checkpoint {name} could not be read ({unreadable_reason(path, exc)}); using an older one.")
                 unreadable.append(name)
                 continue
             step = int(self.parts.step.numpy())

@@ -6,8 +6,8 @@ from gan_core import charts, jobs
 from gan_core.errors import GanError
 from gan_core.ui_common import get_store, select_run, selected_run_id
 
-POLL_SECONDS = 3  # state, progress and the latest losses
-CHART_SECONDS = 6  # charts and samples: redrawing a chart costs the browser CPU the job needs
+POLL_SECONDS = 5  # state, progress and the latest losses
+CHART_SECONDS = 10  # charts and samples: redrawing a chart costs the browser CPU the job needs
 
 st.set_page_config(page_title="Train · GAN Workbench", layout="wide")
 st.title("Train")

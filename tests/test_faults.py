@@ -25,6 +25,7 @@ import pytest
 from gan_core import jobs, progress, runs
 from gan_core.cli import main as cli_main
 from gan_core.config import RunConfig
+from gan_core.errors import RunError
 from gan_core.generation import checkpoint_steps, load_generator
 from gan_core.runs import HISTORY_COLUMNS, RunStore, pid_alive
 from gan_core.training import train_run
@@ -274,6 +275,36 @@ def test_resume_with_every_checkpoint_broken_refuses_in_one_sentence_and_changes
     assert status["state"] == "crashed" and status["message"] == sentence
     assert run.history_path.read_bytes() == history, "never starts again from scratch"
 
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_generating_skips_a_broken_newest_checkpoint_and_a_broken_chosen_one_is_one_sentence(run, capsys, tmp_path, damage):
+    DAMAGE[damage](run.checkpoints_dir / "ckpt-6")
+    reason = "its files are missing" if damage == "deleted" else "Error)"
+    loaded = load_generator(run)
+    assert loaded.step == 4 and loaded.note.startswith("Checkpoint ckpt-6 (") and reason in loaded.note, loaded.note
+    assert loaded.note.endswith("could not be read; using step 4.")
+    assert load_generator(run, 2).note == ""
+
+    code, err = cli(capsys, "generate", run.id, "--n", 4, "--out", tmp_path / "fake.npz", "--runs-dir", run.dir.parent)
+    assert code == 0 and loaded.note in err and (tmp_path / "fake.npz").exists(), err
+
+    with pytest.raises(RunError) as chosen:
+        load_generator(run, 6)
+    message = str(chosen.value)
+    assert message.startswith(f"Run '{run.id}' has no readable checkpoint: ckpt-6 (") and reason in message, message
+    assert message.endswith("could not be read; pick another step.") and "\n" not in message
+
+
+def test_generating_from_a_run_whose_checkpoints_are_all_broken_is_one_sentence(run):
+    for step in (2, 4, 6):
+        truncate(run.checkpoints_dir / f"ckpt-{step}.index")
+    with pytest.raises(RunError) as caught:
+        load_generator(run)
+    assert str(caught.value) == (
+        f"Run '{run.id}' has no readable checkpoint: ckpt-6 (OpError), ckpt-4 (OpError), "
+        "ckpt-2 (OpError) could not be read; train it again or start a new run."
+    )
 
 # ---- 3. a full disk, a read-only run folder --------------------------------------------------------
 def test_a_full_disk_stops_at_the_checkpoint_in_one_sentence_and_keeps_the_last_one(run, capsys):

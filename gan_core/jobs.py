@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -59,10 +60,15 @@ def max_jobs() -> int:
 def start_job(store: RunStore, config: RunConfig) -> Run:
     """Create a queued run and launch its worker; return the run at once."""
     max_jobs()
-    run = store.create(config)
-    with _queue_lock(store):
-        worker = _launch(store, run, resume=False)
-        run.update_status(pid=worker.pid, host=socket.gethostname(), queued_at=time.time())
+    with _refused_by_disk(store, "start the run"):
+        run = store.create(config)
+        try:
+            with _queue_lock(store):
+                worker = _launch(store, run, resume=False)
+                run.update_status(pid=worker.pid, host=socket.gethostname(), queued_at=time.time())
+        except OSError:
+            shutil.rmtree(run.dir, ignore_errors=True)  # no half-made run left queued forever
+            raise
     return run
 
 
@@ -74,7 +80,7 @@ def resume_job(store: RunStore, run_id: str, changes: dict[str, Any] | None = No
     for key in changes:
         if key not in RESUME_CHANGES:
             raise RunError(f"Only the schedule can change on resume ({', '.join(RESUME_CHANGES)}); '{key}' cannot.")
-    with _queue_lock(store):
+    with _refused_by_disk(store, f"resume run '{run.id}'"), _queue_lock(store):
         state = job_status(run)["state"]
         if state not in RESUMABLE_STATES:
             raise RunError(f"Run '{run.id}' is {state}; only a stopped, crashed, finished or diverged run can be resumed.")
@@ -85,9 +91,22 @@ def resume_job(store: RunStore, run_id: str, changes: dict[str, Any] | None = No
         if not resume:
             run.truncate_history(0)
         run.update_status(state="queued", message="", finished=None, pid=None, queued_at=time.time())
-        worker = _launch(store, run, resume=resume)
+        try:
+            worker = _launch(store, run, resume=resume)
+        except OSError:
+            run.update_status(state=state, queued_at=None)  # still resumable, not queued with no worker
+            raise
         run.update_status(pid=worker.pid, host=socket.gethostname())
     return run
+
+
+@contextlib.contextmanager
+def _refused_by_disk(store: RunStore, what: str) -> Iterator[None]:
+    """A run store that cannot be written (full, read-only, not a folder) becomes one sentence."""
+    try:
+        yield
+    except OSError as exc:
+        raise RunError(f"Could not {what} in {store.root}: {exc.strerror or type(exc).__name__}.") from None
 
 
 def schedule_unit(config: RunConfig) -> str:

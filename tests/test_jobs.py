@@ -13,7 +13,7 @@ import pytest
 from gan_core import jobs
 from gan_core.config import RunConfig
 from gan_core.errors import ConfigError, RunError
-from gan_core.runs import pid_alive
+from gan_core.runs import RunStore, pid_alive
 
 TIMEOUT = 120
 
@@ -229,3 +229,28 @@ def test_checkpoint_files_without_their_state_file_still_count_so_resume_never_r
     run.checkpoints_dir.mkdir(parents=True, exist_ok=True)
     (run.checkpoints_dir / "ckpt-4.index").write_bytes(b"")
     assert jobs.has_checkpoint(run), "resume must read or refuse these, not train over them from step 0"
+
+
+def test_a_store_that_cannot_be_written_refuses_start_in_one_sentence(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    store = RunStore(tmp_path / "file" / "runs")
+    with pytest.raises(RunError) as caught:
+        jobs.start_job(store, tiny())
+    assert str(caught.value) == f"Could not start the run in {store.root}: Not a directory."
+
+
+def test_a_worker_that_cannot_launch_leaves_no_queued_run_behind(store, monkeypatch):
+    monkeypatch.setattr(sys, "executable", str(store.root / "no-python-here"))
+    with pytest.raises(RunError) as caught:
+        jobs.start_job(store, tiny())
+    assert str(caught.value) == f"Could not start the run in {store.root}: No such file or directory."
+    assert store.list() == [], "the half-made run is removed"
+
+    monkeypatch.undo()
+    run = store.create(tiny())
+    run.update_status(state="stopped")
+    monkeypatch.setattr(sys, "executable", str(store.root / "no-python-here"))
+    with pytest.raises(RunError) as caught:
+        jobs.resume_job(store, run.id, {"steps": 9})
+    assert str(caught.value) == f"Could not resume run '{run.id}' in {store.root}: No such file or directory."
+    assert state(run) == "stopped" and jobs.job_state(run).resumable

@@ -159,6 +159,18 @@ def _wait_for_exit(pid: int, timeout: float = 60.0) -> None:
     raise AssertionError(f"worker {pid} still running after {timeout} s")
 
 
+def test_train_on_a_run_store_that_cannot_be_written_is_one_sentence(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("not a folder")
+    root = tmp_path / "file" / "runs"
+    monkeypatch.setenv("GAN_RUNS_DIR", str(root))
+    page = AppTest.from_file(str(APP), default_timeout=60).run()
+    page.switch_page("pages/1_Configure.py").run()
+    for key, value in TINY_FORM.items():
+        page.number_input(key=key).set_value(value)
+    submit(page, "Train")
+    assert [error.value for error in page.error] == [f"Could not start the run in {root}: Not a directory."]
+
+
 def test_train_creates_a_run_and_opens_the_train_page(at, store, monkeypatch):
     # A run already "running" in this (live) process fills the only slot, so the new run's worker
     # waits in the queue without loading TensorFlow and stops at once when the test stops it.

@@ -284,10 +284,7 @@ def measure(
         first = None
         deadline = time.monotonic() + 300
         while first is None or time.monotonic() < first + seconds:
-            status = run.raw_status()
-            if status["state"] not in ("queued", "running"):
-                raise SystemExit(f"the job ended as {status['state']}: {status.get('message')}; see {run.dir / 'worker.log'}")
-            now, step = time.monotonic(), int(status.get("step") or 0)
+            step, now = step_now(run), time.monotonic()
             if step >= 1:
                 first = first or now
                 samples.append((now, step))

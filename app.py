@@ -1,53 +1,22 @@
-"""GAN Workbench: the Home page (all runs) of the dashboard. Start with `streamlit run app.py`."""
+"""GAN Workbench: the dashboard's entry point and router. Start with `streamlit run app.py`.
+
+It declares every page in its sidebar section (gan_core.ui_common.PAGES: Home, the default page at
+the root URL, then /configure, /train, /generate, /evaluate, /compare and /models), sets the wide
+layout once for all of them, keeps the selected run in session state and ?run= in step, and runs
+the open page. The Home page is pages/home.py.
+
+Known limitation: the page files live in pages/, the folder Streamlit's older multipage mode reads.
+Until a server process has run st.navigation once, Streamlit also reads that folder, where the pages
+are /Configure, /Train, ...; so the first browser session of a freshly started server, if it opens a
+page URL such as /train?run=ID rather than the root, gets the right page under a "Page not found"
+dialog. Moving the page files to another folder (and their paths in PAGES) removes it.
+"""
 
 import streamlit as st
 
-from gan_core.ui_common import get_store, select_run, selected_run_id
-from gan_core.ui_runs import RUN_PAGES, run_exists, runs_table
+from gan_core.ui_common import navigation_pages, sync_selected_run
 
-st.set_page_config(page_title="GAN Workbench", layout="wide")
-
-st.title("GAN Workbench")
-st.write(
-    "Train generative adversarial networks on MNIST-style images and watch them learn, step by step. "
-    "Configure a run, follow its losses and samples while it trains, then generate, compare and download models."
-)
-st.page_link("pages/1_Configure.py", label="New experiment", icon=":material/add_circle:")
-
-store = get_store()
-table = runs_table(store)
-
-st.subheader("Runs")
-if table.empty:
-    st.info(
-        "No runs yet: open Configure, keep the dcgan preset and press Train — "
-        "digits appear in about two minutes on a CPU."
-    )
-    st.stop()
-
-current = selected_run_id()
-selected_rows = table.index[table["run"] == current].tolist()
-event = st.dataframe(
-    table,
-    key="runs_table",
-    hide_index=True,
-    on_select="rerun",
-    selection_mode="single-row",
-    selection_default={"selection": {"rows": selected_rows}},
-    column_config={
-        "G loss": st.column_config.NumberColumn(format="%.3f"),
-        "D loss": st.column_config.NumberColumn(format="%.3f"),
-        "message": st.column_config.TextColumn(width="large"),
-    },
-)
-if event.selection.rows:
-    current = table.iloc[event.selection.rows[0]]["run"]
-    if current != selected_run_id():
-        select_run(current)
-
-if run_exists(store, current):
-    st.write(f"Run **{current}**:")
-    for column, (label, page) in zip(st.columns(len(RUN_PAGES)), RUN_PAGES.items()):
-        column.page_link(page, label=label, query_params={"run": current})
-else:
-    st.caption("Select a row to open its run on the Train, Generate, Compare or Models page.")
+st.set_page_config(layout="wide")
+page = st.navigation(navigation_pages())
+sync_selected_run()
+page.run()

@@ -15,7 +15,8 @@ import tensorflow as tf
 from keras import layers
 
 from gan_core.config import RunConfig
-from gan_core.gan import make_discriminator, make_generator
+from gan_core import families
+from gan_core.families.base import DataSpec
 from gan_core.runs import RunStore
 from gan_core.training import Trainer
 
@@ -113,8 +114,8 @@ def tutorial_loop(images: np.ndarray, batch_size: int) -> Loop:
 
 def classic_keras_mlp(config: RunConfig, images: np.ndarray) -> Loop:
     """The pre-GradientTape Keras GAN loop (as in Keras-GAN's gan.py) on gan_core's MLP models."""
-    generator = make_generator(config, images.shape[1:], 0)
-    discriminator = make_discriminator(config, images.shape[1:], 0)
+    family, spec = families.get(config.family), DataSpec(tuple(images.shape[1:]), 0)
+    generator, discriminator = family.generator(config, spec), family.discriminator(config, spec)
     bce = keras.losses.BinaryCrossentropy(from_logits=True)
     discriminator.compile(loss=bce, optimizer=keras.optimizers.Adam(config.d_lr, config.d_beta1))
     batch = config.batch_size
@@ -153,8 +154,8 @@ def gan_core_loop(config: RunConfig, store: RunStore) -> Loop:
             k = min(config.steps_per_call, n - done)
             trainer.train_fn(trainer.iterator, tf.constant(k, dtype=tf.int32)).numpy()
             done += k
-        return done * config.batch_size * config.d_steps
+        return done * trainer.rows_per_step
 
-    return Loop(run, trainer.parts.sampler, config.steps_per_call)
+    return Loop(run, trainer.parts.sampling_model, config.steps_per_call)
 
 

@@ -29,7 +29,7 @@ from gan_core.config import RunConfig, load_preset
 from gan_core.datasets import load_dataset
 from gan_core.evaluation import SEED, check_n, cheap_metrics, make_reference, reference_data
 from gan_core.evaluator import get_evaluator
-from gan_core.gan import generate
+from gan_core.families.adversarial import run_generator as generate
 from gan_core.images import make_grid, to_uint8
 from gan_core.runs import RunStore
 

@@ -8,6 +8,7 @@ are thinned to at most MAX_POINTS points (always keeping the last).
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import re
 from pathlib import Path
@@ -18,12 +19,15 @@ import pandas as pd
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
+from gan_core.history_metrics import Metric
+
 from gan_core.images import encode_png
 
 MAX_POINTS = 600  # about the chart width in pixels: more points only cost the browser redraw time
 G_COLOR = "#1f77b4"
 D_COLOR = "#d62728"
 FLOOR_COLOR = "#7f7f7f"
+SERIES_COLORS = (G_COLOR, D_COLOR, "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 CLASSES_COLOR = "#2ca02c"
 Rows = Sequence[dict[str, float]]
 
@@ -83,31 +87,24 @@ def _lines(figure: go.Figure, history: pd.DataFrame, keys: dict[str, str], color
     return figure
 
 
-def loss_figure(history: pd.DataFrame, smoothing: float) -> go.Figure:
-    """G and D losses per step: raw (thin, translucent) and smoothed (bold)."""
-    figure = _figure("Losses", "loss", len(history))
-    if history.empty:
+def metric_figure(history: pd.DataFrame, title: str, metrics: Sequence[Metric], smoothing: float | None = None) -> go.Figure:
+    """One chart group of a family's metrics per step; with `smoothing`, raw (thin, translucent) and smoothed (bold) lines."""
+    figure = _figure(title, "value", len(history))
+    if metrics and all(m.log for m in metrics):
+        figure.update_yaxes(type="log")
+    present = [m for m in metrics if m.name in history]
+    if history.empty or not present:
         return figure
     indices = downsample_indices(len(history))
-    for key, name, color in (("g_loss", "G loss", G_COLOR), ("d_loss", "D loss", D_COLOR)):
-        x, y = _columns(history, key, indices)
-        figure.add_trace(go.Scatter(x=x, y=y, name=f"{name} (raw)", mode="lines", opacity=0.3, line=dict(color=color, width=1)))
-        x, y = _columns(history, key, indices, smooth(history[key].tolist(), smoothing))
-        figure.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines", line=dict(color=color, width=2.5)))
+    for metric, color in zip(present, itertools.cycle(SERIES_COLORS)):
+        x, y = _columns(history, metric.name, indices)
+        if smoothing is None:
+            figure.add_trace(go.Scatter(x=x, y=y, name=metric.label, mode="lines", line=dict(color=color, width=2)))
+            continue
+        figure.add_trace(go.Scatter(x=x, y=y, name=f"{metric.label} (raw)", mode="lines", opacity=0.3, line=dict(color=color, width=1)))
+        x, y = _columns(history, metric.name, indices, smooth(history[metric.name].tolist(), smoothing))
+        figure.add_trace(go.Scatter(x=x, y=y, name=metric.label, mode="lines", line=dict(color=color, width=2.5)))
     return figure
-
-
-def d_output_figure(history: pd.DataFrame) -> go.Figure:
-    """The discriminator's mean output on real images, D(x), and on generated ones, D(G(z))."""
-    figure = _figure("Discriminator outputs", "mean D output", len(history))
-    return _lines(figure, history, {"d_real": "D(x)", "d_fake": "D(G(z))"}, (G_COLOR, D_COLOR))
-
-
-def grad_norm_figure(history: pd.DataFrame) -> go.Figure:
-    """Global gradient norms of G and D (log scale)."""
-    figure = _figure("Gradient norms", "global norm", len(history))
-    figure.update_yaxes(type="log")
-    return _lines(figure, history, {"g_grad_norm": "G grad norm", "d_grad_norm": "D grad norm"}, (G_COLOR, D_COLOR))
 
 
 def throughput_figure(history: pd.DataFrame) -> go.Figure:

@@ -8,12 +8,14 @@ sentence and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import tempfile
 import threading
 from pathlib import Path
 
+from gan_core.history_metrics import progress_text
 from gan_core.config import load_config, preset_names
 from gan_core.errors import GanError
 from gan_core.runs import RunStore, export_zip, write_error
@@ -29,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, help: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help)
         sub.add_argument("--runs-dir", help="Run store folder (default: $GAN_RUNS_DIR or ./runs).")
+        sub.add_argument("--verbose", action="store_true", help="Also show TensorFlow's own start-up messages.")
         return sub
 
     train = add("train", "Train a new run; prints its run id first.")
@@ -67,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.verbose and args.command != "runs":
+        import_tensorflow_quietly()
     store = RunStore(args.runs_dir)
     try:
         return COMMANDS[args.command](args, store)
@@ -77,6 +82,25 @@ def main(argv: list[str] | None = None) -> int:
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"error: {exc.strerror or exc}{where}.", file=sys.stderr)
         return EXIT_USER_ERROR
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and Keras with their C++ start-up lines (absl, oneDNN, CUDA probing) sent to /dev/null.
+
+    Those lines are written to file descriptor 2 before TF_CPP_MIN_LOG_LEVEL is read, so only a
+    redirect hides them; Python's own errors after the import still reach the terminal.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras  # noqa: F401  (imports TensorFlow, its backend)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 # ---- commands ---------------------------------------------------------------------------
@@ -209,7 +233,7 @@ def cmd_runs(args: argparse.Namespace, store: RunStore) -> int:
     if not runs:
         print(f"no runs in {store.root}")
         return 0
-    print(f"{'RUN ID':<44} {'STATE':<9} {'STEP':>13} {'G LOSS':>7} {'D LOSS':>7}  DATASET")
+    print(f"{'RUN ID':<44} {'STATE':<9} {'STEP':>13}  {'DATASET':<10} LATEST")
     for run in runs:
         print(_run_line(run))
     return 0
@@ -220,12 +244,10 @@ def _run_line(run) -> str:
         status = run.status()
     except GanError as exc:
         return f"{run.id:<44} {'broken':<9} {exc}"
-    rows = run.history_rows()
-    last = rows[-1] if rows else {}
-    g = f"{last['g_loss']:.3f}" if last else "-"
-    d = f"{last['d_loss']:.3f}" if last else "-"
+    rows = run.history_tail(1)
+    latest = progress_text(run.metrics(), rows[-1]) if rows else "-"
     steps = f"{status.get('step', 0)}/{status.get('total_steps', '?')}"
-    return f"{run.id:<44} {status['state']:<9} {steps:>13} {g:>7} {d:>7}  {status.get('dataset', '-')}"
+    return f"{run.id:<44} {status['state']:<9} {steps:>13}  {status.get('dataset', '-'):<10} {latest}"
 
 
 COMMANDS = {

@@ -10,14 +10,14 @@ import plotly.colors
 import plotly.graph_objects as go
 
 from gan_core.charts import downsample_indices, floor_trace, smooth
-from gan_core.config import field_names
 from gan_core.errors import GanError
+from gan_core.history_metrics import Metric, headline
 from gan_core.jobs import job_status
 from gan_core.runs import Run
 from gan_core.ui_runs import format_seconds
 
-METRIC_TITLES = {"g_loss": "Generator loss", "d_loss": "Discriminator loss", "frechet_distance": "Fréchet distance (lower is better)"}
 RECENT_STEPS = 50
+FRECHET_DISTANCE = Metric("frechet_distance", "Fréchet distance (lower is better)", "Quality", log=True)
 RUN_COLORS = plotly.colors.qualitative.D3
 
 
@@ -28,16 +28,19 @@ def default_selection(run_ids: list[str], selected: str | None) -> list[str]:
     return run_ids[:2]
 
 
-def overlay_figure(runs_rows: dict[str, list[dict[str, float]]], metric: str, smoothing: float) -> go.Figure:
-    """One smoothed line of `metric` per run against the step (long histories thinned to MAX_POINTS)."""
+def overlay_figure(runs_rows: dict[str, list[dict[str, float]]], metric: Metric, smoothing: float) -> go.Figure:
+    """One smoothed line of `metric` per run that has it, against the step (long histories thinned to MAX_POINTS)."""
     figure = go.Figure()
     for (label, rows), color in zip(runs_rows.items(), itertools.cycle(RUN_COLORS)):
-        smoothed = smooth([row[metric] for row in rows], smoothing)
+        rows = [row for row in rows if row.get(metric.name) is not None]
+        if not rows:
+            continue
+        smoothed = smooth([row[metric.name] for row in rows], smoothing)
         indices = downsample_indices(len(rows))
         x, y = [rows[i]["step"] for i in indices], [smoothed[i] for i in indices]
         figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name=label, line=dict(color=color, width=2)))
     figure.update_layout(
-        title=METRIC_TITLES.get(metric, metric), xaxis_title="step", yaxis_title=metric,
+        title=metric.label, xaxis_title="step", yaxis_title=metric.label,
         showlegend=True, legend=dict(orientation="h", y=-0.25), margin=dict(l=10, r=10, t=40, b=10), height=380,
     )
     return figure
@@ -60,7 +63,7 @@ def quality_series(runs: dict[str, Run]) -> tuple[dict[str, list[dict]], dict[st
 
 def quality_overlay_figure(runs_rows: dict[str, list[dict]], floors: dict[str, float | None]) -> go.Figure:
     """Fréchet distance against the step per run (log scale), with one dashed line per distinct real-vs-real floor."""
-    figure = overlay_figure(runs_rows, "frechet_distance", 0.0)
+    figure = overlay_figure(runs_rows, FRECHET_DISTANCE, 0.0)
     figure.update_yaxes(type="log")
     steps = [row["step"] for rows in runs_rows.values() for row in rows]
     by_floor: dict[float, list[str]] = {}
@@ -83,9 +86,10 @@ def _cell(value: Any) -> str:
 
 
 def config_table(configs: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """Config fields as rows, runs as columns, values as text."""
-    table = {label: [_cell(config.get(name, "")) for name in field_names()] for label, config in configs.items()}
-    return pd.DataFrame(table, index=list(field_names()))
+    """Config fields as rows (every field any of the runs has, in config.json's order), runs as columns, values as text."""
+    names = list(dict.fromkeys(name for config in configs.values() for name in config))
+    table = {label: [_cell(config.get(name, "")) for name in names] for label, config in configs.items()}
+    return pd.DataFrame(table, index=names)
 
 
 def differing_fields(table: pd.DataFrame) -> list[str]:
@@ -102,7 +106,17 @@ def highlight_differences(table: pd.DataFrame) -> "pd.io.formats.style.Styler":
 
 def _mean(rows: list[dict[str, float]], key: str, digits: int = 4) -> float | None:
     """The mean of one history column over rows, rounded; None for no rows."""
-    return round(sum(row[key] for row in rows) / len(rows), digits) if rows else None
+    values = [row[key] for row in rows if row.get(key) is not None]
+    return round(sum(values) / len(values), digits) if values else None
+
+
+def headline_metrics(runs: dict[str, Run]) -> list[Metric]:
+    """The headline metrics of the runs, each once, in the order the runs declare them: one overlay chart each."""
+    found: dict[str, Metric] = {}
+    for run in runs.values():
+        for metric in headline(run.metrics()):
+            found.setdefault(metric.name, metric)
+    return list(found.values())
 
 
 def final_figures(runs: dict[str, Run]) -> pd.DataFrame:
@@ -120,10 +134,8 @@ def final_figures(runs: dict[str, Run]) -> pd.DataFrame:
                 "run": label,
                 "final step": int(status.get("step") or (rows[-1]["step"] if rows else 0)),
                 "state": status["state"],
-                "G loss (last)": _mean(rows[-1:], "g_loss"),
-                "D loss (last)": _mean(rows[-1:], "d_loss"),
-                f"G loss (mean of last {RECENT_STEPS})": _mean(recent, "g_loss"),
-                f"D loss (mean of last {RECENT_STEPS})": _mean(recent, "d_loss"),
+                **{f"{m.label} (last)": _mean(rows[-1:], m.name) for m in headline(run.metrics())},
+                **{f"{m.label} (mean of last {RECENT_STEPS})": _mean(recent, m.name) for m in headline(run.metrics())},
                 "images/s": _mean(recent, "images_per_sec", 1),
                 "train time": format_seconds(status.get("train_seconds")),
             }

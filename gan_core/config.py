@@ -18,84 +18,126 @@ from gan_core.errors import ConfigError
 
 PRESET_DIR = Path(__file__).parent / "presets"
 SHOWN_CHARS = 80  # longest value quoted in an error message
+DEFAULT_FAMILY = "dcgan"
 
 
-def _field(default: Any, help: str, group: str, **limits: Any) -> Any:
-    return dataclasses.field(default=default, metadata={"help": help, "group": group, **limits})
+def setting(default: Any, help: str, group: str, label: str, **limits: Any) -> Any:
+    """A validated field: its help text, form group and label, and `choices`, `min`/`max` or `max_len`."""
+    return dataclasses.field(default=default, metadata={"help": help, "group": group, "label": label, **limits})
+
+
+class Settings:
+    """Base of a family's own settings (a dataclass of `setting` fields); validated on creation."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _check_value(f, getattr(self, f.name))
+        self.validate()
+
+    def validate(self) -> None:
+        """Cross-field rules of the family: raise ConfigError with one sentence."""
 
 
 @dataclasses.dataclass
-class RunConfig:
-    """All hyperparameters of one GAN training run."""
+class CommonSettings(Settings):
+    """What every run has, whatever its family: data, schedule, output and performance."""
 
-    name: str = _field("", "A short name for the run, shown in tables.", "output", max_len=60)
-    dataset: str = _field(
-        "mnist-5k",
-        "mnist, fashion_mnist, mnist-5k (bundled, offline) or the path of a .npz/.zip file.",
-        "data",
+    name: str = setting("", "A short name for the run, shown in tables.", "output", "Run name", max_len=60)
+    dataset: str = setting(
+        "mnist-5k", "mnist, fashion_mnist, mnist-5k (bundled, offline) or the path of a .npz/.zip file.", "data", "Dataset"
     )
-    architecture: str = _field("dcgan", "Model family.", "architecture", choices=("dcgan", "mlp"))
-    conditional: bool = _field(False, "Condition G and D on class labels (needs a labelled dataset).", "architecture")
-    latent_dim: int = _field(100, "Size of the noise vector z.", "architecture", min=1, max=1024)
-    width: float = _field(1.0, "Channel/unit multiplier for both networks (1.0 = tutorial size).", "architecture", min=0.125, max=4.0)
-    batch_norm: bool = _field(True, "Batch normalization in the generator.", "architecture")
-    dropout: float = _field(0.3, "Dropout rate in the discriminator.", "architecture", min=0.0, max=0.9)
-    spectral_norm: bool = _field(False, "Spectral normalization on the discriminator's layers.", "regularizers")
-    loss: str = _field(
-        "bce", "GAN objective.", "loss", choices=("bce", "minimax", "lsgan", "hinge", "wgan-gp")
-    )
-    label_smoothing: float = _field(0.0, "One-sided label smoothing: real targets become 1 - value.", "regularizers", min=0.0, max=0.45)
-    gp_weight: float = _field(10.0, "Gradient-penalty weight (wgan-gp only).", "regularizers", min=0.0, max=1000.0)
-    ema_decay: float = _field(0.0, "EMA of generator weights for samples and export; 0 turns it off.", "regularizers", min=0.0, max=0.9999)
-    batch_size: int = _field(64, "Images per training step.", "optimizer", min=1, max=4096)
-    g_lr: float = _field(2e-4, "Generator learning rate (Adam).", "optimizer", min=1e-7, max=1000.0)
-    d_lr: float = _field(2e-4, "Discriminator learning rate (Adam).", "optimizer", min=1e-7, max=1000.0)
-    g_beta1: float = _field(0.5, "Generator Adam beta 1.", "optimizer", min=0.0, max=0.999)
-    g_beta2: float = _field(0.999, "Generator Adam beta 2.", "optimizer", min=0.0, max=0.9999)
-    d_beta1: float = _field(0.5, "Discriminator Adam beta 1.", "optimizer", min=0.0, max=0.999)
-    d_beta2: float = _field(0.999, "Discriminator Adam beta 2.", "optimizer", min=0.0, max=0.9999)
-    d_steps: int = _field(1, "Discriminator updates per generator update.", "optimizer", min=1, max=20)
-    epochs: int = _field(10, "Passes over the data (ignored when steps > 0).", "schedule", min=0, max=100_000)
-    steps: int = _field(0, "Generator steps to train; 0 means use epochs.", "schedule", min=0, max=100_000_000)
-    sample_every: int = _field(50, "Save a fixed-seed sample grid every N steps.", "schedule", min=1, max=1_000_000)
-    checkpoint_every: int = _field(200, "Save a checkpoint every N steps.", "schedule", min=1, max=1_000_000)
-    eval_every: int = _field(
+    family: str = setting(DEFAULT_FAMILY, "The GAN family: its networks, training step and settings.", "family", "GAN family")
+    batch_size: int = setting(64, "Images per training step.", "optimizer", "Batch size", min=1, max=4096)
+    epochs: int = setting(10, "Passes over the data (ignored when steps > 0).", "schedule", "Epochs", min=0, max=100_000)
+    steps: int = setting(0, "Generator steps to train; 0 means use epochs.", "schedule", "Steps (0 = use epochs)", min=0, max=100_000_000)
+    sample_every: int = setting(50, "Save a fixed-seed sample grid every N steps.", "schedule", "Sample every N steps", min=1, max=1_000_000)
+    checkpoint_every: int = setting(200, "Save a checkpoint every N steps.", "schedule", "Checkpoint every N steps", min=1, max=1_000_000)
+    eval_every: int = setting(
         0,
         "Compute cheap quality metrics (Fréchet distance, classes covered) every N steps; 0 turns it off. "
         "The first use per dataset trains a small evaluator (~20 s).",
         "schedule",
+        "Quality metrics every N steps (0 = off)",
         min=0,
         max=1_000_000,
     )
-    seed: int = _field(42, "Random seed for weights, noise and shuffling.", "schedule", min=0, max=2**31 - 1)
-    precision: str = _field(
+    seed: int = setting(42, "Random seed for weights, noise and shuffling.", "schedule", "Seed", min=0, max=2**31 - 1)
+    precision: str = setting(
         "auto",
         "auto: bfloat16 mixed precision on CPUs with native bfloat16 (AVX512-BF16 or AMX), float32 elsewhere; "
         "float32; or mixed (bfloat16 on CPU, float16 with loss scaling on GPU).",
         "performance",
+        "Precision",
         choices=("auto", "float32", "mixed"),
     )
-    steps_per_call: int = _field(1, "Training steps run inside one compiled call (less Python overhead).", "performance", min=1, max=1000)
-    xla: str = _field("auto", "XLA compilation: auto turns it on for GPUs only (it is slow on CPUs).", "performance", choices=("auto", "on", "off"))
+    steps_per_call: int = setting(
+        1, "Training steps run inside one compiled call (less Python overhead).", "performance", "Steps per compiled call", min=1, max=1000
+    )
+    xla: str = setting(
+        "auto", "XLA compilation: auto turns it on for GPUs only (it is slow on CPUs).", "performance", "XLA", choices=("auto", "on", "off")
+    )
 
-    def __post_init__(self) -> None:
-        self.validate()
-
-    # ---- validation -------------------------------------------------------------------
     def validate(self) -> None:
-        """Raise ConfigError with one sentence for the first bad value."""
-        for f in dataclasses.fields(self):
-            _check_value(f, getattr(self, f.name))
         if self.steps == 0 and self.epochs == 0:
             raise ConfigError("Set epochs or steps above 0; both are 0, so the run would train nothing.")
         if not self.dataset.strip():
             raise ConfigError("dataset must not be empty: use mnist-5k for the bundled offline digits.")
-        if self.loss == "wgan-gp" and self.gp_weight == 0:
-            raise ConfigError("gp_weight must be above 0 with loss wgan-gp; got 0.")
+        from gan_core import families  # the registry imports a family's module only when asked for it
+
+        families.check_name(self.family)
+
+
+COMMON_FIELDS = tuple(f.name for f in dataclasses.fields(CommonSettings))
+LEGACY_KEYS = {"architecture": "family"}  # config.json of runs made before families were plug-ins
+
+
+class RunConfig:
+    """All hyperparameters of one run: the common settings and its family's own, flat in JSON.
+
+    `config.batch_size` reads a common field and `config.latent_dim` a field of the family's settings.
+    """
+
+    def __init__(self, **values: Any) -> None:
+        values = _renamed_legacy_keys(values)
+        family = values.get("family", DEFAULT_FAMILY)
+        if not isinstance(family, str):
+            raise ConfigError(f"family must be a string; got {_shown(family)}.")
+        settings_type = family_settings(family)
+        known = set(COMMON_FIELDS) | _names(settings_type)
+        for key in values:
+            if key not in known:
+                raise ConfigError(_unknown_key_message(key, family))
+        self.common = CommonSettings(**{k: v for k, v in values.items() if k in COMMON_FIELDS})
+        self.settings = settings_type(**{k: v for k, v in values.items() if k not in COMMON_FIELDS})
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("common", "settings"):
+            raise AttributeError(name)
+        for part in (self.common, self.settings):
+            if name in _names(type(part)):
+                return getattr(part, name)
+        raise AttributeError(f"RunConfig has no field {name!r}.")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunConfig) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"RunConfig({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
+
+    def validate(self) -> None:
+        """Raise ConfigError with one sentence for the first bad value."""
+        RunConfig(**self.to_dict())
 
     # ---- serialisation ----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Common fields with the family's settings after `family`, as config.json holds them."""
+        common = dataclasses.asdict(self.common)
+        data: dict[str, Any] = {}
+        for key, value in common.items():
+            data[key] = value
+            if key == "family":
+                data.update(dataclasses.asdict(self.settings))
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
@@ -105,10 +147,9 @@ class RunConfig:
         """Build from a mapping, refusing unknown keys and wrong types with one sentence."""
         if not isinstance(data, dict):
             raise ConfigError(f"A configuration must be a JSON object of key/value pairs; got {type(data).__name__}.")
-        known = field_names()
         for key in data:
-            if key not in known:
-                raise ConfigError(_unknown_key_message(key))
+            if not isinstance(key, str):
+                raise ConfigError(_unknown_key_message(key, DEFAULT_FAMILY))
         return cls(**data)
 
     @classmethod
@@ -133,33 +174,83 @@ class RunConfig:
         return cls.from_json(text)
 
     def replace(self, **changes: Any) -> "RunConfig":
-        """A copy with some fields changed, validated."""
-        for key in changes:
-            if key not in field_names():
-                raise ConfigError(_unknown_key_message(key))
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed, validated; a new family keeps the settings it shares with the old one."""
+        changes = _renamed_legacy_keys(changes)
+        data = self.to_dict()
+        family = changes.get("family", data["family"])
+        if family != data["family"] and isinstance(family, str):
+            shared = set(COMMON_FIELDS) | _names(family_settings(family))
+            data = {k: v for k, v in data.items() if k in shared}
+        return RunConfig(**(data | changes))
 
     def with_overrides(self, assignments: list[str]) -> "RunConfig":
         """Apply `key=value` strings as typed on the command line."""
-        return self.replace(**dict(parse_assignment(a) for a in assignments))
+        family = self.family
+        for text in assignments:
+            key, _, value = text.partition("=")
+            if LEGACY_KEYS.get(key.strip(), key.strip()) == "family":
+                family = value.strip()
+        return self.replace(**dict(parse_assignment(a, family) for a in assignments))
 
 
-def field_names() -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(RunConfig))
+def family_settings(name: str) -> type:
+    """The settings dataclass of a registered family; a ConfigError names the known families."""
+    from gan_core import families
+
+    return families.get(name).settings
 
 
-def field_info(name: str) -> dict[str, Any]:
-    """Help text, group, choices and limits of one field, for forms."""
-    for f in dataclasses.fields(RunConfig):
+def _names(settings_type: type | None) -> set[str]:
+    return {f.name for f in dataclasses.fields(settings_type)} if settings_type is not None else set()
+
+
+def _renamed_legacy_keys(values: dict[str, Any]) -> dict[str, Any]:
+    """Old key names mapped to today's (an explicit new key wins)."""
+    renamed = {}
+    for key, value in values.items():
+        new = LEGACY_KEYS.get(key)
+        if new is None:
+            renamed[key] = value
+        elif new not in values:
+            renamed[new] = value
+    return renamed
+
+
+def config_fields(family: str = DEFAULT_FAMILY) -> list[dataclasses.Field]:
+    """The fields of a config of this family: the common ones with the family's settings after `family`."""
+    common = dataclasses.fields(CommonSettings)
+    family_fields = list(dataclasses.fields(family_settings(family)))
+    ordered: list[dataclasses.Field] = []
+    for f in common:
+        ordered.append(f)
+        if f.name == "family":
+            ordered.extend(family_fields)
+    return ordered
+
+
+def field_names(family: str = DEFAULT_FAMILY) -> tuple[str, ...]:
+    """Every key of a config of this family, in config.json's order."""
+    return tuple(f.name for f in config_fields(family))
+
+
+def field_info(name: str, family: str = DEFAULT_FAMILY) -> dict[str, Any]:
+    """Help text, label, group, choices and limits of one field, for forms."""
+    for f in config_fields(family):
         if f.name == name:
-            return {"type": f.type, "default": f.default, **f.metadata}
-    raise ConfigError(_unknown_key_message(name))
+            info = {"type": f.type, "default": f.default, **f.metadata}
+            if name == "family":
+                from gan_core import families
+
+                info["choices"] = families.names()
+            return info
+    raise ConfigError(_unknown_key_message(name, family))
 
 
-def _unknown_key_message(key: str) -> str:
-    close = difflib.get_close_matches(str(key), field_names(), n=1)
+def _unknown_key_message(key: Any, family: str) -> str:
+    names = field_names(family)
+    close = difflib.get_close_matches(str(key), names, n=1)
     hint = f" Did you mean '{close[0]}'?" if close else ""
-    return f"Unknown configuration key {_shown(key)}.{hint} Known keys: {', '.join(field_names())}."
+    return f"Unknown configuration key {_shown(key)}.{hint} Known keys: {', '.join(names)}."
 
 
 def _check_value(f: dataclasses.Field, value: Any) -> None:
@@ -200,13 +291,14 @@ def _shown(value: Any) -> str:
     return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
-def parse_assignment(text: str) -> tuple[str, Any]:
-    """Turn 'key=value' into (key, typed value) using the field's type."""
+def parse_assignment(text: str, family: str = DEFAULT_FAMILY) -> tuple[str, Any]:
+    """Turn 'key=value' into (key, typed value) using the type of the field (of `family`'s config)."""
     key, sep, raw = text.partition("=")
     key, raw = key.strip(), raw.strip()
     if not sep or not key:
         raise ConfigError(f"Overrides look like key=value (e.g. epochs=2); got {_shown(text)}.")
-    kind = field_info(key)["type"]
+    key = LEGACY_KEYS.get(key, key)
+    kind = field_info(key, family)["type"]
     if kind == "bool":
         lowered = raw.lower()
         if lowered in ("true", "1", "yes", "on"):
@@ -234,7 +326,7 @@ def preset_names() -> list[str]:
 def load_preset(name: str) -> RunConfig:
     path = PRESET_DIR / f"{name}.json"
     if name not in preset_names():
-        raise ConfigError(f"Unknown preset '{name}'; presets: {', '.join(preset_names())}.")
+        raise ConfigError(f"Unknown preset {_shown(name)}; presets: {', '.join(preset_names())}.")
     return RunConfig.from_file(path)
 
 
@@ -242,4 +334,8 @@ def load_config(name_or_path: str) -> RunConfig:
     """A preset name (e.g. 'dcgan') or the path of a JSON file."""
     if name_or_path in preset_names():
         return load_preset(name_or_path)
+    if not Path(name_or_path).exists():
+        raise ConfigError(
+            f"{_shown(name_or_path)} is neither a preset nor a configuration file; presets: {', '.join(preset_names())}."
+        )
     return RunConfig.from_file(name_or_path)

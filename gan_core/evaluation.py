@@ -307,7 +307,7 @@ def evaluate_run(
     images, labels = sample(loaded, n, seed=SEED)
     result = evaluate_images(images, labels, evaluator, data, n, lambda f, m: report(0.4 + 0.6 * f, m))
     result |= {
-        "run_id": run.id, "step": loaded.step, "conditional": loaded.config.conditional,
+        "run_id": run.id, "step": loaded.step, "conditional": loaded.conditional,
         "created": time.time(), "seconds": round(time.time() - started, 2),
     }
     path = result_path(run, loaded.step, n)

@@ -12,9 +12,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gan_core import families
 from gan_core.config import RunConfig
 from gan_core.errors import RunError
-from gan_core.gan import generate, make_generator
+from gan_core.families.base import DataSpec
 from gan_core.images import make_grid, save_png, to_uint8
 from gan_core.runs import Run, atomic_write_bytes, unreadable_reason
 
@@ -29,6 +30,16 @@ class LoadedGenerator:
     num_classes: int
     class_names: tuple[str, ...]
     note: str = ""  # set when damaged newer checkpoints were skipped
+
+    @property
+    def latent_dim(self) -> int:
+        """The size of the noise vector the sampler takes (its first input)."""
+        return int(self.model.inputs[0].shape[-1])
+
+    @property
+    def conditional(self) -> bool:
+        """True when the sampler also takes a class label (its second input)."""
+        return len(self.model.inputs) == 2
 
 
 def checkpoint_steps(run: Run) -> list[int]:
@@ -56,12 +67,11 @@ def load_generator(run: Run, step: int | None = None) -> LoadedGenerator:
     status = run.raw_status()
     checkpoint_path(run, step)  # one sentence for a run without checkpoints or an unknown step
     candidates = [step] if step is not None else checkpoint_steps(run)[::-1]
-    shape = tuple(status["image_shape"])
-    num_classes = int(status.get("num_classes", 0))
-    key = "ema_generator" if config.ema_decay > 0 else "generator"
+    spec = DataSpec(tuple(status["image_shape"]), int(status.get("num_classes", 0)))
+    family = families.get(config.family)
     unreadable = []
     for candidate in candidates:
-        model = make_generator(config, shape, num_classes)
+        key, model = family.sampler(config, spec)
         prefix = run.checkpoints_dir / f"ckpt-{candidate}"
         try:
             tf.train.Checkpoint(**{key: model}).restore(str(prefix)).expect_partial()
@@ -69,7 +79,7 @@ def load_generator(run: Run, step: int | None = None) -> LoadedGenerator:
             unreadable.append(f"ckpt-{candidate} ({unreadable_reason(prefix, exc)})")
             continue
         note = f"Checkpoint {', '.join(unreadable)} could not be read; using step {candidate}." if unreadable else ""
-        return LoadedGenerator(model, config, candidate, num_classes, tuple(status.get("class_names", ())), note)
+        return LoadedGenerator(model, config, candidate, spec.num_classes, tuple(status.get("class_names", ())), note)
     advice = "pick another step" if step is not None else "train it again or start a new run"
     raise RunError(f"Run '{run.id}' has no readable checkpoint: {', '.join(unreadable)} could not be read; {advice}.")
 
@@ -78,16 +88,13 @@ def sample(loaded: LoadedGenerator, n: int, seed: int = 0, label: int | None = N
     """n uint8 images (and their labels for conditional runs) from a seed."""
     if n < 1 or n > 10_000:
         raise RunError(f"n must be between 1 and 10000; got {n}.")
-    conditional = loaded.config.conditional
+    conditional = loaded.conditional
     if label is not None and not conditional:
         raise RunError("label is only for conditional runs; this run is unconditional.")
     if label is not None and not 0 <= label < loaded.num_classes:
         raise RunError(f"label must be between 0 and {loaded.num_classes - 1}; got {label}.")
-    z = np.random.default_rng(seed).standard_normal((n, loaded.config.latent_dim), dtype=np.float32)
-    labels = None
-    if conditional:
-        labels = np.full(n, label, np.int32) if label is not None else (np.arange(n) % loaded.num_classes).astype(np.int32)
-    return to_uint8(generate(loaded.model, z, labels)), labels
+    images, labels = families.get(loaded.config.family).generate(loaded.model, loaded.config, loaded.num_classes, n, seed, label)
+    return to_uint8(images), labels
 
 
 def save_samples(images: np.ndarray, labels: np.ndarray | None, out: str | Path) -> Path:

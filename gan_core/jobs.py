@@ -31,6 +31,7 @@ from typing import Any, Iterator
 
 from gan_core.config import RunConfig
 from gan_core.errors import ConfigError, RunError
+from gan_core.history_metrics import headline
 from gan_core.runs import ACTIVE_STATES, Run, RunStore, pid_alive, atomic_write_text
 
 MAX_JOBS_ENV = "GAN_MAX_JOBS"
@@ -40,9 +41,7 @@ MAX_JOBS_ENV = "GAN_MAX_JOBS"
 DEFAULT_MAX_JOBS = 1
 RESUMABLE_STATES = ("stopped", "crashed", "finished", "diverged")
 RESUME_CHANGES = ("epochs", "steps", "sample_every", "checkpoint_every", "eval_every")
-RECENT_STEPS = 50  # history rows behind the ETA, throughput and the warning rules
-OVERPOWER_D_FAKE = 0.05
-OVERPOWER_D_LOSS = 0.1
+RECENT_STEPS = 50  # history rows behind the ETA and throughput
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -260,8 +259,7 @@ class JobView:
     progress: float
     eta_seconds: float | None
     images_per_sec: float | None
-    g_loss: float | None
-    d_loss: float | None
+    headline: tuple[tuple[str, float | None], ...]  # (label, latest value) of the family's headline metrics
     message: str
     queue_position: int | None
     warnings: list[JobWarning] = field(default_factory=list)
@@ -290,11 +288,10 @@ def job_state(run: Run) -> JobView:
         progress=min(1.0, step / total) if total else 0.0,
         eta_seconds=_eta(recent, step, total) if state == "running" else None,
         images_per_sec=statistics.median(r["images_per_sec"] for r in recent) if recent else None,
-        g_loss=last.get("g_loss"),
-        d_loss=last.get("d_loss"),
+        headline=tuple((m.label, last.get(m.name)) for m in headline(run.metrics())),
         message=status.get("message") or "",
         queue_position=queue_position(RunStore(run.dir.parent), run) if state == "queued" else None,
-        warnings=_warnings(run, status, recent),
+        warnings=_warnings(run, status),
     )
 
 
@@ -309,15 +306,14 @@ def _eta(recent: list[dict[str, float]], step: int, total: int | None) -> float 
     return max(0.0, (total - step) * seconds / steps)
 
 
-def _warnings(run: Run, status: dict[str, Any], recent: list[dict[str, float]]) -> list[JobWarning]:
+def _warnings(run: Run, status: dict[str, Any]) -> list[JobWarning]:
     found = []
     if status["state"] == "diverged":
         found.append(JobWarning("error", status.get("message") or "Training diverged."))
     if status["state"] == "crashed":
         found.append(JobWarning("error", _crash_text(run, status)))
-    overpowering = _overpowering(run, recent)
-    if overpowering:
-        found.append(JobWarning("warning", overpowering))
+    if status.get("warning"):
+        found.append(JobWarning("warning", status["warning"]))
     return found
 
 
@@ -329,27 +325,6 @@ def _crash_text(run: Run, status: dict[str, Any]) -> str:
         where = status.get("last_checkpoint_step")
         return f"{text} Resume continues from the last checkpoint" + (f" (step {where})." if where is not None else ".")
     return f"{text} Resume starts it again from step 0 (there is no checkpoint yet)."
-
-
-def _overpowering(run: Run, recent: list[dict[str, float]]) -> str | None:
-    """The "D overpowering G" rule for bce/minimax: over the last 50 steps, mean D(G(z)) < 0.05 and mean D loss < 0.1."""
-    if len(recent) < RECENT_STEPS:
-        return None
-    try:
-        loss = run.config().loss
-    except RunError:
-        return None
-    if loss not in ("bce", "minimax"):
-        return None
-    d_fake = sum(r["d_fake"] for r in recent) / len(recent)
-    d_loss = sum(r["d_loss"] for r in recent) / len(recent)
-    if d_fake >= OVERPOWER_D_FAKE or d_loss >= OVERPOWER_D_LOSS:
-        return None
-    return (
-        f"The discriminator is overpowering the generator: over the last {len(recent)} steps D(G(z)) averaged "
-        f"{d_fake:.3f} and the D loss {d_loss:.3f}, so G gets almost no gradient. Try a lower d_lr or higher g_lr, "
-        "label_smoothing 0.1, dropout in D, or the wgan-gp loss."
-    )
 
 
 def log_tail(run: Run, lines: int = 20) -> str:

@@ -12,7 +12,7 @@ from typing import Literal, Union
 import numpy as np
 
 from gan_core.errors import RunError
-from gan_core.gan import generate
+from gan_core.families.adversarial import run_generator as generate
 from gan_core.generation import LoadedGenerator, sample
 from gan_core.images import to_uint8
 
@@ -67,18 +67,18 @@ def grid_for(loaded: LoadedGenerator, n: int, seed: int, label: Label = None) ->
     """n images from a seed; "rows" gives one row per class with the same z in each column."""
     if label != ROWS:
         images, labels = sample(loaded, n, seed=seed, label=label)
-        conditional_cols = loaded.config.conditional and label is None and loaded.num_classes > 1
+        conditional_cols = loaded.conditional and label is None and loaded.num_classes > 1
         return images, labels, min(n, loaded.num_classes) if conditional_cols else int(np.ceil(np.sqrt(n)))
     per_class = max(1, n // max(1, loaded.num_classes))
-    return _rows(loaded, seeded_latents(per_class, loaded.config.latent_dim, seed), label)
+    return _rows(loaded, seeded_latents(per_class, loaded.latent_dim, seed), label)
 
 
 def interpolation_images(
     loaded: LoadedGenerator, seed_a: int, seed_b: int, steps: int, spherical: bool = True, label: Label = None
 ) -> Images:
     """Images along the path from seed A's latent vector to seed B's (one row per class for "rows"/None)."""
-    z0 = seeded_latents(1, loaded.config.latent_dim, seed_a)[0]
-    z1 = seeded_latents(1, loaded.config.latent_dim, seed_b)[0]
+    z0 = seeded_latents(1, loaded.latent_dim, seed_a)[0]
+    z1 = seeded_latents(1, loaded.latent_dim, seed_b)[0]
     return _rows(loaded, interpolate(z0, z1, steps, spherical), label)
 
 
@@ -87,13 +87,13 @@ def walk_images(
 ) -> Images:
     """Images as one latent dimension of a seed's vector moves from low to high."""
     _check_steps(steps)
-    z = seeded_latents(1, loaded.config.latent_dim, seed)[0]
+    z = seeded_latents(1, loaded.latent_dim, seed)[0]
     return _rows(loaded, latent_walk(z, dim, np.linspace(low, high, steps, dtype=np.float32)), label)
 
 
 def _rows(loaded: LoadedGenerator, z: np.ndarray, label: Label) -> Images:
     """One row of z per class (for "rows", or None on a conditional model) or a single row."""
-    if not loaded.config.conditional:
+    if not loaded.conditional:
         if label == ROWS:
             raise RunError("One row per class needs a conditional generator; this one has no classes.")
         return to_uint8(generate(loaded.model, z)), None, len(z)

@@ -1,7 +1,10 @@
-"""GAN losses on discriminator logits: bce, minimax, lsgan, hinge and wgan-gp.
+"""GAN objectives as registered objects: `get("bce")`, like Keras' own `losses.get(name)`.
 
-Every function casts its inputs to float32 and returns a scalar float32 mean over
-the batch it is given (per replica under a `tf.distribute` strategy).
+A loss gives the discriminator's loss, the generator's loss, how D's output maps to the
+"probability" shown on charts, and an optional penalty term (WGAN-GP's gradient penalty), so
+a family adds `loss.penalty(...)` when there is one instead of testing the loss's name.
+Every method casts its inputs to float32 and returns a scalar float32 mean over the batch it
+is given (per replica under a `tf.distribute` strategy).
 """
 
 from __future__ import annotations
@@ -9,30 +12,8 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-import keras
-import tensorflow as tf
-
 from gan_core.errors import ConfigError
-
-LOSSES = ("bce", "minimax", "lsgan", "hinge", "wgan-gp")
-SIGMOID_LOSSES = ("bce", "minimax")
-
-
-def _check_loss(loss: str) -> None:
-    """Raise ConfigError unless `loss` is one of LOSSES."""
-    if loss not in LOSSES:
-        raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}.")
-
-
-def _check_label_smoothing(label_smoothing: float) -> None:
-    """Raise ConfigError unless 0 <= label_smoothing < 0.5."""
-    if (
-        isinstance(label_smoothing, bool)
-        or not isinstance(label_smoothing, Real)
-        or not math.isfinite(label_smoothing)
-        or not 0.0 <= label_smoothing < 0.5
-    ):
-        raise ConfigError(f"label_smoothing must be in [0, 0.5), got {label_smoothing!r}.")
+from gan_core.lazy_tf import keras, tf
 
 
 def _f32(x) -> tf.Tensor:
@@ -47,33 +28,114 @@ def _bce(targets: float, logits: tf.Tensor) -> tf.Tensor:
     )
 
 
-def discriminator_loss(loss: str, real_logits, fake_logits, label_smoothing: float = 0.0) -> tf.Tensor:
-    """Discriminator loss; label_smoothing lowers only the real target (ignored by hinge and wgan-gp)."""
-    _check_loss(loss)
-    _check_label_smoothing(label_smoothing)
-    real, fake = _f32(real_logits), _f32(fake_logits)
-    real_target = 1.0 - float(label_smoothing)
-    if loss in SIGMOID_LOSSES:
+def _check_label_smoothing(label_smoothing: float) -> None:
+    """Raise ConfigError unless 0 <= label_smoothing < 0.5."""
+    if (
+        isinstance(label_smoothing, bool)
+        or not isinstance(label_smoothing, Real)
+        or not math.isfinite(label_smoothing)
+        or not 0.0 <= label_smoothing < 0.5
+    ):
+        raise ConfigError(f"label_smoothing must be in [0, 0.5), got {label_smoothing!r}.")
+
+
+class GanLoss:
+    """One GAN objective on discriminator logits."""
+
+    name: str = ""
+    sigmoid: bool = False  # D's output is the logit of P(real): its probability is a sigmoid
+    has_penalty: bool = False  # `penalty` returns a term, whose weight must then be above 0
+
+    def d_loss(self, real_logits, fake_logits, label_smoothing: float = 0.0) -> tf.Tensor:
+        """Discriminator loss; label_smoothing lowers only the real target (where the loss has targets)."""
+        _check_label_smoothing(label_smoothing)
+        return self._d_loss(_f32(real_logits), _f32(fake_logits), 1.0 - float(label_smoothing))
+
+    def _d_loss(self, real: tf.Tensor, fake: tf.Tensor, real_target: float) -> tf.Tensor:
+        raise NotImplementedError
+
+    def g_loss(self, fake_logits) -> tf.Tensor:
+        """Generator loss on D's logits for generated images."""
+        raise NotImplementedError
+
+    def probability(self, logits) -> tf.Tensor:
+        """The "D(x)" figure shown to users: the mean sigmoid for sigmoid losses, else the mean raw score."""
+        logits = _f32(logits)
+        return tf.reduce_mean(tf.sigmoid(logits)) if self.sigmoid else tf.reduce_mean(logits)
+
+    def penalty(self, discriminator: keras.Model, real, fake, labels, weight: float) -> tf.Tensor | None:
+        """An extra discriminator term (labels: None for an unconditional D), or None when the objective has none."""
+        return None
+
+
+class BinaryCrossEntropy(GanLoss):
+    """The non-saturating GAN loss: D minimizes BCE, G minimizes -log D(G(z))."""
+
+    name, sigmoid = "bce", True
+
+    def _d_loss(self, real, fake, real_target):
         return _bce(real_target, real) + _bce(0.0, fake)
-    if loss == "lsgan":
+
+    def g_loss(self, fake_logits):
+        return _bce(1.0, _f32(fake_logits))
+
+
+class Minimax(BinaryCrossEntropy):
+    """The original saturating objective: G minimizes log(1 - D(G(z)))."""
+
+    name = "minimax"
+
+    def g_loss(self, fake_logits):
+        return -_bce(0.0, _f32(fake_logits))  # log(1 - D(G(z))) = -softplus(logit)
+
+
+class LeastSquares(GanLoss):
+    """LSGAN: squared distance of D's score to 1 (real) and 0 (fake)."""
+
+    name = "lsgan"
+
+    def _d_loss(self, real, fake, real_target):
         return 0.5 * tf.reduce_mean(tf.square(real - real_target)) + 0.5 * tf.reduce_mean(tf.square(fake))
-    if loss == "hinge":
+
+    def g_loss(self, fake_logits):
+        return 0.5 * tf.reduce_mean(tf.square(_f32(fake_logits) - 1.0))
+
+
+class Hinge(GanLoss):
+    """Hinge loss (ignores label smoothing)."""
+
+    name = "hinge"
+
+    def _d_loss(self, real, fake, real_target):
         return tf.reduce_mean(tf.nn.relu(1.0 - real)) + tf.reduce_mean(tf.nn.relu(1.0 + fake))
-    # wgan-gp: the critic loss; the trainer adds gp_weight * gradient_penalty(...).
-    return tf.reduce_mean(fake) - tf.reduce_mean(real)
+
+    def g_loss(self, fake_logits):
+        return -tf.reduce_mean(_f32(fake_logits))
 
 
-def generator_loss(loss: str, fake_logits) -> tf.Tensor:
-    """Generator loss on the discriminator's logits for generated images."""
-    _check_loss(loss)
-    fake = _f32(fake_logits)
-    if loss == "bce":
-        return _bce(1.0, fake)  # non-saturating: -log D(G(z))
-    if loss == "minimax":
-        return -_bce(0.0, fake)  # saturating: log(1 - D(G(z))) = -softplus(logit)
-    if loss == "lsgan":
-        return 0.5 * tf.reduce_mean(tf.square(fake - 1.0))
-    return -tf.reduce_mean(fake)  # hinge and wgan-gp
+class WassersteinGP(Hinge):
+    """WGAN-GP: the critic loss mean(D(fake)) - mean(D(real)) plus weight x the gradient penalty."""
+
+    name, has_penalty = "wgan-gp", True
+
+    def _d_loss(self, real, fake, real_target):
+        return tf.reduce_mean(fake) - tf.reduce_mean(real)
+
+    def penalty(self, discriminator, real, fake, labels, weight):
+        return weight * gradient_penalty(discriminator, real, fake, labels)
+
+
+_REGISTRY: dict[str, GanLoss] = {
+    loss.name: loss for loss in (BinaryCrossEntropy(), Minimax(), LeastSquares(), Hinge(), WassersteinGP())
+}
+LOSSES = tuple(_REGISTRY)
+
+
+def get(name: str) -> GanLoss:
+    """The registered loss called `name`; a ConfigError names the known ones."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {name!r}.")
+    return _REGISTRY[name]
 
 
 def gradient_penalty(discriminator: keras.Model, real, fake, labels=None) -> tf.Tensor:
@@ -91,12 +153,3 @@ def gradient_penalty(discriminator: keras.Model, real, fake, labels=None) -> tf.
     axes = tf.range(1, tf.rank(grads))
     norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=axes) + 1e-12)
     return tf.reduce_mean(tf.square(norms - 1.0))
-
-
-def d_probabilities(loss: str, logits) -> tf.Tensor:
-    """The "D(x)" figure shown to users: mean sigmoid for bce/minimax, else the mean raw score."""
-    _check_loss(loss)
-    logits = _f32(logits)
-    if loss in SIGMOID_LOSSES:
-        return tf.reduce_mean(tf.sigmoid(logits))
-    return tf.reduce_mean(logits)

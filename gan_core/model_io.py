@@ -28,7 +28,8 @@ import tensorflow as tf
 
 from gan_core.config import RunConfig
 from gan_core.errors import DataError, GanError, RunError
-from gan_core.gan import make_discriminator
+from gan_core import families
+from gan_core.families.base import DataSpec
 from gan_core.generation import LoadedGenerator, checkpoint_path, checkpoint_steps, export_generator, load_generator
 from gan_core.images import encode_png, make_grid
 from gan_core.runs import STATES, Run, RunStore, atomic_write_json, export_zip, new_run_id, validate_run_id
@@ -69,16 +70,18 @@ def model_bytes(model: keras.Model) -> bytes:
         return path.read_bytes()
 
 
-def load_discriminator(run: Run, step: int | None = None) -> keras.Model:
-    """Restore the run's discriminator at a checkpoint step, default the newest."""
+def load_export(run: Run, role: str, step: int | None = None) -> keras.Model:
+    """Restore one network the run's family exports (e.g. "discriminator") at a checkpoint step, default the newest."""
     step, path = checkpoint_path(run, step)
     status = run.raw_status()
-    model = make_discriminator(run.config(), tuple(status["image_shape"]), int(status.get("num_classes", 0)))
-    restored = tf.train.Checkpoint(discriminator=model).restore(path)
+    config = run.config()
+    spec = DataSpec(tuple(status["image_shape"]), int(status.get("num_classes", 0)))
+    key, model = families.get(config.family).exports(config, spec)[role]
+    restored = tf.train.Checkpoint(**{key: model}).restore(path)
     try:
         restored.assert_existing_objects_matched()
     except AssertionError:
-        raise RunError(f"Run '{run.id}': the discriminator in checkpoint {step} does not match the run's config.") from None
+        raise RunError(f"Run '{run.id}': the {role} in checkpoint {step} does not match the run's config.") from None
     restored.expect_partial()
     return model
 
@@ -96,8 +99,12 @@ def run_downloads(run: Run, step: int | None) -> list[Download]:
     files = []
     if checkpoint_steps(run):
         loaded = load_generator(run, step)
-        for label, model in (("Generator", loaded.model), ("Discriminator", load_discriminator(run, loaded.step))):
-            file_name = f"{run.id}-{label.lower()}-step{loaded.step}.keras"
+        config = loaded.config
+        roles = families.get(config.family).exports(config, DataSpec(tuple(run.raw_status()["image_shape"]), loaded.num_classes))
+        for role in roles:
+            model = loaded.model if role == "generator" else load_export(run, role, loaded.step)
+            label = role.replace("_", " ").capitalize()
+            file_name = f"{run.id}-{role}-step{loaded.step}.keras"
             files.append(Download(f"{label} (.keras)", file_name, model_bytes(model), "application/octet-stream"))
     files.append(Download("Whole run (.zip)", f"{run.id}.zip", run_zip_bytes(run), "application/zip"))
     return files

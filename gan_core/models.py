@@ -12,8 +12,7 @@ from __future__ import annotations
 import math
 from numbers import Integral, Real
 
-import keras
-from keras import layers
+from gan_core.lazy_tf import keras, layers
 
 from gan_core.errors import ConfigError
 

@@ -6,6 +6,7 @@ import sys
 import time
 from typing import TextIO
 
+from gan_core.history_metrics import progress_text
 from gan_core.training import Progress
 
 
@@ -56,7 +57,7 @@ class TerminalProgress:
         row = progress.row
         return (
             f"[{bar}] {progress.step}/{progress.total_steps} epoch {progress.epoch} "
-            f"ETA {format_duration(eta)} | G {row['g_loss']:.3f} D {row['d_loss']:.3f} "
+            f"ETA {format_duration(eta)} | {progress_text(progress.metrics, row)} "
             f"| {row['images_per_sec']:.0f} img/s"
         )
 

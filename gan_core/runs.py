@@ -37,14 +37,11 @@ import pandas as pd
 
 from gan_core.config import RunConfig
 from gan_core.errors import ConfigError, RunError
+from gan_core.history_metrics import Metric, from_status, history_columns
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 STATES = ("queued", "running", "finished", "stopped", "diverged", "crashed")
 ACTIVE_STATES = ("queued", "running")
-HISTORY_COLUMNS = (
-    "step", "epoch", "g_loss", "d_loss", "d_real", "d_fake",
-    "g_grad_norm", "d_grad_norm", "images_per_sec", "elapsed_sec",
-)
 METRICS_COLUMNS = ("step", "frechet_distance", "classes_covered", "class_kl")
 CLASS_COLUMNS = ("classes_covered", "class_kl")  # empty for unlabelled datasets
 
@@ -100,7 +97,7 @@ def validate_run_id(run_id: str) -> str:
 
 
 def new_run_id(config: RunConfig) -> str:
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", config.name or f"{config.architecture}-{config.loss}").strip("-")[:30]
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", config.name or config.family).strip("-")[:30]
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{slug or 'run'}-{secrets.token_hex(2)}"
 
 
@@ -199,13 +196,23 @@ class Run:
         atomic_write_json(self.status_path, data)
         return data
 
+    def metrics(self) -> tuple[Metric, ...]:
+        """The named scalars the run's family declared (status.json); history.csv has one column each."""
+        try:
+            return from_status(self.raw_status())
+        except RunError:
+            return from_status({})
+
+    def history_columns(self) -> tuple[str, ...]:
+        return history_columns(self.metrics())
+
     def append_history(self, rows: Iterable[dict[str, Any]]) -> None:
         """Append rows to history.csv, flushed and fsynced."""
-        append_rows(self.history_path, HISTORY_COLUMNS, rows)
+        append_rows(self.history_path, self.history_columns(), rows)
 
     def history_frame(self) -> pd.DataFrame:
-        """Complete rows of history.csv, one float column per HISTORY_COLUMNS (see read_frame)."""
-        return read_frame(self.history_path, HISTORY_COLUMNS)
+        """Complete rows of history.csv, one float column per history column (see read_frame)."""
+        return read_frame(self.history_path, self.history_columns())
 
     def history_rows(self) -> list[dict[str, float]]:
         """Complete rows of history.csv as dicts (see read_frame)."""
@@ -213,11 +220,11 @@ class Run:
 
     def history_tail(self, n: int) -> list[dict[str, float]]:
         """The last n complete rows of history.csv, reading only the end of the file: what a polling page needs."""
-        return read_tail(self.history_path, HISTORY_COLUMNS, n).to_dict("records")
+        return read_tail(self.history_path, self.history_columns(), n).to_dict("records")
 
     def truncate_history(self, last_step: int) -> None:
         """Keep only history rows with step <= last_step (after restoring that checkpoint)."""
-        truncate_rows(self.history_path, HISTORY_COLUMNS, last_step)
+        truncate_rows(self.history_path, self.history_columns(), last_step)
 
     def append_metrics(self, rows: Iterable[dict[str, Any]]) -> None:
         """Append quality rows (METRICS_COLUMNS) to metrics.csv, flushed and fsynced."""

@@ -24,17 +24,16 @@ def dataset_shape(dataset: str) -> tuple[tuple[int, int, int], int]:
 
 
 def summarize(config: RunConfig, image_shape: tuple[int, int, int], num_classes: int) -> dict[str, Any]:
-    """Layer rows and parameter totals of the generator and discriminator this config builds."""
-    from gan_core.gan import make_discriminator, make_generator  # TensorFlow loads only when a summary is asked for
+    """Layer rows and parameter totals of each network the family exports ("parts" lists them in order)."""
+    from gan_core import families  # TensorFlow loads only when a summary is asked for
+    from gan_core.families.base import DataSpec
     from gan_core.models import model_summary
 
-    if config.conditional and num_classes < 2:
+    if getattr(config, "conditional", False) and num_classes < 2:
         raise ConfigError("conditional=true needs a labelled dataset; this dataset has no class labels.")
-    generator = make_generator(config, tuple(image_shape), num_classes)
-    discriminator = make_discriminator(config, tuple(image_shape), num_classes)
-    return {
-        "generator": model_summary(generator),
-        "discriminator": model_summary(discriminator),
-        "generator_params": int(generator.count_params()),
-        "discriminator_params": int(discriminator.count_params()),
-    }
+    exports = families.get(config.family).exports(config, DataSpec(tuple(image_shape), num_classes))
+    summary: dict[str, Any] = {"parts": list(exports)}
+    for role, (_, model) in exports.items():
+        summary[role] = model_summary(model)
+        summary[f"{role}_params"] = int(model.count_params())
+    return summary

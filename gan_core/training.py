@@ -1,13 +1,13 @@
 """The GradientTape training loop: a compiled step, samples, checkpoints and history on disk.
 
-One `tf.function` runs `k` training steps per call (k = steps_per_call, fewer at sample or
-checkpoint boundaries, passed as a tensor so it never retraces). Each step does
-`d_steps - 1` discriminator-only updates and then one joint update in which a single
-forward pass feeds both tapes, as in the TensorFlow DCGAN tutorial. Everything runs under
-a `tf.distribute` strategy, so the same code serves one CPU, several GPUs and several
-machines. The noise is drawn for the global batch and each replica takes the rows of its
-images, and batch normalization is synchronized across replicas (`gan.build_parts`), so a
-run gives the same losses on one device as on several with the same global batch.
+The loop never names a family: the run's family (gan_core.families) builds the networks,
+draws the random tensors of each global batch, runs the step on each replica and returns
+named scalars, which become history.csv's columns. One `tf.function` runs `k` steps per call
+(k = steps_per_call, fewer at sample or checkpoint boundaries, passed as a tensor so it never
+retraces). Everything runs under a `tf.distribute` strategy, so the same code serves one CPU,
+several GPUs and several machines. The family's random draws are made for the global batch and
+each replica takes the rows of its images, and batch normalization is synchronized across
+replicas, so a run gives the same losses on one device as on several with the same global batch.
 
 With `eval_every` > 0 a QualityMonitor appends cheap quality metrics (Fréchet distance, classes
 covered, class KL) to metrics.csv every `eval_every` steps; see its docstring.
@@ -26,25 +26,26 @@ from typing import Callable, Iterator
 import numpy as np
 import tensorflow as tf
 
-from gan_core import devices
+import keras
+
+from gan_core import devices, families
 from gan_core.config import RunConfig
 from gan_core.datasets import ImageSet, load_dataset, make_pipeline, steps_per_epoch
 from gan_core.errors import ConfigError, GanError, RunError
 from gan_core.evaluation import SEED as EVAL_SEED
 from gan_core.evaluation import check_n, cheap_metrics, make_reference, reference_data, subset
 from gan_core.evaluator import get_evaluator
-from gan_core.gan import build_parts, fixed_inputs, generate, grid_columns
+from gan_core.families.base import DataSpec, GanFamily, Parts, StepContext
+from gan_core.history_metrics import Metric
 from gan_core.images import make_grid, save_png, to_uint8
-from gan_core.losses import d_probabilities, discriminator_loss, generator_loss, gradient_penalty
 from gan_core.runs import Run, unreadable_reason, write_error
 
-METRICS = ("g_loss", "d_loss", "d_real", "d_fake", "g_grad_norm", "d_grad_norm")
 STATUS_EVERY_SEC = 1.0
 KEEP_CHECKPOINTS = 3
 # A loss this large is divergence even while finite: healthy GAN losses stay within about 1e3, and
 # learning rates of 1e3 send them past 1e12 in one step, after which D saturates and every gradient is 0.
 LOSS_LIMIT = 1e6
-LOSSES = ("g_loss", "d_loss")
+RECENT_ROWS = 200  # history rows kept in memory for the family's warning rule
 QUALITY_N = 1000
 EVALUATOR_EPOCHS_ENV = "GAN_EVALUATOR_EPOCHS"
 
@@ -58,6 +59,7 @@ class Progress:
     epoch: int
     row: dict[str, float]
     seconds: float
+    metrics: tuple[Metric, ...]  # the family's declared metrics, for the progress line
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -65,15 +67,11 @@ ProgressCallback = Callable[[Progress], None]
 
 def check_data_fits(config: RunConfig, data: ImageSet) -> None:
     """Raise ConfigError when the dataset cannot feed this configuration."""
-    if config.conditional and data.num_classes < 2:
-        raise ConfigError(f"conditional=true needs a labelled dataset; '{data.source}' has no class labels.")
-    height, width, _ = data.image_shape
-    if config.architecture == "dcgan" and (height % 4 or width % 4):
-        raise ConfigError(f"The dcgan architecture needs image sides divisible by 4; '{data.source}' has {height}x{width} images.")
-    if config.batch_size * config.d_steps > len(data.images):
-        raise ConfigError(
-            f"batch_size x d_steps ({config.batch_size * config.d_steps}) is larger than the dataset ({len(data.images)} images)."
-        )
+    family = families.get(config.family)
+    family.check_data(config, data)
+    rows = family.rows_per_step(config)
+    if rows > len(data.images):
+        raise ConfigError(f"One training step takes {rows} images, more than the dataset's {len(data.images)}; lower batch_size.")
 
 
 def evaluator_epochs() -> int | None:
@@ -92,10 +90,9 @@ class QualityMonitor:
     Fréchet distance the Evaluate page reports at that N for a checkpoint of the same step.
     """
 
-    def __init__(self, run: Run, config: RunConfig, num_classes: int, sampler: tf.keras.Model) -> None:
-        self.run, self.config, self.sampler = run, config, sampler
+    def __init__(self, run: Run, config: RunConfig, family: GanFamily, num_classes: int, sampler: keras.Model) -> None:
+        self.run, self.config, self.family, self.num_classes, self.sampler = run, config, family, num_classes, sampler
         self.every = config.eval_every
-        self.labels = (np.arange(QUALITY_N) % num_classes).astype(np.int32) if config.conditional else None
         self.note = ""
 
     @property
@@ -116,7 +113,6 @@ class QualityMonitor:
             self.reference = make_reference(self.evaluator, data, self.n)
             real = data.train.images[subset(data.train.num_images, self.n)]
             floor = cheap_metrics(lambda n: real[:n], self.evaluator, self.reference, self.n)
-            self.z = np.random.default_rng(EVAL_SEED).standard_normal((self.n, self.config.latent_dim), dtype=np.float32)
         except Exception as exc:  # the evaluator, the data or the metrics can fail in many ways; training goes on
             self._fail(step, exc)
             return
@@ -139,8 +135,8 @@ class QualityMonitor:
             self._fail(step, exc)
 
     def _generate(self, n: int) -> np.ndarray:
-        labels = None if self.labels is None else self.labels[:n]
-        return to_uint8(generate(self.sampler, self.z[:n], labels))
+        images, _ = self.family.generate(self.sampler, self.config, self.num_classes, n, EVAL_SEED)
+        return to_uint8(images)
 
     def _report(self, fraction: float, message: str) -> None:
         self.run.update_status(message=f"Preparing the quality metrics: {message[:1].lower()}{message[1:]}.")
@@ -171,107 +167,62 @@ class Trainer:
         devices.configure_gpus()
         self.strategy = strategy or devices.choose_strategy()
         self.data = load_dataset(self.config.dataset)
+        self.family = families.get(self.config.family)
         check_data_fits(self.config, self.data)
+        self.metrics: tuple[Metric, ...] = self.family.metrics
         self.policy = devices.precision_policy(self.config.precision)
-        self.steps_per_epoch = steps_per_epoch(len(self.data.images), self.config.batch_size * self.config.d_steps)
+        self.rows_per_step = self.family.rows_per_step(self.config)
+        self.steps_per_epoch = steps_per_epoch(len(self.data.images), self.rows_per_step)
         self.total_steps = self.config.steps or self.config.epochs * self.steps_per_epoch
+        self.spec = DataSpec(self.data.image_shape, self.data.num_classes)
         with self.strategy.scope():
-            self.parts = build_parts(self.config, self.data.image_shape, self.data.num_classes, self.policy)
-        self.checkpoint = self.parts.checkpoint()
+            self.parts = self._build()
+        self.checkpoint = tf.train.Checkpoint(**self.parts.checkpoint_items(), step=self.step, rng=self.rng)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, str(run.checkpoints_dir), max_to_keep=KEEP_CHECKPOINTS, checkpoint_name="ckpt"
         )
-        dataset = make_pipeline(
-            self.data.images, self.data.labels, self.config.batch_size * self.config.d_steps, self.config.seed
-        )
+        dataset = make_pipeline(self.data.images, self.data.labels, self.rows_per_step, self.config.seed)
         self.iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+        self.ctx = StepContext(self.strategy)
         self.train_fn = tf.function(self._train_calls, jit_compile=devices.use_xla(self.config.xla))
-        self.quality = QualityMonitor(run, self.config, self.data.num_classes, self.parts.sampler)
+        self.quality = QualityMonitor(run, self.config, self.family, self.data.num_classes, self.parts.sampling_model)
+        self.recent: list[dict] = []
+
+    def _build(self) -> Parts:
+        """The family's parts (inside the strategy's scope), seeded, under the run's dtype policy; then the step and RNG.
+
+        With more than one replica in sync, batch normalization uses the statistics of the global batch,
+        so training matches one device with the same global batch.
+        """
+        sync = self.strategy.num_replicas_in_sync > 1
+        previous = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(self.policy)
+        try:
+            keras.utils.set_random_seed(self.config.seed)
+            parts = self.family.build(self.config, self.spec, sync)
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.rng = tf.random.Generator.from_seed(self.config.seed)
+        return parts
 
     # ---- the compiled step ------------------------------------------------------------
     def _train_calls(self, iterator, k):
-        """Run k steps; return a k×len(METRICS) tensor of metrics averaged over replicas."""
-        metrics = tf.TensorArray(tf.float32, size=k)
-        rows = self.config.batch_size * self.config.d_steps
+        """Run k steps; return a k x len(metrics) tensor of the family's metrics averaged over replicas."""
+        values = tf.TensorArray(tf.float32, size=k)
         for i in tf.range(k):
             images, labels = next(iterator)
-            z = self.parts.rng.normal([rows, self.config.latent_dim])  # the global batch's noise, one row per image
-            per_replica = self.strategy.run(self._replica_step, args=(images, labels, z))
-            metrics = metrics.write(i, self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None))
-            if self.parts.ema_generator is not None:
-                self._update_ema()
-        return metrics.stack()
+            draws = self.family.draws(self.config, self.rng, self.rows_per_step)  # for the global batch, one row per image
+            per_replica = self.strategy.run(self._replica_step, args=(images, labels, draws))
+            values = values.write(i, self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None))
+            self.family.after_step(self.parts, self.config)
+        return values.stack()
 
-    def _replica_step(self, images, labels, z):
-        z = _replica_rows(z, tf.shape(images)[0])
-        images_chunks = tf.split(images, self.config.d_steps)
-        label_chunks = tf.split(labels, self.config.d_steps)
-        z_chunks = tf.split(z, self.config.d_steps)
-        for j in range(self.config.d_steps - 1):
-            self._discriminator_update(images_chunks[j], label_chunks[j], z_chunks[j])
-        return self._joint_update(images_chunks[-1], label_chunks[-1], z_chunks[-1])
-
-    def _g_inputs(self, z, labels):
-        return [z, labels] if self.config.conditional else z
-
-    def _d_inputs(self, images, labels):
-        return [images, labels] if self.config.conditional else images
-
-    def _d_loss(self, real, fake, labels, real_logits, fake_logits):
-        loss = discriminator_loss(self.config.loss, real_logits, fake_logits, self.config.label_smoothing)
-        if self.config.loss == "wgan-gp":
-            gp_labels = labels if self.config.conditional else None
-            loss += self.config.gp_weight * gradient_penalty(self.parts.discriminator, real, fake, gp_labels)
-        return loss
-
-    def _scaled(self, optimizer, loss):
-        """The loss to differentiate (inside the tape): split over replicas, loss-scaled for float16."""
-        return optimizer.scale_loss(loss / self.strategy.num_replicas_in_sync)
-
-    def _apply(self, optimizer, tape, scaled_loss, variables):
-        """Apply the gradient of a `_scaled` loss; return the unscaled global gradient norm."""
-        grads = tape.gradient(scaled_loss, variables)
-        optimizer.apply_gradients(zip(grads, variables))
-        norm = tf.linalg.global_norm(grads) * self.strategy.num_replicas_in_sync
-        scale = getattr(optimizer, "dynamic_scale", None)
-        return norm / tf.cast(scale, tf.float32) if scale is not None else norm
-
-    def _discriminator_update(self, real, labels, z):
-        G, D = self.parts.generator, self.parts.discriminator
-        fake = G(self._g_inputs(z, labels), training=True)
-        with tf.GradientTape() as tape:
-            real_logits = D(self._d_inputs(real, labels), training=True)
-            fake_logits = D(self._d_inputs(fake, labels), training=True)
-            d_loss = self._scaled(self.parts.d_optimizer, self._d_loss(real, fake, labels, real_logits, fake_logits))
-        self._apply(self.parts.d_optimizer, tape, d_loss, D.trainable_variables)
-
-    def _joint_update(self, real, labels, z):
-        G, D = self.parts.generator, self.parts.discriminator
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = G(self._g_inputs(z, labels), training=True)
-            real_logits = D(self._d_inputs(real, labels), training=True)
-            fake_logits = D(self._d_inputs(fake, labels), training=True)
-            g_loss = generator_loss(self.config.loss, fake_logits)
-            d_loss = self._d_loss(real, fake, labels, real_logits, fake_logits)
-            g_scaled = self._scaled(self.parts.g_optimizer, g_loss)
-            d_scaled = self._scaled(self.parts.d_optimizer, d_loss)
-        g_norm = self._apply(self.parts.g_optimizer, g_tape, g_scaled, G.trainable_variables)
-        d_norm = self._apply(self.parts.d_optimizer, d_tape, d_scaled, D.trainable_variables)
-        return tf.stack([
-            tf.cast(g_loss, tf.float32),
-            tf.cast(d_loss, tf.float32),
-            d_probabilities(self.config.loss, real_logits),
-            d_probabilities(self.config.loss, fake_logits),
-            g_norm,
-            d_norm,
-        ])
-
-    def _update_ema(self):
-        """EMA of generator weights, with warm-up so early samples are not dominated by the init."""
-        t = tf.cast(self.parts.g_optimizer.iterations, tf.float32)
-        decay = tf.minimum(self.config.ema_decay, (1.0 + t) / (10.0 + t))
-        for ema_weight, weight in zip(self.parts.ema_generator.weights, self.parts.generator.weights):
-            ema_weight.assign(decay * ema_weight + (1.0 - decay) * weight)
+    def _replica_step(self, images, labels, draws):
+        local = tf.shape(images)[0]
+        draws = {name: _replica_rows(tensor, local) for name, tensor in draws.items()}
+        scalars = self.family.train_step(self.parts, self.config, images, labels, draws, self.ctx)
+        return tf.stack([tf.cast(scalars[m.name], tf.float32) for m in self.metrics])
 
     # ---- the loop ---------------------------------------------------------------------
     def fit(self, resume: bool = False) -> dict:
@@ -281,6 +232,7 @@ class Trainer:
         self._train_seconds = float(status.get("train_seconds", 0.0))
         self.run.update_status(
             state="running", step=step, total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
+            metrics=[m.to_dict() for m in self.metrics], warning=None,
             pid=os.getpid(), host=socket.gethostname(), started=status.get("started", time.time()),
             dataset=self.data.source, image_shape=list(self.data.image_shape),
             num_classes=self.data.num_classes, class_names=list(self.data.class_names),
@@ -300,10 +252,11 @@ class Trainer:
             seconds = time.perf_counter() - started
             self._train_seconds += seconds
             rows = self._rows(step, values, seconds)
-            bad = _first_diverged(values)
+            bad = _first_diverged(self.metrics, values)
             if bad is not None:
                 return self._diverge(step + bad + 1, pending + rows[:bad], rows[bad])
             pending += rows
+            self.recent = (self.recent + rows)[-RECENT_ROWS:]
             step += k
             if step % self.config.sample_every == 0:
                 self._save_samples(step)
@@ -312,10 +265,10 @@ class Trainer:
             self.quality.after(step)
             if time.monotonic() - last_status > STATUS_EVERY_SEC:
                 self._flush(pending)
-                self.run.update_status(step=step, train_seconds=self._train_seconds)
+                self.run.update_status(step=step, train_seconds=self._train_seconds, warning=self.family.warning(self.config, self.recent))
                 last_status = time.monotonic()
             if self.on_progress:
-                self.on_progress(Progress(step, self.total_steps, rows[-1]["epoch"], rows[-1], seconds))
+                self.on_progress(Progress(step, self.total_steps, rows[-1]["epoch"], rows[-1], seconds, self.metrics))
         return self._finish(step, pending, "finished", "")
 
     def _start_fresh(self) -> int:
@@ -334,7 +287,7 @@ class Trainer:
                 self.notes.append(f"Checkpoint {name} could not be read ({unreadable_reason(path, exc)}); using an older one.")
                 unreadable.append(name)
                 continue
-            step = int(self.parts.step.numpy())
+            step = int(self.step.numpy())
             self.run.truncate_history(step)
             self.notes.append(f"Resumed from step {step}.")
             return step
@@ -355,11 +308,11 @@ class Trainer:
         return max(1, min(limits))
 
     def _rows(self, step: int, values: np.ndarray, seconds: float) -> list[dict]:
-        images_per_sec = len(values) * self.config.batch_size * self.config.d_steps / max(seconds, 1e-9)
+        images_per_sec = len(values) * self.rows_per_step / max(seconds, 1e-9)
         rows = []
-        for i, metrics in enumerate(values):
+        for i, scalars in enumerate(values):
             row = {"step": step + i + 1, "epoch": (step + i) // self.steps_per_epoch + 1}
-            row.update({name: float(v) for name, v in zip(METRICS, metrics)})
+            row.update({m.name: float(v) for m, v in zip(self.metrics, scalars)})
             row.update(images_per_sec=round(images_per_sec, 1), elapsed_sec=round(self._train_seconds, 3))
             rows.append(row)
         return rows
@@ -371,16 +324,15 @@ class Trainer:
             pending.clear()
 
     def _save_samples(self, step: int) -> None:
-        z, labels = fixed_inputs(self.config, self.data.num_classes)
-        images = to_uint8(generate(self.parts.sampler, z, labels))
-        grid = make_grid(images, cols=grid_columns(self.config, self.data.num_classes, len(z)))
+        images, cols = self.family.sample_grid(self.parts.sampling_model, self.config, self.data.num_classes)
+        grid = make_grid(to_uint8(images), cols=cols)
         with _writing(f"the samples for step {step}"):
             save_png(self.run.samples_dir / f"step_{step:06d}.png", grid)
 
     def _save_checkpoint(self, step: int, pending: list[dict]) -> None:
         """History first, then the checkpoint, so history always reaches the checkpoint's step."""
         self._flush(pending)
-        self.parts.step.assign(step)
+        self.step.assign(step)
         with _writing(f"the checkpoint for step {step}"):  # on failure the older checkpoints stay
             self.manager.save(checkpoint_number=step)
         self.run.update_status(step=step, train_seconds=self._train_seconds, last_checkpoint_step=step)
@@ -394,16 +346,19 @@ class Trainer:
         if state == "finished" and self.quality.on and step % self.quality.every:
             self.quality.measure(step)
         message = " ".join(filter(None, [*self.notes, message, self.quality.note]))
-        return self.run.update_status(state=state, step=step, message=message, finished=time.time(), train_seconds=self._train_seconds)
+        return self.run.update_status(
+            state=state, step=step, message=message, finished=time.time(), train_seconds=self._train_seconds,
+            warning=self.family.warning(self.config, self.recent),
+        )
 
     def _diverge(self, bad_step: int, good_rows: list[dict], bad_row: dict) -> dict:
         self._flush(good_rows)
-        bad = ", ".join(f"{k}={bad_row[k]:.3g}" for k in METRICS if _out_of_range(k, bad_row[k]))
+        bad = ", ".join(f"{m.name}={bad_row[m.name]:.3g}" for m in self.metrics if _out_of_range(m, bad_row[m.name]))
         latest = self.manager.latest_checkpoint
         kept = f"the checkpoint at step {latest.rsplit('-', 1)[1]} is kept" if latest else "there is no checkpoint yet"
         message = (
             f"Training diverged at step {bad_step} ({bad}); {kept}. "
-            "Try lower learning rates, label smoothing, or the wgan-gp loss."
+            f"{self.family.divergence_advice}"
         )
         return self.run.update_status(state="diverged", step=bad_step - 1, message=message, finished=time.time(), train_seconds=self._train_seconds)
 
@@ -423,14 +378,14 @@ def _writing(what: str) -> Iterator[None]:
         raise write_error(what, exc) from None
 
 
-def _out_of_range(name: str, value: float) -> bool:
+def _out_of_range(metric: Metric, value: float) -> bool:
     """A metric that means divergence: not finite, or a loss beyond ±LOSS_LIMIT."""
-    return not np.isfinite(value) or (name in LOSSES and abs(value) > LOSS_LIMIT)
+    return not np.isfinite(value) or (metric.loss and abs(value) > LOSS_LIMIT)
 
 
-def _first_diverged(values: np.ndarray) -> int | None:
+def _first_diverged(metrics: tuple[Metric, ...], values: np.ndarray) -> int | None:
     """Index of the first row (step) with a metric out of range; None when every row is fine."""
-    bad_rows = [i for i, row in enumerate(values) if any(_out_of_range(k, v) for k, v in zip(METRICS, row))]
+    bad_rows = [i for i, row in enumerate(values) if any(_out_of_range(m, v) for m, v in zip(metrics, row))]
     return bad_rows[0] if bad_rows else None
 
 

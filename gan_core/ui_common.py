@@ -1,7 +1,11 @@
-"""What every dashboard page shares: the run store, the selected run, and cheap reruns.
+"""What every dashboard page shares: the pages and their sections, the run store, the selected run and
+its picker, links that carry it, and cheap reruns.
 
-The selected run lives in `st.session_state["run_id"]` (per browser session) and can come
-from the `?run=` query parameter, so links between pages carry it.
+`app.py` is a router: `st.navigation(navigation_pages())` declares the pages of `PAGES` in their
+sections and runs the open one. The selected run lives in `st.session_state["run_id"]` (per browser
+session) and in the `?run=` query parameter, so a link or a shared URL opens the same run: `?run=`
+wins when the URL has it, and the router puts the session's run back into the URL after sidebar
+navigation (which drops query parameters). `run_picker` is the one widget that shows and changes it.
 
 After every rerun Streamlit runs a full garbage collection, and, once Keras is imported,
 `keras.backend.clear_session()`, which runs another. With TensorFlow loaded that is ~470k
@@ -16,12 +20,62 @@ from __future__ import annotations
 
 import gc
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from gan_core.runs import RunStore, default_runs_dir
+if TYPE_CHECKING:
+    from gan_core.runs import RunStore
 
 RUN_KEY = "run_id"
+RUN_PARAM = "run"
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """One page of the dashboard: its file (relative to app.py), sidebar label and URL path."""
+
+    path: str
+    title: str
+    url_path: str
+
+
+# Home is served at the root URL, so its url_path is "". With "home" it would share its page hash with the
+# page that Streamlit's older pages/ folder scan makes of pages/home.py, which a server's first session still
+# runs (see app.py), and that session would open Home without the router.
+HOME = PageSpec("pages/home.py", "Home", "")
+# No icons: a Material icon is a ligature, so its name would be part of each sidebar label's text.
+PAGES: dict[str, tuple[PageSpec, ...]] = {
+    "Experiment": (
+        HOME,
+        PageSpec("pages/1_Configure.py", "Configure", "configure"),
+        PageSpec("pages/2_Train.py", "Train", "train"),
+    ),
+    "Results": (
+        PageSpec("pages/3_Generate.py", "Generate", "generate"),
+        PageSpec("pages/4_Evaluate.py", "Evaluate", "evaluate"),
+        PageSpec("pages/5_Compare.py", "Compare", "compare"),
+        PageSpec("pages/6_Models.py", "Models", "models"),
+    ),
+}
+
+
+def page_specs() -> list[PageSpec]:
+    """Every page in sidebar order, Home first."""
+    return [spec for specs in PAGES.values() for spec in specs]
+
+
+def navigation_pages() -> dict[str, list[st.Page]]:
+    """The argument of `st.navigation`: one `st.Page` per spec, in its section; Home is the default (served at /)."""
+    return {
+        section: [
+            st.Page(spec.path, title=spec.title, url_path=spec.url_path, default=spec is HOME)
+            for spec in specs
+        ]
+        for section, specs in PAGES.items()
+    }
 
 
 _frozen = False
@@ -29,6 +83,8 @@ _frozen = False
 
 def get_store() -> RunStore:
     """The run store under $GAN_RUNS_DIR (default ./runs); every page calls it first (see freeze_startup_heap)."""
+    from gan_core.runs import RunStore, default_runs_dir  # here, so the router (app.py) starts without pandas
+
     freeze_startup_heap()
     return RunStore(default_runs_dir())
 
@@ -45,8 +101,8 @@ def freeze_startup_heap() -> bool:
 
 
 def selected_run_id() -> str | None:
-    """The run this session is looking at: session state first, then ?run= in the URL."""
-    run_id = st.session_state.get(RUN_KEY) or st.query_params.get("run")
+    """The run this session is looking at: ?run= in the URL first (a link or a shared URL), then session state."""
+    run_id = st.query_params.get(RUN_PARAM) or st.session_state.get(RUN_KEY)
     return run_id or None
 
 
@@ -54,6 +110,46 @@ def select_run(run_id: str | None) -> None:
     """Remember the run for this session and put it in the URL."""
     st.session_state[RUN_KEY] = run_id
     if run_id:
-        st.query_params["run"] = run_id
-    elif "run" in st.query_params:
-        del st.query_params["run"]
+        st.query_params[RUN_PARAM] = run_id
+    elif RUN_PARAM in st.query_params:
+        del st.query_params[RUN_PARAM]
+
+
+def sync_selected_run() -> str | None:
+    """Make session state and ?run= agree before a page runs (the router calls it on every rerun).
+
+    A URL's ?run= selects that run for the session; when the URL has none (sidebar navigation drops
+    query parameters) the session's run is put back into it, so every page's URL names its run.
+    """
+    run_id = selected_run_id()
+    if run_id and (st.session_state.get(RUN_KEY) != run_id or st.query_params.get(RUN_PARAM) != run_id):
+        select_run(run_id)
+    return run_id
+
+
+def _picked(key: str) -> None:
+    select_run(st.session_state[key])
+
+
+def run_picker(run_ids: Sequence[str], *, key: str, label: str = "Run") -> str | None:
+    """The run selectbox every single-run page shares; None when run_ids is empty.
+
+    It opens on the selected run (?run= or this session's), or on the first of run_ids when that
+    run is not among them, and what it shows is the selected run: picking another one selects it
+    for every page (session state and ?run=). `key` is the widget's key, one per page.
+    """
+    run_ids = list(run_ids)
+    if not run_ids:
+        return None
+    wanted = selected_run_id()
+    st.session_state[key] = wanted if wanted in run_ids else run_ids[0]
+    run_id = st.selectbox(label, run_ids, key=key, on_change=_picked, args=(key,))
+    if run_id != st.session_state.get(RUN_KEY) or st.query_params.get(RUN_PARAM) != run_id:
+        select_run(run_id)
+    return run_id
+
+
+def page_link(page: str, label: str, icon: str | None = None) -> None:
+    """`st.page_link` to a page file that carries the selected run as ?run=, when one is selected."""
+    run_id = selected_run_id()
+    st.page_link(page, label=label, icon=icon, query_params={RUN_PARAM: run_id} if run_id else None)

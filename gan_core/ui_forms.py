@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from gan_core.config import RunConfig, field_info, field_names, load_preset
+from gan_core.config import DEFAULT_FAMILY, RunConfig, field_info, field_names, load_preset
 from gan_core.datasets import OFFLINE_DATASET, ImageSet
 from gan_core.errors import ConfigError, DataError
 from gan_core.images import encode_png, make_grid
@@ -24,7 +24,7 @@ from gan_core.runs import atomic_write_bytes
 from gan_core.uploads import load_npz, load_zip
 
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Architecture", ("architecture",)),
+    ("Family & architecture", ("family", "architecture")),
     ("Loss & regularizers", ("loss", "regularizers")),
     ("Optimizer", ("optimizer",)),
     ("Schedule", ("schedule",)),
@@ -36,45 +36,18 @@ SOURCE_KEY = "cfg_dataset_source"
 FILE_KEY = "dataset_file"
 UPLOADS_DIRNAME = "_uploads"
 PREVIEW_COUNT = 64
-LABELS = {
-    "name": "Run name",
-    "architecture": "Architecture",
-    "conditional": "Conditional (class labels)",
-    "latent_dim": "Latent dimension",
-    "width": "Width multiplier",
-    "batch_norm": "Batch norm (generator)",
-    "dropout": "Dropout (discriminator)",
-    "spectral_norm": "Spectral norm (discriminator)",
-    "loss": "Loss",
-    "label_smoothing": "Label smoothing",
-    "gp_weight": "Gradient-penalty weight",
-    "ema_decay": "Generator EMA decay",
-    "batch_size": "Batch size",
-    "g_lr": "G learning rate",
-    "d_lr": "D learning rate",
-    "g_beta1": "G Adam beta 1",
-    "g_beta2": "G Adam beta 2",
-    "d_beta1": "D Adam beta 1",
-    "d_beta2": "D Adam beta 2",
-    "d_steps": "D steps per G step",
-    "epochs": "Epochs",
-    "steps": "Steps (0 = use epochs)",
-    "sample_every": "Sample every N steps",
-    "checkpoint_every": "Checkpoint every N steps",
-    "eval_every": "Quality metrics every N steps (0 = off)",
-    "seed": "Seed",
-    "precision": "Precision",
-    "steps_per_call": "Steps per compiled call",
-    "xla": "XLA",
-}
 FLOAT_STEPS = {"g_lr": 1e-5, "d_lr": 1e-5, "width": 0.125, "gp_weight": 1.0, "ema_decay": 0.001}
 FLOAT_FORMATS = {"g_lr": "%.2e", "d_lr": "%.2e", "width": "%.3f", "gp_weight": "%.1f"}
-_VALID_BASE = RunConfig(steps=1)  # every cross-field rule holds, so one changed field is judged alone
 
 
-def form_fields(groups: tuple[str, ...]) -> list[str]:
-    """The RunConfig fields of some groups, in declaration order."""
-    return [name for name in field_names() if field_info(name)["group"] in groups]
+def family_in(state: Mapping[str, Any]) -> str:
+    """The family the form holds (the default one before the form has any)."""
+    return state.get(widget_key("family"), DEFAULT_FAMILY)
+
+
+def form_fields(groups: tuple[str, ...], family: str = DEFAULT_FAMILY) -> list[str]:
+    """The fields of a config of `family` in some form groups, in config.json's order."""
+    return [name for name in field_names(family) if field_info(name, family)["group"] in groups]
 
 
 def widget_key(name: str) -> str:
@@ -82,14 +55,16 @@ def widget_key(name: str) -> str:
     return f"cfg_{name}"
 
 
-FORM_KEYS = (*(widget_key(name) for name in field_names() if name != "dataset"), SOURCE_KEY, FILE_KEY)
+def form_keys(family: str = DEFAULT_FAMILY) -> tuple[str, ...]:
+    """The session-state keys of a form for a config of `family`."""
+    return (*(widget_key(name) for name in field_names(family) if name != "dataset"), SOURCE_KEY, FILE_KEY)
 
 
-def widget_spec(name: str) -> dict[str, Any]:
+def widget_spec(name: str, family: str = DEFAULT_FAMILY) -> dict[str, Any]:
     """How to draw one field: kind (checkbox/selectbox/number/text), label, help, limits, step, options, format."""
-    info = field_info(name)
+    info = field_info(name, family)
     spec: dict[str, Any] = {
-        "kind": "text", "label": LABELS.get(name, name), "help": info["help"],
+        "kind": "text", "label": info["label"], "help": info["help"],
         "min": None, "max": None, "step": None, "options": None, "format": None, "max_chars": info.get("max_len"),
     }
     if info["type"] == "bool":
@@ -115,14 +90,20 @@ def dataset_source(dataset: str) -> str:
 def form_state(config: RunConfig) -> dict[str, Any]:
     """Session-state entries that put a config into the form (floats as floats, as number_input needs)."""
     state: dict[str, Any] = {}
-    for name in field_names():
+    for name in field_names(config.family):
         if name == "dataset":
             continue
         value = getattr(config, name)
-        state[widget_key(name)] = float(value) if field_info(name)["type"] == "float" else value
+        state[widget_key(name)] = float(value) if field_info(name, config.family)["type"] == "float" else value
     state[SOURCE_KEY] = dataset_source(config.dataset)
     state[FILE_KEY] = "" if config.dataset in DATASET_CHOICES else config.dataset
     return state
+
+
+def missing_defaults(state: Mapping[str, Any], family: str) -> dict[str, Any]:
+    """Form entries, at the family's defaults, of the fields the form does not hold yet (after a change of family)."""
+    defaults = form_state(RunConfig(family=family))
+    return {key: value for key, value in defaults.items() if key not in state and key not in (SOURCE_KEY, FILE_KEY)}
 
 
 def preset_state(name: str) -> dict[str, Any]:
@@ -134,7 +115,7 @@ def preset_state(name: str) -> dict[str, Any]:
 
 def values_from_state(state: Mapping[str, Any]) -> dict[str, Any]:
     """The field values held by the form's widgets."""
-    values = {name: state[widget_key(name)] for name in field_names() if widget_key(name) in state}
+    values = {name: state[widget_key(name)] for name in field_names(family_in(state)) if widget_key(name) in state}
     source = state.get(SOURCE_KEY, OFFLINE_DATASET)
     values["dataset"] = source if source != UPLOAD_CHOICE else state.get(FILE_KEY, "")
     return values
@@ -148,9 +129,14 @@ def config_from_values(values: dict[str, Any]) -> RunConfig:
 def errors_by_field(values: dict[str, Any]) -> dict[str, str]:
     """The engine's message for each value that is invalid on its own (other fields left valid)."""
     errors = {}
+    family = values.get("family", DEFAULT_FAMILY)
+    try:
+        base = RunConfig(family=family, steps=1)  # every cross-field rule holds, so one changed field is judged alone
+    except ConfigError as exc:
+        return {"family": str(exc)}
     for name, value in values.items():
         try:
-            _VALID_BASE.replace(**{name: value})
+            base.replace(**{name: value})
         except ConfigError as exc:
             errors[name] = str(exc)
     return errors

@@ -9,13 +9,13 @@ import pandas as pd
 
 from gan_core.config import RunConfig
 from gan_core.errors import GanError
+from gan_core.history_metrics import headline
 from gan_core.jobs import job_status
 from gan_core.runs import Run, RunStore
 
 COLUMNS = (
-    "run", "name", "dataset", "model", "loss", "status", "step",
-    "G loss", "D loss", "started", "duration", "message",
-)
+    "run", "name", "dataset", "model", "loss", "status", "step", "started", "duration", "message",
+)  # the families' headline metrics (e.g. G loss, D loss) come after "step"
 RUN_PAGES = {
     "Train": "pages/2_Train.py",
     "Generate": "pages/3_Generate.py",
@@ -47,8 +47,8 @@ def format_time(timestamp: float | None) -> str:
 
 
 def model_label(config: RunConfig) -> str:
-    """The architecture, with 'conditional' added for conditional runs."""
-    return f"{config.architecture} conditional" if config.conditional else config.architecture
+    """The family, with 'conditional' added for conditional runs."""
+    return f"{config.family} conditional" if getattr(config, "conditional", False) else config.family
 
 
 def step_label(status: dict[str, Any]) -> str:
@@ -59,25 +59,24 @@ def step_label(status: dict[str, Any]) -> str:
 def run_row(run: Run) -> dict[str, Any]:
     """One table row; a run whose config or status cannot be read gets status 'broken' and the reason."""
     row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
-    row.update({"run": run.id, "G loss": None, "D loss": None})
+    row["run"] = run.id
     try:
         config = run.config()
         status = job_status(run)
     except GanError as exc:
         row.update(status="broken", message=str(exc))
         return row
-    history = run.history_rows()
+    history = run.history_tail(1)
     last = history[-1] if history else {}
     row.update(
         {
             "name": config.name,
             "dataset": status.get("dataset") or config.dataset,
             "model": model_label(config),
-            "loss": config.loss,
+            "loss": getattr(config, "loss", ""),
             "status": status["state"],
             "step": step_label(status),
-            "G loss": last.get("g_loss"),
-            "D loss": last.get("d_loss"),
+            **{m.label: last.get(m.name) for m in headline(run.metrics())},
             "started": format_time(status.get("started") or status.get("created")),
             "duration": format_seconds(status.get("train_seconds")),
             "message": status.get("message", ""),
@@ -88,7 +87,10 @@ def run_row(run: Run) -> dict[str, Any]:
 
 def runs_table(store: RunStore) -> pd.DataFrame:
     """All runs of the store, newest first, as a table for st.dataframe."""
-    return pd.DataFrame([run_row(run) for run in store.list()], columns=list(COLUMNS))
+    rows = [run_row(run) for run in store.list()]
+    metric_columns = [key for row in rows for key in row if key not in COLUMNS]
+    cut = COLUMNS.index("step") + 1
+    return pd.DataFrame(rows, columns=[*COLUMNS[:cut], *dict.fromkeys(metric_columns), *COLUMNS[cut:]])
 
 
 def run_exists(store: RunStore, run_id: str | None) -> bool:

@@ -12,8 +12,6 @@ from gan_core.ui_common import get_store, select_run
 
 DEFAULT_PRESET = "dcgan"
 
-st.set_page_config(page_title="Configure · GAN Workbench", layout="wide")
-
 
 @st.cache_data(show_spinner="Building the models…", max_entries=32)
 def model_summary(config_json: str, image_shape: tuple[int, int, int], num_classes: int) -> dict:
@@ -73,7 +71,7 @@ def use_offline_dataset() -> None:
 
 def field_widget(name: str, error: str | None) -> None:
     """The widget of one config field, drawn from its spec, with its error under it."""
-    spec, key = forms.widget_spec(name), forms.widget_key(name)
+    spec, key = forms.widget_spec(name, family), forms.widget_key(name)
     if spec["kind"] == "checkbox":
         st.checkbox(spec["label"], key=key, help=spec["help"])
     elif spec["kind"] == "selectbox":
@@ -94,7 +92,9 @@ if forms.SOURCE_KEY not in st.session_state:
     saved = st.session_state.get("saved_form")
     st.session_state.update(saved or {"preset": DEFAULT_PRESET, **forms.form_state(load_preset(DEFAULT_PRESET))})
 
-st.session_state["saved_form"] = {key: st.session_state[key] for key in ("preset", *forms.FORM_KEYS)}
+family = forms.family_in(st.session_state)
+st.session_state.update(forms.missing_defaults(st.session_state, family))
+st.session_state["saved_form"] = {key: st.session_state[key] for key in ("preset", *forms.form_keys(family)) if key in st.session_state}
 check = forms.check_form(forms.values_from_state(st.session_state))
 
 st.title("Configure a run")
@@ -149,7 +149,7 @@ with st.form("config_form", border=False, enter_to_submit=False):
     for tab, (_, groups) in zip(st.tabs([title for title, _ in forms.SECTIONS]), forms.SECTIONS):
         with tab:
             columns = st.columns(3)
-            for i, name in enumerate(forms.form_fields(groups)):
+            for i, name in enumerate(forms.form_fields(groups, family)):
                 with columns[i % 3]:
                     field_widget(name, check.field_errors.get(name))
     train_col, check_col, _ = st.columns([1, 1, 8])
@@ -169,7 +169,7 @@ try:
 except GanError as exc:
     st.error(str(exc))
     st.stop()
-for column, part in zip(st.columns(2), ("generator", "discriminator")):
+for column, part in zip(st.columns(len(summary["parts"])), summary["parts"]):
     column.metric(f"{part.capitalize()} parameters", f"{summary[f'{part}_params']:,}")
     column.dataframe(summary[part], hide_index=True, height=35 * (len(summary[part]) + 1) + 3)
 

@@ -4,27 +4,21 @@ import streamlit as st
 
 from gan_core import charts, jobs
 from gan_core.errors import GanError
-from gan_core.ui_common import get_store, select_run, selected_run_id
+from gan_core.history_metrics import groups as metric_groups
+from gan_core.ui_common import get_store, page_link, run_picker
 
 POLL_SECONDS = 5  # state, progress and the latest losses
 CHART_SECONDS = 10  # charts and samples: redrawing a chart costs the browser CPU the job needs
 
-st.set_page_config(page_title="Train · GAN Workbench", layout="wide")
 st.title("Train")
 store = get_store()
 runs = store.list()
 if not runs:
     st.info("No runs yet. Configure a run and start it on the Configure page; it trains here.")
-    st.page_link("pages/1_Configure.py", label="Configure a run", icon=":material/tune:")
+    page_link("pages/1_Configure.py", label="Configure a run", icon=":material/tune:")
     st.stop()
 
-run_ids = [run.id for run in runs]
-if st.session_state.get("train_run") not in run_ids:
-    wanted = selected_run_id()
-    st.session_state["train_run"] = wanted if wanted in run_ids else run_ids[0]
-run_id = st.selectbox("Run", run_ids, key="train_run")
-select_run(run_id)
-run = store.get(run_id)
+run = store.get(run_picker([run.id for run in runs], key="train_run"))
 
 try:
     polling = jobs.is_active(run)
@@ -75,15 +69,15 @@ def live_status(polling: bool) -> None:
                 st.rerun()
 
     st.progress(view.progress, text=jobs.progress_text(view))
-    state, speed, g_loss, d_loss = st.columns(4)
+    state, speed, *values = st.columns(2 + len(view.headline))
     state.metric("State", view.state)
     speed.metric("Images/s", f"{view.images_per_sec:,.0f}" if view.images_per_sec is not None else "-")
-    g_loss.metric("G loss", f"{view.g_loss:.3f}" if view.g_loss is not None else "-")
-    d_loss.metric("D loss", f"{view.d_loss:.3f}" if view.d_loss is not None else "-")
+    for column, (label, value) in zip(values, view.headline):
+        column.metric(label, f"{value:.3f}" if value is not None else "-")
     for warning in view.warnings:
         (st.error if warning.level == "error" else st.warning)(warning.text)
     if view.state == "diverged":
-        st.page_link("pages/1_Configure.py", label="Configure a new run with lower learning rates", icon=":material/tune:")
+        page_link("pages/1_Configure.py", label="Configure a new run with lower learning rates", icon=":material/tune:")
     if view.message and not view.warnings:
         st.caption(view.message)
     if view.state == "crashed":
@@ -94,20 +88,25 @@ def live_status(polling: bool) -> None:
 @st.fragment(run_every=CHART_SECONDS if polling else None)
 def live_charts() -> None:
     history = run.history_frame()
+    groups = metric_groups(run.metrics())
+    names = list(groups)
     # Only the open tab draws its chart, for the same reason the charts refresh less often than the status.
-    losses, quality, outputs, gradients, throughput = st.tabs(
-        ["Losses", "Quality", "D outputs", "Gradient norms", "Throughput"], key="train_tab", on_change="rerun"
-    )
-    if losses.open:
-        with losses:
-            smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, help="Exponential moving average, as in TensorBoard.")
-            st.plotly_chart(charts.loss_figure(history, smoothing))
-    if quality.open:
-        with quality:
+    # The first group (the family's losses) comes first, with a smoothing slider; then quality, the other groups, throughput.
+    tabs = dict(zip([names[0], "Quality", *names[1:], "Throughput"], st.tabs(
+        [names[0], "Quality", *names[1:], "Throughput"], key="train_tab", on_change="rerun"
+    )))
+    for index, name in enumerate(names):
+        if tabs[name].open:
+            with tabs[name]:
+                smoothing = None
+                if index == 0:
+                    smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, help="Exponential moving average, as in TensorBoard.")
+                st.plotly_chart(charts.metric_figure(history, name, groups[name], smoothing))
+    if tabs["Quality"].open:
+        with tabs["Quality"]:
             quality_tab(run)
-    for tab, figure in ((outputs, charts.d_output_figure), (gradients, charts.grad_norm_figure), (throughput, charts.throughput_figure)):
-        if tab.open:
-            tab.plotly_chart(figure(history))
+    if tabs["Throughput"].open:
+        tabs["Throughput"].plotly_chart(charts.throughput_figure(history))
 
     paths = run.sample_paths()
     if not paths:

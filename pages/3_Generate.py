@@ -4,11 +4,12 @@ import streamlit as st
 
 from gan_core import latents, model_cache, model_io
 from gan_core.errors import GanError
-from gan_core.ui_common import get_store, select_run, selected_run_id
+from gan_core.ui_common import get_store, page_link, run_picker
 
 MAX_SEED = 2**31 - 1
+VIEWS = ["Grid", "Interpolate", "Latent walk"]
+KEEP = "page"  # a view's widgets keep their values while another view is shown
 
-st.set_page_config(page_title="Generate · GAN Workbench", layout="wide")
 st.title("Generate")
 
 store = get_store()
@@ -28,13 +29,9 @@ try:
     else:
         if not runs:
             st.info("No run has a checkpoint yet: train one first, or upload a generator on the Models page.")
-            st.page_link("pages/2_Train.py", label="Train", icon=":material/model_training:")
+            page_link("pages/2_Train.py", label="Train", icon=":material/model_training:")
             st.stop()
-        ids = list(runs)
-        current = selected_run_id()
-        run_id = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0)
-        if run_id != current:
-            select_run(run_id)
+        run_id = run_picker(list(runs), key="gen_run")
         steps = runs[run_id]
         step = st.select_slider("Checkpoint step", steps, value=steps[-1]) if len(steps) > 1 else steps[0]
         loaded = model_cache.get_generator(st.session_state, store.get(run_id), step)
@@ -52,9 +49,10 @@ if loaded.config.conditional:
     classes = latents.class_choices(loaded)
     label = class_col.selectbox("Class", list(classes), format_func=classes.get)
 
-grid_tab, interpolate_tab, walk_tab = st.tabs(["Grid", "Interpolate", "Latent walk"])
+# Only the chosen view is computed (st.tabs would run all three on every rerun).
+view = st.segmented_control("View", VIEWS, default=VIEWS[0], required=True, key="gen_view")
 try:
-    with grid_tab:
+    if view == "Grid":
         images, labels, cols = latents.grid_for(loaded, int(n), int(seed), label)
         grid = model_io.grid_png(images, cols)
         st.image(grid, caption=f"{len(images)} images, seed {seed}", output_format="PNG")
@@ -65,21 +63,22 @@ try:
             "application/octet-stream", on_click="ignore",
         )
 
-    with interpolate_tab:
+    elif view == "Interpolate":
         a_col, b_col, steps_col = st.columns(3)
-        seed_a = a_col.number_input("Seed A", 0, MAX_SEED, 0, key="gen_seed_a")
-        seed_b = b_col.number_input("Seed B", 0, MAX_SEED, 1, key="gen_seed_b")
-        path_steps = steps_col.slider("Steps", 2, latents.MAX_STEPS, 10, key="gen_path_steps")
-        spherical = st.toggle("Spherical interpolation (slerp)", value=True, key="gen_spherical")
+        seed_a = a_col.number_input("Seed A", 0, MAX_SEED, 0, key="gen_seed_a", persist_state=KEEP)
+        seed_b = b_col.number_input("Seed B", 0, MAX_SEED, 1, key="gen_seed_b", persist_state=KEEP)
+        path_steps = steps_col.slider("Steps", 2, latents.MAX_STEPS, 10, key="gen_path_steps", persist_state=KEEP)
+        spherical = st.toggle("Spherical interpolation (slerp)", value=True, key="gen_spherical", persist_state=KEEP)
         images, _, cols = latents.interpolation_images(loaded, int(seed_a), int(seed_b), path_steps, spherical, label)
         st.image(model_io.grid_png(images, cols), caption=f"Seed {seed_a} to seed {seed_b}", output_format="PNG")
 
-    with walk_tab:
+    else:
         seed_col, dim_col, steps_col = st.columns(3)
-        walk_seed = seed_col.number_input("Seed", 0, MAX_SEED, 0, key="gen_walk_seed")
-        dim = dim_col.number_input("Dimension", 0, loaded.config.latent_dim - 1, 0)
-        walk_steps = steps_col.slider("Steps", 2, latents.MAX_STEPS, 10, key="gen_walk_steps")
-        low, high = st.slider("Range", -5.0, 5.0, (-3.0, 3.0), step=0.5, key="gen_walk_range")
+        walk_seed = seed_col.number_input("Seed", 0, MAX_SEED, 0, key="gen_walk_seed", persist_state=KEEP)
+        latent_dim = loaded.config.latent_dim  # in the key, so a kept value always fits this generator
+        dim = dim_col.number_input("Dimension", 0, latent_dim - 1, 0, key=f"gen_walk_dim_{latent_dim}", persist_state=KEEP)
+        walk_steps = steps_col.slider("Steps", 2, latents.MAX_STEPS, 10, key="gen_walk_steps", persist_state=KEEP)
+        low, high = st.slider("Range", -5.0, 5.0, (-3.0, 3.0), step=0.5, key="gen_walk_range", persist_state=KEEP)
         images, _, cols = latents.walk_images(loaded, int(walk_seed), int(dim), low, high, walk_steps, label)
         st.image(model_io.grid_png(images, cols), caption=f"Dimension {dim} from {low} to {high}", output_format="PNG")
 except GanError as exc:

@@ -5,16 +5,15 @@ import streamlit as st
 
 from gan_core import evaluation, model_cache
 from gan_core.errors import GanError
-from gan_core.ui_common import get_store, select_run, selected_run_id
+from gan_core.ui_common import get_store, page_link, select_run, selected_run_id
 
-st.set_page_config(page_title="Evaluate · GAN Workbench", layout="wide")
 st.title("Evaluate")
 
 store = get_store()
 runs = model_cache.runs_with_checkpoints(store)
 if not runs:
     st.info("No run has a checkpoint yet: train one first.")
-    st.page_link("pages/2_Train.py", label="Train", icon=":material/model_training:")
+    page_link("pages/2_Train.py", label="Train", icon=":material/model_training:")
     st.stop()
 
 ids = list(runs)

@@ -2,12 +2,11 @@
 
 import streamlit as st
 
-from gan_core.compare import config_table, default_selection, differing_fields, final_figures
+from gan_core.compare import config_table, default_selection, differing_fields, final_figures, headline_metrics
 from gan_core.compare import highlight_differences, overlay_figure, quality_overlay_figure, quality_series
 from gan_core.errors import GanError
-from gan_core.ui_common import get_store, selected_run_id
+from gan_core.ui_common import get_store, page_link, selected_run_id
 
-st.set_page_config(page_title="Compare · GAN Workbench", layout="wide")
 st.title("Compare runs")
 
 store = get_store()
@@ -16,7 +15,7 @@ run_ids = [run.id for run in runs_found]
 trained_ids = [run.id for run in runs_found if run.history_path.is_file()]
 if len(run_ids) < 2:
     st.info("Comparing needs at least two runs: train another one from the Configure page.")
-    st.page_link("pages/1_Configure.py", label="Configure a run", icon=":material/add_circle:")
+    page_link("pages/1_Configure.py", label="Configure a run", icon=":material/add_circle:")
     st.stop()
 
 chosen = st.multiselect("Runs", run_ids, default=default_selection(trained_ids or run_ids, selected_run_id()))
@@ -29,8 +28,11 @@ st.subheader("Losses")
 rows = {run_id: run.history_rows() for run_id, run in runs.items()}
 if not any(rows.values()):
     st.info("None of these runs has logged a training step yet.")
-for column, metric in zip(st.columns(2), ("g_loss", "d_loss")):
-    column.plotly_chart(overlay_figure(rows, metric, smoothing), key=f"overlay_{metric}")
+metrics = headline_metrics(runs)
+for index, metric in enumerate(metrics):
+    if index % 2 == 0:
+        columns = st.columns(2)
+    columns[index % 2].plotly_chart(overlay_figure(rows, metric, smoothing), key=f"overlay_{metric.name}")
 
 quality_rows, floors = quality_series(runs)
 if quality_rows:

@@ -5,9 +5,8 @@ import streamlit as st
 from gan_core import model_cache, model_io
 from gan_core.errors import GanError
 from gan_core.generation import checkpoint_steps
-from gan_core.ui_common import get_store, select_run, selected_run_id
+from gan_core.ui_common import get_store, page_link, run_picker, select_run
 
-st.set_page_config(page_title="Models · GAN Workbench", layout="wide")
 st.title("Models")
 store = get_store()
 download_tab, upload_tab = st.tabs(["Download", "Upload"])
@@ -40,19 +39,14 @@ with upload_tab:
             f"Generator '{uploaded.config.name}' is ready: latent size {uploaded.config.latent_dim}, "
             f"{uploaded.num_classes or 'no'} classes."
         )
-        st.page_link("pages/3_Generate.py", label="Generate with it", icon=":material/auto_awesome:")
+        page_link("pages/3_Generate.py", label="Generate with it", icon=":material/auto_awesome:")
 
 with download_tab:
     runs = store.list()
     if not runs:
         st.info("No runs yet: train one, or import a run .zip in the Upload tab.")
         st.stop()
-    ids = [run.id for run in runs]
-    current = selected_run_id()
-    run_id = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0)
-    if run_id != current:
-        select_run(run_id)
-    run = store.get(run_id)
+    run = store.get(run_picker([run.id for run in runs], key="models_run"))
     steps = checkpoint_steps(run)
     step = steps[-1] if steps else None
     if len(steps) > 1:

@@ -1,4 +1,5 @@
-"""The dashboard in a real browser: a new user configures a tiny run, trains it, generates, and visits every page.
+"""The dashboard in a real browser: a new user configures a tiny run, trains it, generates, and visits every page;
+a URL with ?run= opens that run, and the sidebar lists the seven pages.
 
 Starts `streamlit run app.py` on a free port with a temporary run store and drives it with
 Playwright's Chromium. Every page gets a full-page screenshot in a temporary folder, and also
@@ -20,7 +21,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -37,6 +38,7 @@ SCREENSHOTS_ENV = "GAN_SCREENSHOTS_DIR"
 STEPS, EVERY = (2000, 500) if os.environ.get(SCREENSHOTS_ENV) else (30, 10)
 SECOND = 1000  # Playwright timeouts are in milliseconds
 EXCEPTION = '[data-testid="stException"]'
+SIDEBAR = ["Home", "Configure", "Train", "Generate", "Evaluate", "Compare", "Models"]
 
 try:
     from playwright.sync_api import Error as PlaywrightError
@@ -167,9 +169,16 @@ def screenshot(page: Page, dirs: list[Path], name: str) -> None:
 
 def open_page(page: Page, label: str, path: str | None = None) -> None:
     """Click a page in the sidebar (the session, and so the selected run, carries over) and wait for its URL."""
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=label, exact=True).click()
-    path = label if path is None else path
+    nav = page.get_by_test_id("stSidebarNav")
+    expect(nav.get_by_role("link")).to_have_text(SIDEBAR, timeout=30 * SECOND)  # the router's pages, in order
+    nav.get_by_role("link", name=label, exact=True).click()
+    path = label.lower() if path is None else path
     page.wait_for_url(lambda address: urlparse(address).path.strip("/") == path, timeout=30 * SECOND)
+
+
+def wait_for_run_in_url(page: Page, run_id: str) -> None:
+    """Wait until the address bar's query is exactly ?run=RUN_ID."""
+    page.wait_for_url(lambda address: parse_qs(urlparse(address).query) == {"run": [run_id]}, timeout=30 * SECOND)
 
 
 def set_number(page: Page, label: str, value: float) -> None:
@@ -213,13 +222,16 @@ def walk_through(page: Page, url: str, runs_dir: Path, screenshot_dirs: list[Pat
     page.goto(url)
     expect(page.get_by_role("heading", name="GAN Workbench")).to_be_visible(timeout=60 * SECOND)
     expect(page.get_by_text("No runs yet")).to_be_visible(timeout=30 * SECOND)
+    sidebar = page.get_by_test_id("stSidebarNav").get_by_role("link")
+    expect(sidebar).to_have_count(len(SIDEBAR))
+    assert [text.strip() for text in sidebar.all_inner_texts()] == SIDEBAR
     screenshot(page, screenshot_dirs, "1_home_empty")
 
     open_page(page, "Configure")
     expect(page.get_by_text("Generator parameters")).to_be_visible(timeout=120 * SECOND)
     expect(page.get_by_role("combobox", name="Preset")).to_have_value("dcgan")
     expect(page.get_by_role("combobox", name="Dataset")).to_have_value("mnist-5k")
-    page.get_by_role("tab", name="Architecture").click()
+    page.get_by_role("tab", name="Family & architecture").click()
     set_number(page, "Width multiplier", 0.125)
     page.get_by_role("tab", name="Schedule").click()
     set_number(page, "Steps (0 = use epochs)", STEPS)
@@ -233,7 +245,7 @@ def walk_through(page: Page, url: str, runs_dir: Path, screenshot_dirs: list[Pat
     screenshot(page, screenshot_dirs, "2_configure")
 
     page.get_by_role("button", name="Train", exact=True).click()
-    page.wait_for_url("**/Train?run=*", timeout=120 * SECOND)
+    page.wait_for_url("**/train?run=*", timeout=120 * SECOND)
     expect(page.get_by_test_id("stProgress")).to_be_visible(timeout=60 * SECOND)
     finished = f"Finished: step {STEPS:,} / {STEPS:,}"
     expect(page.get_by_text(finished)).to_be_visible(timeout=180 * SECOND)
@@ -266,13 +278,28 @@ def walk_through(page: Page, url: str, runs_dir: Path, screenshot_dirs: list[Pat
     expect(page.locator(EXCEPTION)).to_have_count(0)
     screenshot(page, screenshot_dirs, "6_models")
 
-    open_page(page, "app", path="")
+    open_page(page, "Home", path="")
     run_ids = [path.parent.name for path in runs_dir.glob("*/status.json")]
     assert len(run_ids) == 1, run_ids
     expect(page.get_by_text(f"Run {run_ids[0]}:")).to_be_visible(timeout=60 * SECOND)
     expect(page.get_by_text("No runs yet")).to_have_count(0)
     expect(page.locator(EXCEPTION)).to_have_count(0)
+    wait_for_run_in_url(page, run_ids[0])  # the sidebar keeps the selected run in the URL
     screenshot(page, screenshot_dirs, "7_home")
+
+    # A URL names its run: a newer copy of the run is listed first, yet /generate?run=ID opens ID.
+    (run_id,) = run_ids
+    shutil.copytree(runs_dir / run_id, runs_dir / f"{run_id}-copy")
+    page.goto(f"{url}/generate?run={run_id}")
+    expect(page.get_by_role("heading", name="Generate")).to_be_visible(timeout=60 * SECOND)
+    expect(page.get_by_role("combobox", name="Run")).to_have_value(run_id, timeout=60 * SECOND)
+    expect(page.get_by_text("64 images, seed 0")).to_be_visible(timeout=60 * SECOND)
+    assert [text.strip() for text in sidebar.all_inner_texts()] == SIDEBAR
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    open_page(page, "Train")
+    expect(page.get_by_role("combobox", name="Run")).to_have_value(run_id, timeout=60 * SECOND)
+    wait_for_run_in_url(page, run_id)
+    expect(page.locator(EXCEPTION)).to_have_count(0)
 
 
 def run_status(runs_dir: Path) -> dict:
@@ -298,14 +325,14 @@ def test_a_user_leaves_a_training_run_stops_resumes_and_takes_the_generator_away
         expect(page.get_by_role("heading", name="GAN Workbench")).to_be_visible(timeout=60 * SECOND)
         open_page(page, "Configure")
         expect(page.get_by_text("Generator parameters")).to_be_visible(timeout=120 * SECOND)
-        page.get_by_role("tab", name="Architecture").click()
+        page.get_by_role("tab", name="Family & architecture").click()
         set_number(page, "Width multiplier", 0.125)
         page.get_by_role("tab", name="Schedule").click()
         set_number(page, "Steps (0 = use epochs)", 100000)
         set_number(page, "Sample every N steps", 25)
         set_number(page, "Checkpoint every N steps", 25)
         page.get_by_role("button", name="Train", exact=True).click()
-        page.wait_for_url("**/Train?run=*", timeout=120 * SECOND)
+        page.wait_for_url("**/train?run=*", timeout=120 * SECOND)
         wait_for(lambda: run_status(runs_dir).get("last_checkpoint_step", 0) >= 25, "a first checkpoint")
 
         open_page(page, "Generate")  # while the run keeps training in its worker

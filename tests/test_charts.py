@@ -9,7 +9,22 @@ from PIL import Image
 
 from gan_core import charts
 from gan_core.images import make_grid, save_png
-from gan_core.runs import HISTORY_COLUMNS
+from gan_core.history_metrics import ADVERSARIAL_METRICS, groups, history_columns
+
+HISTORY_COLUMNS = history_columns(ADVERSARIAL_METRICS)
+GROUPS = groups(ADVERSARIAL_METRICS)
+
+
+def loss_figure(rows, smoothing):
+    return charts.metric_figure(rows, "Losses", GROUPS["Losses"], smoothing)
+
+
+def d_output_figure(rows):
+    return charts.metric_figure(rows, "D outputs", GROUPS["D outputs"])
+
+
+def grad_norm_figure(rows):
+    return charts.metric_figure(rows, "Gradient norms", GROUPS["Gradient norms"])
 
 
 def history(n: int) -> pd.DataFrame:
@@ -39,7 +54,7 @@ def test_smooth_matches_a_hand_computed_debiased_ema():
 
 def test_loss_figure_has_raw_and_smoothed_traces_per_network():
     rows = history(10)
-    figure = charts.loss_figure(rows, smoothing=0.6)
+    figure = loss_figure(rows, smoothing=0.6)
     assert names(figure) == ["G loss (raw)", "G loss", "D loss (raw)", "D loss"]
     raw_g, smooth_g = figure.data[0], figure.data[1]
     assert list(raw_g.x) == [float(i) for i in range(1, 11)]
@@ -48,22 +63,28 @@ def test_loss_figure_has_raw_and_smoothed_traces_per_network():
     assert raw_g.opacity < 1 and smooth_g.line.width > raw_g.line.width
 
 
+def test_figures_chart_only_the_metrics_the_history_has():
+    rows = history(4).drop(columns=["d_fake"])
+    assert names(d_output_figure(rows)) == ["D(x)"]
+    assert names(loss_figure(rows, 0.5))[0] == "G loss (raw)"
+
+
 def test_the_other_figures_name_their_traces():
     rows = history(5)
-    assert names(charts.d_output_figure(rows)) == ["D(x)", "D(G(z))"]
-    assert names(charts.grad_norm_figure(rows)) == ["G grad norm", "D grad norm"]
-    assert charts.grad_norm_figure(rows).layout.yaxis.type == "log"
+    assert names(d_output_figure(rows)) == ["D(x)", "D(G(z))"]
+    assert names(grad_norm_figure(rows)) == ["G grad norm", "D grad norm"]
+    assert grad_norm_figure(rows).layout.yaxis.type == "log"
     throughput = charts.throughput_figure(rows)
     assert names(throughput) == ["images/s"] and list(throughput.data[0].y) == [100.0, 101.0, 102.0, 103.0, 104.0]
 
 
 def test_long_histories_are_capped_and_keep_the_last_point():
     rows = history(10_001)
-    for figure in (charts.loss_figure(rows, 0.9), charts.d_output_figure(rows), charts.throughput_figure(rows)):
+    for figure in (loss_figure(rows, 0.9), d_output_figure(rows), charts.throughput_figure(rows)):
         for trace in figure.data:
             assert len(trace.x) <= charts.MAX_POINTS
             assert trace.x[0] == 1.0 and trace.x[-1] == 10_001.0
-    smoothed = charts.loss_figure(rows, 0.9).data[1]
+    smoothed = loss_figure(rows, 0.9).data[1]
     assert smoothed.y[-1] == pytest.approx(charts.smooth(rows["g_loss"].tolist(), 0.9)[-1])
     assert charts.downsample_indices(5) == [0, 1, 2, 3, 4]
     assert charts.downsample_indices(2001, 2000)[-1] == 2000 and len(charts.downsample_indices(2001, 2000)) <= 2000
@@ -71,7 +92,7 @@ def test_long_histories_are_capped_and_keep_the_last_point():
 
 def test_empty_history_gives_a_figure_that_says_so():
     empty = history(0)
-    for figure in (charts.loss_figure(empty, 0.5), charts.d_output_figure(empty), charts.grad_norm_figure(empty), charts.throughput_figure(empty)):
+    for figure in (loss_figure(empty, 0.5), d_output_figure(empty), grad_norm_figure(empty), charts.throughput_figure(empty)):
         assert len(figure.data) == 0
         assert [a.text for a in figure.layout.annotations] == ["No steps yet"]
 

@@ -7,6 +7,7 @@ import pytest
 
 from gan_core.config import (
     RunConfig,
+    config_fields,
     field_info,
     field_names,
     load_config,
@@ -41,20 +42,20 @@ def test_eval_every_is_off_by_default_and_validated():
 
 def test_tutorial_preset_is_faithful_to_the_tensorflow_tutorial():
     config = load_preset("tutorial-dcgan")
-    assert (config.architecture, config.loss, config.batch_size, config.latent_dim) == ("dcgan", "bce", 256, 100)
+    assert (config.family, config.loss, config.batch_size, config.latent_dim) == ("dcgan", "bce", 256, 100)
     assert config.g_lr == config.d_lr == 1e-4
     assert config.width == 1.0 and config.batch_norm and config.dropout == 0.3
 
 
 def test_presets_differ_where_they_should():
     assert load_preset("cgan").conditional
-    assert load_preset("mlp-gan").architecture == "mlp"
+    assert load_preset("mlp-gan").family == "mlp"
     wgan = load_preset("wgan-gp")
     assert wgan.loss == "wgan-gp" and wgan.d_steps == 5 and wgan.gp_weight > 0
 
 
 # Every numeric field: one value below its range and one above, each named in the message.
-NUMERIC = [f for f in dataclasses.fields(RunConfig) if f.type in ("int", "float")]
+NUMERIC = [f for f in config_fields() if f.type in ("int", "float")]
 
 
 @pytest.mark.parametrize("field", NUMERIC, ids=lambda f: f.name)
@@ -83,7 +84,7 @@ def test_int_field_refuses_floats_and_float_field_refuses_nan():
         RunConfig(g_lr=float("nan"))
 
 
-@pytest.mark.parametrize("name", ["architecture", "loss", "precision", "xla"])
+@pytest.mark.parametrize("name", ["family", "loss", "precision", "xla"])
 def test_choice_fields_list_their_choices(name):
     with pytest.raises(ConfigError) as info:
         RunConfig(**{name: "nonsense"})
@@ -130,8 +131,10 @@ def test_config_files(tmp_path):
     path.write_text(json.dumps({"epochs": 3, "loss": "hinge"}))
     config = load_config(str(path))
     assert config.epochs == 3 and config.loss == "hinge"
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(ConfigError, match=r"is neither a preset nor a configuration file; presets: cgan, dcgan, mlp-gan, "):
         load_config(str(tmp_path / "missing.json"))
+    with pytest.raises(ConfigError, match=r"^'dcgna' is neither a preset nor a configuration file; presets: .*wgan-gp\.$"):
+        load_config("dcgna")
     with pytest.raises(ConfigError, match="Unknown preset"):
         load_preset("nope")
 

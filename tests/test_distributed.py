@@ -48,7 +48,7 @@ for name, strategy in [("one", tf.distribute.get_strategy()), ("two", tf.distrib
     losses[name] = [[row[k] for k in ("g_loss", "d_loss", "d_real", "d_fake")] for row in run.history_rows()]
     with strategy.scope():
         parts = Trainer(store.create(config), strategy=strategy).parts
-    synchronized[name] = sorted({layer.synchronized for layer in parts.generator.layers if "bn" in layer.name})
+    synchronized[name] = sorted({layer.synchronized for layer in parts.networks["generator"].layers if "bn" in layer.name})
 print("RESULT " + json.dumps({"losses": losses, "synchronized": synchronized}))
 """
 

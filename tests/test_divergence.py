@@ -61,7 +61,7 @@ def finished_job(run) -> dict:
 
 def assert_stopped_at_first_bad_step(run, status: dict) -> int:
     """The run is diverged, nothing after the last good step was kept, and that step's checkpoint loads."""
-    from gan_core.gan import generate
+    from gan_core.families.adversarial import run_generator as generate
     from gan_core.generation import checkpoint_steps, load_generator
 
     assert status["state"] == "diverged", (status, jobs.log_tail(run))
@@ -94,7 +94,7 @@ def assert_train_page_explains(run, good: int, total: int) -> None:
     (error,) = at.error
     assert f"diverged at step {good + 1} " in error.value and "lower learning rates" in error.value
     links = [(link.proto.label, link.proto.page) for link in at.get("page_link")]
-    assert links == [("Configure a new run with lower learning rates", "Configure")]
+    assert links == [("Configure a new run with lower learning rates", "configure")]
     assert [b.label for b in at.button] == ["Resume"]
 
 

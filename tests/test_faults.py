@@ -22,13 +22,16 @@ from pathlib import Path
 
 import pytest
 
+from gan_core.history_metrics import ADVERSARIAL_METRICS, history_columns
 from gan_core import jobs, progress, runs
 from gan_core.cli import main as cli_main
 from gan_core.config import RunConfig
 from gan_core.errors import RunError
 from gan_core.generation import checkpoint_steps, load_generator
-from gan_core.runs import HISTORY_COLUMNS, RunStore, pid_alive
+from gan_core.runs import RunStore, pid_alive
 from gan_core.training import train_run
+
+HISTORY_COLUMNS = history_columns(ADVERSARIAL_METRICS)
 
 ROOT = Path(__file__).resolve().parents[1]
 FAULT_WORKER = ROOT / "tests" / "fault_worker.py"

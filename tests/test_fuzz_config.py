@@ -8,13 +8,13 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from gan_core.config import RunConfig, field_info, field_names
+from gan_core.config import RunConfig, config_fields, field_info, field_names
 from gan_core.errors import ConfigError, RunError
 from gan_core.runs import RunStore
 from gan_core.ui_runs import run_row
 
 FUZZ = settings(max_examples=150, deadline=None, database=None, derandomize=True)
-FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+FIELDS = {f.name: f for f in config_fields()}
 
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 JSON_VALUES = st.recursive(

@@ -483,9 +483,10 @@ def generator_file(sandbox):
     """A tiny trained-shape generator as .keras bytes, loaded once so later loads import nothing new."""
     from gan_core import model_io
     from gan_core.config import RunConfig
-    from gan_core.gan import make_generator
+    from gan_core.families import get
+    from gan_core.families.base import DataSpec
 
-    data = model_io.model_bytes(make_generator(RunConfig(width=0.125, latent_dim=8), (28, 28, 1), 0))
+    data = model_io.model_bytes(get("dcgan").generator(RunConfig(width=0.125, latent_dim=8), DataSpec((28, 28, 1), 0)))
     model_io.load_generator_file(data, "warm-up.keras")
     sys.addaudithook(_audit)  # hooks cannot be removed; it records only while _seen is a list
     return data

@@ -193,23 +193,27 @@ def rows(n: int, d_fake: float, d_loss: float) -> list[dict]:
     ]
 
 
-def test_job_state_eta_and_the_overpowering_warning(store):
+def test_job_state_eta_headline_and_the_warning_the_worker_wrote(store):
     run = store.create(tiny(steps=100))
     run.append_history(rows(50, d_fake=0.01, d_loss=0.05))
-    run.update_status(state="running", step=50, total_steps=100, pid=os.getpid(), host=socket.gethostname())
+    run.update_status(state="running", step=50, total_steps=100, pid=os.getpid(), host=socket.gethostname(),
+                      warning="The discriminator is overpowering the generator.")
     view = jobs.job_state(run)
     assert view.progress == 0.5 and view.eta_seconds == pytest.approx(50 * 4.9 / 49)
-    assert view.images_per_sec == 160.0 and view.g_loss == 3.0 and view.active
-    assert [w.level for w in view.warnings] == ["warning"]
-    assert "overpowering" in view.warnings[0].text and "label_smoothing" in view.warnings[0].text
+    assert view.images_per_sec == 160.0 and view.headline == (("G loss", 3.0), ("D loss", 0.05)) and view.active
+    assert [(w.level, w.text) for w in view.warnings] == [("warning", "The discriminator is overpowering the generator.")]
     assert "about 0:05 left" in jobs.progress_text(view)
 
-    healthy = store.create(tiny(steps=100))
-    healthy.append_history(rows(50, d_fake=0.4, d_loss=1.2))
-    assert jobs.job_state(healthy).warnings == []
-    critic = store.create(tiny(steps=100, loss="wgan-gp"))
-    critic.append_history(rows(50, d_fake=0.01, d_loss=0.05))
-    assert jobs.job_state(critic).warnings == []  # the rule is for bce/minimax probabilities only
+
+def test_the_overpowering_rule_of_the_adversarial_families():
+    from gan_core import families
+
+    dcgan = families.get("dcgan")
+    warning = dcgan.warning(tiny(steps=100), rows(50, d_fake=0.01, d_loss=0.05))
+    assert "overpowering" in warning and "label_smoothing" in warning
+    assert dcgan.warning(tiny(steps=100), rows(50, d_fake=0.4, d_loss=1.2)) is None
+    assert dcgan.warning(tiny(steps=100), rows(49, d_fake=0.01, d_loss=0.05)) is None  # too few steps to judge
+    assert dcgan.warning(tiny(steps=100, loss="wgan-gp"), rows(50, d_fake=0.01, d_loss=0.05)) is None  # bce/minimax only
 
 
 def test_job_state_reports_divergence_and_schedules_more_training(store):

@@ -6,7 +6,7 @@ import pytest
 from gan_core import latents
 from gan_core.config import RunConfig
 from gan_core.errors import RunError
-from gan_core.gan import generate
+from gan_core.families.adversarial import run_generator as generate
 from gan_core.generation import load_generator, sample
 from gan_core.images import to_uint8
 from gan_core.runs import RunStore

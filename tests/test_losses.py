@@ -9,7 +9,7 @@ import tensorflow as tf
 from keras import layers
 
 from gan_core.errors import ConfigError
-from gan_core.losses import LOSSES, d_probabilities, discriminator_loss, gradient_penalty, generator_loss
+from gan_core.losses import LOSSES, get, gradient_penalty
 
 REAL = np.array([[2.0], [-1.0], [0.5], [0.0]], dtype="float32")
 FAKE = np.array([[-3.0], [0.0], [1.5], [-0.25]], dtype="float32")
@@ -37,64 +37,64 @@ def _close(value: tf.Tensor, expected: float) -> None:
 
 @pytest.mark.parametrize("loss", ["bce", "minimax"])
 def test_sigmoid_discriminator_loss(loss):
-    _close(discriminator_loss(loss, REAL, FAKE), _bce(1.0, REAL) + _bce(0.0, FAKE))
+    _close(get(loss).d_loss(REAL, FAKE), _bce(1.0, REAL) + _bce(0.0, FAKE))
 
 
 def test_bce_generator_loss_is_non_saturating():
-    _close(generator_loss("bce", FAKE), float(np.mean(-np.log(_sigmoid(FAKE)))))
+    _close(get("bce").g_loss(FAKE), float(np.mean(-np.log(_sigmoid(FAKE)))))
 
 
 def test_minimax_generator_loss_is_log_one_minus_d():
-    _close(generator_loss("minimax", FAKE), float(np.mean(np.log(1.0 - _sigmoid(FAKE)))))
+    _close(get("minimax").g_loss(FAKE), float(np.mean(np.log(1.0 - _sigmoid(FAKE)))))
 
 
 def test_minimax_generator_loss_is_stable_for_large_logits():
-    value = generator_loss("minimax", np.array([100.0, -100.0], dtype="float32"))
+    value = get("minimax").g_loss(np.array([100.0, -100.0], dtype="float32"))
     assert np.isfinite(float(value))
     assert float(value) == pytest.approx(-50.0, rel=1e-6)  # mean(-softplus(100), -softplus(-100))
 
 
 def test_lsgan_losses():
     expected_d = 0.5 * np.mean((REAL - 1.0) ** 2) + 0.5 * np.mean(FAKE**2)
-    _close(discriminator_loss("lsgan", REAL, FAKE), float(expected_d))
-    _close(generator_loss("lsgan", FAKE), float(0.5 * np.mean((FAKE - 1.0) ** 2)))
+    _close(get("lsgan").d_loss(REAL, FAKE), float(expected_d))
+    _close(get("lsgan").g_loss(FAKE), float(0.5 * np.mean((FAKE - 1.0) ** 2)))
 
 
 def test_hinge_losses():
     expected_d = np.mean(np.maximum(0.0, 1.0 - REAL)) + np.mean(np.maximum(0.0, 1.0 + FAKE))
-    _close(discriminator_loss("hinge", REAL, FAKE), float(expected_d))
-    _close(generator_loss("hinge", FAKE), float(-np.mean(FAKE)))
+    _close(get("hinge").d_loss(REAL, FAKE), float(expected_d))
+    _close(get("hinge").g_loss(FAKE), float(-np.mean(FAKE)))
 
 
 def test_wgan_gp_losses():
-    _close(discriminator_loss("wgan-gp", REAL, FAKE), float(np.mean(FAKE) - np.mean(REAL)))
-    _close(generator_loss("wgan-gp", FAKE), float(-np.mean(FAKE)))
+    _close(get("wgan-gp").d_loss(REAL, FAKE), float(np.mean(FAKE) - np.mean(REAL)))
+    _close(get("wgan-gp").g_loss(FAKE), float(-np.mean(FAKE)))
 
 
 # --------------------------------------------------------------------------- label smoothing
 
 
 def test_bce_label_smoothing_value():
-    _close(discriminator_loss("bce", REAL, FAKE, label_smoothing=0.1), _bce(0.9, REAL) + _bce(0.0, FAKE))
+    _close(get("bce").d_loss(REAL, FAKE, label_smoothing=0.1), _bce(0.9, REAL) + _bce(0.0, FAKE))
 
 
 def test_lsgan_label_smoothing_value():
     expected = 0.5 * np.mean((REAL - 0.8) ** 2) + 0.5 * np.mean(FAKE**2)
-    _close(discriminator_loss("lsgan", REAL, FAKE, label_smoothing=0.2), float(expected))
+    _close(get("lsgan").d_loss(REAL, FAKE, label_smoothing=0.2), float(expected))
 
 
 @pytest.mark.parametrize("loss", ["bce", "minimax", "lsgan"])
 def test_label_smoothing_changes_only_the_real_term(loss):
     other_fake = FAKE * -2.0 + 0.7
-    shift = float(discriminator_loss(loss, REAL, FAKE, 0.2) - discriminator_loss(loss, REAL, FAKE))
-    other_shift = float(discriminator_loss(loss, REAL, other_fake, 0.2) - discriminator_loss(loss, REAL, other_fake))
+    shift = float(get(loss).d_loss(REAL, FAKE, 0.2) - get(loss).d_loss(REAL, FAKE))
+    other_shift = float(get(loss).d_loss(REAL, other_fake, 0.2) - get(loss).d_loss(REAL, other_fake))
     assert shift != pytest.approx(0.0, abs=1e-4)
     assert shift == pytest.approx(other_shift, abs=1e-5)
 
 
 @pytest.mark.parametrize("loss", ["hinge", "wgan-gp"])
 def test_label_smoothing_is_ignored_by_margin_losses(loss):
-    assert float(discriminator_loss(loss, REAL, FAKE, 0.3)) == float(discriminator_loss(loss, REAL, FAKE))
+    assert float(get(loss).d_loss(REAL, FAKE, 0.3)) == float(get(loss).d_loss(REAL, FAKE))
 
 
 # --------------------------------------------------------------------------- errors and dtypes
@@ -103,34 +103,34 @@ def test_label_smoothing_is_ignored_by_margin_losses(loss):
 @pytest.mark.parametrize("bad", ["wgan", "BCE", ""])
 def test_unknown_loss_raises_config_error(bad):
     with pytest.raises(ConfigError, match=rf"loss must be one of bce, .*got '{bad}'"):
-        discriminator_loss(bad, REAL, FAKE)
+        get(bad).d_loss(REAL, FAKE)
     with pytest.raises(ConfigError, match=rf"got '{bad}'"):
-        generator_loss(bad, FAKE)
+        get(bad).g_loss(FAKE)
     with pytest.raises(ConfigError, match=rf"got '{bad}'"):
-        d_probabilities(bad, FAKE)
+        get(bad).probability(FAKE)
 
 
 @pytest.mark.parametrize("bad", [-0.1, 0.5, 0.9])
 def test_bad_label_smoothing_raises_config_error(bad):
     with pytest.raises(ConfigError, match=rf"label_smoothing must be in \[0, 0\.5\), got {bad}"):
-        discriminator_loss("bce", REAL, FAKE, label_smoothing=bad)
+        get("bce").d_loss(REAL, FAKE, label_smoothing=bad)
 
 
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("dtype", [tf.bfloat16, tf.float16, tf.float64])
 def test_losses_cast_inputs_and_return_float32_scalars(loss, dtype):
     real, fake = tf.constant(REAL, dtype=dtype), tf.constant(FAKE, dtype=dtype)
-    for value in (discriminator_loss(loss, real, fake), generator_loss(loss, fake), d_probabilities(loss, fake)):
+    for value in (get(loss).d_loss(real, fake), get(loss).g_loss(fake), get(loss).probability(fake)):
         assert value.dtype == tf.float32 and value.shape == ()
 
 
 def test_losses_work_inside_tf_function():
     @tf.function
     def both(real, fake):
-        return discriminator_loss("hinge", real, fake), generator_loss("hinge", fake)
+        return get("hinge").d_loss(real, fake), get("hinge").g_loss(fake)
 
     d_value, g_value = both(tf.constant(REAL), tf.constant(FAKE))
-    _close(d_value, float(discriminator_loss("hinge", REAL, FAKE)))
+    _close(d_value, float(get("hinge").d_loss(REAL, FAKE)))
     _close(g_value, float(-np.mean(FAKE)))
 
 
@@ -198,11 +198,11 @@ def test_gradient_penalty_is_differentiable_wrt_critic_weights():
 def test_d_probabilities_are_mean_sigmoid_in_unit_interval(loss):
     extreme = np.array([[-80.0], [80.0], [0.0], [3.0]], dtype="float32")
     for logits in (REAL, FAKE, extreme):
-        value = float(d_probabilities(loss, logits))
+        value = float(get(loss).probability(logits))
         assert 0.0 <= value <= 1.0
         assert value == pytest.approx(float(np.mean(_sigmoid(logits))), rel=1e-5)
 
 
 @pytest.mark.parametrize("loss", ["lsgan", "hinge", "wgan-gp"])
 def test_d_probabilities_are_raw_mean_scores_for_other_losses(loss):
-    _close(d_probabilities(loss, REAL), float(np.mean(REAL)))
+    _close(get(loss).probability(REAL), float(np.mean(REAL)))

@@ -14,7 +14,8 @@ import pytest
 from gan_core import model_io
 from gan_core.config import RunConfig
 from gan_core.errors import DataError
-from gan_core.gan import make_discriminator
+from gan_core import families
+from gan_core.families.base import DataSpec
 from gan_core.generation import checkpoint_steps, load_generator, sample
 from gan_core.latents import seeded_latents
 from gan_core.runs import RunStore
@@ -116,9 +117,9 @@ def test_the_generator_file_loads_in_plain_keras_and_draws_the_same_images(run, 
 def test_the_discriminator_file_holds_the_trained_weights(run, downloads, tmp_path):
     model = keras.saving.load_model(write(tmp_path, downloads["Discriminator (.keras)"].data), compile=False)
     images = sample(load_generator(run), 8, seed=1)[0].astype(np.float32) / 127.5 - 1.0
-    restored = model_io.load_discriminator(run, 3)
+    restored = model_io.load_export(run, "discriminator", 3)
     np.testing.assert_allclose(np.asarray(model(images, training=False)), np.asarray(restored(images, training=False)), atol=1e-6)
-    fresh = make_discriminator(run.config(), (28, 28, 1), 10)
+    fresh = families.get("dcgan").discriminator(run.config(), DataSpec((28, 28, 1), 10))
     assert not np.allclose(np.asarray(fresh(images, training=False)), np.asarray(restored(images, training=False)))
 
 

@@ -56,7 +56,7 @@ def submit(page, label):
 
 def test_renders_every_group_with_the_default_preset(at):
     assert [tab.label for tab in at.tabs] == [
-        "Architecture", "Loss & regularizers", "Optimizer", "Schedule", "Output & performance",
+        "Family & architecture", "Loss & regularizers", "Optimizer", "Schedule", "Output & performance",
     ]
     assert at.selectbox(key="preset").value == "dcgan"
     assert at.selectbox(key="cfg_dataset_source").value == "mnist-5k"
@@ -110,7 +110,7 @@ def test_a_valid_upload_shows_a_preview_and_class_counts_and_is_saved(at, store)
     at.selectbox(key="preset").set_value("mlp-gan").run()
     assert at.selectbox(key="cfg_dataset_source").value == UPLOAD_CHOICE
     assert at.dataframe[1].value["output_shape"].iloc[-1] == "(None, 32, 32, 1)"
-    assert at.selectbox(key="cfg_architecture").value == "mlp"
+    assert at.selectbox(key="cfg_family").value == "mlp"
     assert store.list() == []
 
 

@@ -19,8 +19,11 @@ PAGE = "pages/3_Generate.py"
 
 
 def generate_page() -> AppTest:
-    """The page with app.py as the entry point, as in `streamlit run app.py` (so page links resolve)."""
-    return AppTest.from_file(APP, default_timeout=60).switch_page(PAGE)
+    """The page with app.py as the entry point, as in `streamlit run app.py` (so page links resolve).
+
+    AppTest finds a page of st.navigation only after a first run, so the session starts on Home.
+    """
+    return AppTest.from_file(APP, default_timeout=60).run().switch_page(PAGE)
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +145,9 @@ def test_the_page_draws_a_grid_for_the_selected_run_and_a_new_seed_changes_it(pa
     assert not at.exception and not at.error
     assert at.selectbox[0].value == plain.id
     assert [s.label for s in at.selectbox] == ["Run"]
-    assert len(at.image) == 3 and at.image[0].captions == ["64 images, seed 0"]
+    view = at.segmented_control(key="gen_view")
+    assert view.options == ["Grid", "Interpolate", "Latent walk"] and view.value == "Grid"
+    assert len(at.image) == 1 and at.image[0].captions == ["64 images, seed 0"], "only the open view is computed"
     assert [d.label for d in at.download_button] == ["Grid (.png)", "Samples (.npz)"]
     before = at.image[0].value
     at.number_input(key="gen_seed").set_value(7).run()
@@ -171,16 +176,39 @@ def test_picking_another_run_and_step_selects_it(page, runs):
     assert not at.exception and "Checkpoint at step 3." in [c.value for c in at.caption]
 
 
-def test_the_interpolation_and_walk_controls_redraw_their_images(page, runs):
+def test_a_url_with_run_opens_the_page_on_that_run(store, runs, monkeypatch):
+    _, conditional = runs
+    monkeypatch.setenv("GAN_RUNS_DIR", str(store.root))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.query_params["run"] = conditional.id  # as a browser opening /generate?run=... directly
+    at.switch_page(PAGE).run()
+    assert not at.exception and at.selectbox[0].value == conditional.id
+    assert at.session_state["run_id"] == conditional.id and at.query_params["run"] == conditional.id
+
+
+def test_the_interpolation_and_walk_views_redraw_their_images_and_keep_their_values(page, runs):
     plain, _ = runs
     at = page(plain.id)
-    interpolation, walk = at.image[1].value, at.image[2].value
+    at.segmented_control(key="gen_view").set_value("Interpolate").run()
+    assert not at.exception and len(at.image) == 1 and at.image[0].captions == ["Seed 0 to seed 1"]
+    interpolation = at.image[0].value
     at.number_input(key="gen_seed_b").set_value(5)
     at.toggle(key="gen_spherical").set_value(False).run()
-    assert not at.exception and at.image[1].value != interpolation and at.image[2].value == walk
+    assert not at.exception and at.image[0].value != interpolation
+    assert at.image[0].captions == ["Seed 0 to seed 5"]
+
+    at.segmented_control(key="gen_view").set_value("Latent walk").run()
+    assert not at.exception and len(at.image) == 1 and not at.toggle
+    walk = at.image[0].value
     at.slider(key="gen_walk_range").set_value((-1.0, 4.0)).run()
-    assert not at.exception and at.image[2].value != walk
-    assert at.image[2].captions == ["Dimension 0 from -1.0 to 4.0"]
+    assert not at.exception and at.image[0].value != walk
+    assert at.image[0].captions == ["Dimension 0 from -1.0 to 4.0"]
+
+    at.segmented_control(key="gen_view").set_value("Interpolate").run()  # its values were kept meanwhile
+    assert at.number_input(key="gen_seed_b").value == 5 and at.toggle(key="gen_spherical").value is False
+    assert at.image[0].captions == ["Seed 0 to seed 5"]
+    at.segmented_control(key="gen_view").set_value("Grid").run()
+    assert len(at.image) == 1 and at.image[0].captions == ["64 images, seed 0"]
 
 
 def test_an_uploaded_generator_can_be_used_instead_of_a_run(page, runs):

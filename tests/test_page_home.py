@@ -1,4 +1,4 @@
-"""The Home page (app.py): empty state, the runs table, broken runs and selecting a run."""
+"""The Home page (pages/home.py, the default page of app.py): empty state, the runs table, broken runs and selecting a run."""
 
 import time
 from pathlib import Path

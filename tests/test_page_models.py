@@ -38,7 +38,7 @@ def page(store, monkeypatch):
     monkeypatch.setenv("GAN_RUNS_DIR", str(store.root))
 
     def open_page(run_id=None):
-        at = AppTest.from_file(APP, default_timeout=60).switch_page(PAGE)
+        at = AppTest.from_file(APP, default_timeout=60).run().switch_page(PAGE)  # pages resolve after a first run
         at.session_state["run_id"] = run_id
         return at.run()
 

@@ -44,7 +44,7 @@ def test_an_empty_store_points_to_the_configure_page(store):
     at.switch_page(PAGE).run()
     assert not at.exception
     assert "No runs yet" in at.info[0].value
-    assert [(link.proto.label, link.proto.page) for link in at.get("page_link")] == [("Configure a run", "Configure")]
+    assert [(link.proto.label, link.proto.page) for link in at.get("page_link")] == [("Configure a run", "configure")]
     assert not at.get("plotly_chart")
 
 

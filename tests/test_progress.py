@@ -2,6 +2,7 @@
 
 import io
 
+from gan_core.history_metrics import ADVERSARIAL_METRICS
 from gan_core.progress import TerminalProgress, format_duration
 from gan_core.training import Progress
 
@@ -20,7 +21,7 @@ def test_durations():
 def test_tty_redraws_one_line_with_bar_eta_and_losses():
     stream = FakeTTY()
     show = TerminalProgress(stream, width=10)
-    show(Progress(step=5, total_steps=10, epoch=1, row=ROW, seconds=0.5))
+    show(Progress(step=5, total_steps=10, epoch=1, row=ROW, seconds=0.5, metrics=ADVERSARIAL_METRICS))
     show.close()
     text = stream.getvalue()
     assert text.startswith("\r[#####-----] 5/10 epoch 1 ETA ")
@@ -31,7 +32,7 @@ def test_pipe_gets_the_first_step_then_a_line_every_five_percent():
     stream = io.StringIO()
     show = TerminalProgress(stream)
     for step in range(1, 101):
-        show(Progress(step=step, total_steps=100, epoch=1, row=ROW, seconds=0.01))
+        show(Progress(step=step, total_steps=100, epoch=1, row=ROW, seconds=0.01, metrics=ADVERSARIAL_METRICS))
     lines = stream.getvalue().splitlines()
     assert len(lines) == 21 and "\r" not in stream.getvalue()
     assert lines[0].split()[1] == "1/100" and lines[1].split()[1] == "5/100"

@@ -9,10 +9,10 @@ import zipfile
 import numpy as np
 import pytest
 
+from gan_core.history_metrics import ADVERSARIAL_METRICS, history_columns
 from gan_core.config import RunConfig
 from gan_core.errors import RunError
 from gan_core.runs import (
-    HISTORY_COLUMNS,
     METRICS_COLUMNS,
     RunStore,
     atomic_write_text,
@@ -20,6 +20,8 @@ from gan_core.runs import (
     export_zip,
     validate_run_id,
 )
+
+HISTORY_COLUMNS = history_columns(ADVERSARIAL_METRICS)
 
 
 @pytest.fixture

@@ -185,7 +185,7 @@ def test_batch_larger_than_the_data_is_refused(store, tmp_path):
     path = tmp_path / "small.npz"
     np.savez(path, x=np.zeros((20, 28, 28), np.uint8))
     run = store.create(tiny(dataset=str(path), batch_size=32))
-    with pytest.raises(ConfigError, match=r"\(32\) is larger than the dataset \(20 images\)"):
+    with pytest.raises(ConfigError, match=r"takes 32 images, more than the dataset.s 20"):
         train_run(run)
 
 
@@ -196,3 +196,18 @@ def test_mixed_precision_trains_in_bfloat16_on_cpu(store):
     assert all(np.isfinite(r["g_loss"]) and np.isfinite(r["d_loss"]) for r in run.history_rows())
     images, _ = sample(load_generator(run), 4)
     assert images.dtype == np.uint8 and images.shape == (4, 28, 28, 1)
+
+
+def test_the_worker_writes_the_familys_warning_into_the_status(store, monkeypatch):
+    from gan_core import families
+
+    seen = []
+
+    def warning(config, recent):
+        seen.append(len(recent))
+        return f"saw {len(recent)} steps" if len(recent) >= 4 else None
+
+    monkeypatch.setattr(families.get("dcgan"), "warning", warning)
+    run = store.create(tiny(steps=5))
+    status = train_run(run)
+    assert status["warning"] == "saw 5 steps" and seen[-1] == 5

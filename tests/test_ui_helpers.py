@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gan_core.history_metrics import ADVERSARIAL_METRICS
 from gan_core import compare, ui_forms, ui_runs
 from gan_core.config import RunConfig, field_info, field_names, load_preset, preset_names
 from gan_core.errors import ConfigError, DataError
@@ -59,7 +60,8 @@ def test_runs_table_rows_and_a_broken_run(store):
     broken = store.create(TINY.replace(name="broken"))
     broken.config_path.write_text("{not json")
     table = ui_runs.runs_table(store)
-    assert list(table.columns) == list(ui_runs.COLUMNS)
+    columns = list(ui_runs.COLUMNS)
+    assert list(table.columns) == columns[:columns.index("step") + 1] + ["G loss", "D loss"] + columns[columns.index("step") + 1:]
     rows = {row["run"]: row for row in table.to_dict("records")}
     assert rows[first.id]["status"] == "finished"
     assert rows[first.id]["model"] == "dcgan conditional"
@@ -107,14 +109,15 @@ def test_widget_specs_follow_the_field_metadata():
 def test_every_form_field_is_in_exactly_one_section_with_a_label():
     placed = [name for _, groups in ui_forms.SECTIONS for name in ui_forms.form_fields(groups)]
     assert sorted(placed) == sorted(n for n in field_names() if n != "dataset")
-    assert set(ui_forms.LABELS) == set(placed)
+    labels = [ui_forms.widget_spec(name)["label"] for name in placed]
+    assert all(labels) and len(set(labels)) == len(labels)
 
 
 @pytest.mark.parametrize("preset", preset_names())
 def test_form_state_round_trips_every_preset(preset):
     config = load_preset(preset)
     state = ui_forms.form_state(config)
-    assert set(state) == set(ui_forms.FORM_KEYS)
+    assert set(state) == set(ui_forms.form_keys(config.family))
     assert ui_forms.config_from_values(ui_forms.values_from_state(state)) == config
 
 
@@ -251,10 +254,13 @@ def test_config_table_and_differing_fields():
 
 def test_overlay_figure_has_one_smoothed_trace_per_run():
     rows = {"a": [history_row(s, 1.0 + s % 2, 0.5) for s in range(1, 11)], "b": [history_row(1, 3.0, 0.1)]}
-    figure = compare.overlay_figure(rows, "g_loss", 0.0)
-    assert [trace.name for trace in figure.data] == ["a", "b"]
+    g_loss = ADVERSARIAL_METRICS[0]
+    figure = compare.overlay_figure(rows, g_loss, 0.0)
+    assert [trace.name for trace in figure.data] == ["a", "b"] and figure.layout.title.text == "G loss"
     assert list(figure.data[0].y) == [2.0, 1.0] * 5
-    smoothed = compare.overlay_figure(rows, "g_loss", 0.9)
+    rows["c"] = [{"step": 1.0, "code_mse": 0.5}]  # a run of another family has no G loss: no line
+    assert [trace.name for trace in compare.overlay_figure(rows, g_loss, 0.0).data] == ["a", "b"]
+    smoothed = compare.overlay_figure(rows, g_loss, 0.9)
     assert max(smoothed.data[0].y[1:]) < 2.0 and smoothed.data[0].y[0] == 2.0
 
 

@@ -1,0 +1,244 @@
+"""Noise-to-image adversarial GANs: one generator, one discriminator, a registered loss.
+
+The shared body of the dcgan and mlp families (each module only picks its networks). It trains
+as the TensorFlow DCGAN tutorial does: each step takes `batch_size x d_steps` images, makes
+`d_steps - 1` discriminator-only updates and then one joint update in which a single forward
+pass feeds both tapes. Optional: class conditioning (the keras-io conditional GAN), an EMA copy
+of the generator for samples and export, and any loss of `gan_core.losses` (its penalty term,
+such as WGAN-GP's, is added when the loss has one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from gan_core import losses
+from gan_core.config import RunConfig, Settings, setting
+from gan_core.datasets import ImageSet
+from gan_core.errors import ConfigError
+from gan_core.families.base import DataSpec, GanFamily, Parts, StepContext
+from gan_core.history_metrics import ADVERSARIAL_METRICS
+from gan_core.lazy_tf import keras, tf
+from gan_core.models import build_discriminator, build_generator
+
+SAMPLE_COUNT = 64
+# The "D overpowering G" rule for sigmoid losses: over the last 50 steps, mean D(G(z)) and mean D loss below these.
+OVERPOWER_STEPS = 50
+OVERPOWER_D_FAKE = 0.05
+OVERPOWER_D_LOSS = 0.1
+
+
+@dataclasses.dataclass
+class AdversarialSettings(Settings):
+    """The settings of a noise-to-image GAN with one generator and one discriminator."""
+
+    conditional: bool = setting(False, "Condition G and D on class labels (needs a labelled dataset).", "architecture", "Conditional (class labels)")
+    latent_dim: int = setting(100, "Size of the noise vector z.", "architecture", "Latent dimension", min=1, max=1024)
+    width: float = setting(1.0, "Channel/unit multiplier for both networks (1.0 = tutorial size).", "architecture", "Width multiplier", min=0.125, max=4.0)
+    batch_norm: bool = setting(True, "Batch normalization in the generator.", "architecture", "Batch norm (generator)")
+    dropout: float = setting(0.3, "Dropout rate in the discriminator.", "architecture", "Dropout (discriminator)", min=0.0, max=0.9)
+    spectral_norm: bool = setting(False, "Spectral normalization on the discriminator's layers.", "regularizers", "Spectral norm (discriminator)")
+    loss: str = setting("bce", "GAN objective.", "loss", "Loss", choices=losses.LOSSES)
+    label_smoothing: float = setting(
+        0.0, "One-sided label smoothing: real targets become 1 - value.", "regularizers", "Label smoothing", min=0.0, max=0.45
+    )
+    gp_weight: float = setting(10.0, "Gradient-penalty weight (wgan-gp only).", "regularizers", "Gradient-penalty weight", min=0.0, max=1000.0)
+    ema_decay: float = setting(
+        0.0, "EMA of generator weights for samples and export; 0 turns it off.", "regularizers", "Generator EMA decay", min=0.0, max=0.9999
+    )
+    g_lr: float = setting(2e-4, "Generator learning rate (Adam).", "optimizer", "G learning rate", min=1e-7, max=1000.0)
+    d_lr: float = setting(2e-4, "Discriminator learning rate (Adam).", "optimizer", "D learning rate", min=1e-7, max=1000.0)
+    g_beta1: float = setting(0.5, "Generator Adam beta 1.", "optimizer", "G Adam beta 1", min=0.0, max=0.999)
+    g_beta2: float = setting(0.999, "Generator Adam beta 2.", "optimizer", "G Adam beta 2", min=0.0, max=0.9999)
+    d_beta1: float = setting(0.5, "Discriminator Adam beta 1.", "optimizer", "D Adam beta 1", min=0.0, max=0.999)
+    d_beta2: float = setting(0.999, "Discriminator Adam beta 2.", "optimizer", "D Adam beta 2", min=0.0, max=0.9999)
+    d_steps: int = setting(1, "Discriminator updates per generator update.", "optimizer", "D steps per G step", min=1, max=20)
+
+    def validate(self) -> None:
+        if losses.get(self.loss).has_penalty and self.gp_weight == 0:
+            raise ConfigError(f"gp_weight must be above 0 with loss {self.loss}; got 0.")
+
+
+def make_optimizer(lr: float, beta1: float, beta2: float, policy: str) -> keras.optimizers.Optimizer:
+    """Adam, wrapped for dynamic loss scaling under the float16 policy."""
+    optimizer = keras.optimizers.Adam(learning_rate=lr, beta_1=beta1, beta_2=beta2)
+    if policy == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+class AdversarialFamily(GanFamily):
+    """A generator z (+ label) -> image against a discriminator image (+ label) -> logit."""
+
+    settings = AdversarialSettings
+    metrics = ADVERSARIAL_METRICS
+    divergence_advice = "Try lower learning rates, label smoothing, or the wgan-gp loss."
+
+    # ---- networks: what a family module picks ------------------------------------------
+    def generator(self, config: RunConfig, spec: DataSpec, name: str = "generator", sync_batch_norm: bool = False) -> keras.Model:
+        return build_generator(
+            self.name, image_shape=spec.image_shape, latent_dim=config.latent_dim, num_classes=self._classes(config, spec),
+            width=config.width, batch_norm=config.batch_norm, sync_batch_norm=sync_batch_norm, name=name,
+        )
+
+    def discriminator(self, config: RunConfig, spec: DataSpec, sync_batch_norm: bool = False) -> keras.Model:
+        return build_discriminator(
+            self.name, image_shape=spec.image_shape, num_classes=self._classes(config, spec), width=config.width,
+            dropout=config.dropout, spectral_norm=config.spectral_norm, sync_batch_norm=sync_batch_norm,
+        )
+
+    @staticmethod
+    def _classes(config: RunConfig, spec: DataSpec) -> int:
+        return spec.num_classes if config.conditional else 0
+
+    # ---- data ---------------------------------------------------------------------------
+    def check_data(self, config: RunConfig, data: ImageSet) -> None:
+        if config.conditional and data.num_classes < 2:
+            raise ConfigError(f"conditional=true needs a labelled dataset; '{data.source}' has no class labels.")
+
+    def rows_per_step(self, config: RunConfig) -> int:
+        return config.batch_size * config.d_steps
+
+    # ---- training -----------------------------------------------------------------------
+    def build(self, config: RunConfig, spec: DataSpec, sync_batch_norm: bool) -> Parts:
+        policy = keras.mixed_precision.global_policy().name
+        networks = {
+            "generator": self.generator(config, spec, sync_batch_norm=sync_batch_norm),
+            "discriminator": self.discriminator(config, spec, sync_batch_norm=sync_batch_norm),
+        }
+        sampler = "generator"
+        if config.ema_decay > 0:
+            ema = self.generator(config, spec, name="ema_generator")
+            ema.set_weights(networks["generator"].get_weights())
+            networks["ema_generator"] = ema
+            sampler = "ema_generator"
+        optimizers = {
+            "g_optimizer": make_optimizer(config.g_lr, config.g_beta1, config.g_beta2, policy),
+            "d_optimizer": make_optimizer(config.d_lr, config.d_beta1, config.d_beta2, policy),
+        }
+        optimizers["g_optimizer"].build(networks["generator"].trainable_variables)
+        optimizers["d_optimizer"].build(networks["discriminator"].trainable_variables)
+        return Parts(networks, optimizers, sampler)
+
+    def draws(self, config, rng, rows):
+        return {"z": rng.normal([rows, config.latent_dim])}
+
+    def train_step(self, parts, config, images, labels, draws, ctx):
+        chunks = [tf.split(t, config.d_steps) for t in (images, labels, draws["z"])]
+        for j in range(config.d_steps - 1):
+            self._discriminator_update(parts, config, ctx, *(c[j] for c in chunks))
+        return self._joint_update(parts, config, ctx, *(c[-1] for c in chunks))
+
+    def _inputs(self, config, x, labels):
+        return [x, labels] if config.conditional else x
+
+    def _d_loss(self, parts, config, real, fake, labels, real_logits, fake_logits):
+        objective = losses.get(config.loss)
+        loss = objective.d_loss(real_logits, fake_logits, config.label_smoothing)
+        penalty = objective.penalty(parts.networks["discriminator"], real, fake, labels if config.conditional else None, config.gp_weight)
+        return loss if penalty is None else loss + penalty
+
+    def _discriminator_update(self, parts, config, ctx, real, labels, z):
+        G, D = parts.networks["generator"], parts.networks["discriminator"]
+        optimizer = parts.optimizers["d_optimizer"]
+        fake = G(self._inputs(config, z, labels), training=True)
+        with tf.GradientTape() as tape:
+            real_logits = D(self._inputs(config, real, labels), training=True)
+            fake_logits = D(self._inputs(config, fake, labels), training=True)
+            d_loss = ctx.scaled(optimizer, self._d_loss(parts, config, real, fake, labels, real_logits, fake_logits))
+        ctx.apply(optimizer, tape, d_loss, D.trainable_variables)
+
+    def _joint_update(self, parts, config, ctx, real, labels, z):
+        G, D = parts.networks["generator"], parts.networks["discriminator"]
+        g_opt, d_opt = parts.optimizers["g_optimizer"], parts.optimizers["d_optimizer"]
+        objective = losses.get(config.loss)
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = G(self._inputs(config, z, labels), training=True)
+            real_logits = D(self._inputs(config, real, labels), training=True)
+            fake_logits = D(self._inputs(config, fake, labels), training=True)
+            g_loss = objective.g_loss(fake_logits)
+            d_loss = self._d_loss(parts, config, real, fake, labels, real_logits, fake_logits)
+            g_scaled = ctx.scaled(g_opt, g_loss)
+            d_scaled = ctx.scaled(d_opt, d_loss)
+        g_norm = ctx.apply(g_opt, g_tape, g_scaled, G.trainable_variables)
+        d_norm = ctx.apply(d_opt, d_tape, d_scaled, D.trainable_variables)
+        return {
+            "g_loss": tf.cast(g_loss, tf.float32),
+            "d_loss": tf.cast(d_loss, tf.float32),
+            "d_real": objective.probability(real_logits),
+            "d_fake": objective.probability(fake_logits),
+            "g_grad_norm": g_norm,
+            "d_grad_norm": d_norm,
+        }
+
+    def after_step(self, parts, config):
+        """EMA of generator weights, with warm-up so early samples are not dominated by the init."""
+        if "ema_generator" not in parts.networks:
+            return
+        t = tf.cast(parts.optimizers["g_optimizer"].iterations, tf.float32)
+        decay = tf.minimum(config.ema_decay, (1.0 + t) / (10.0 + t))
+        for ema_weight, weight in zip(parts.networks["ema_generator"].weights, parts.networks["generator"].weights):
+            ema_weight.assign(decay * ema_weight + (1.0 - decay) * weight)
+
+    def warning(self, config, recent):
+        if not losses.get(config.loss).sigmoid or len(recent) < OVERPOWER_STEPS:
+            return None
+        recent = recent[-OVERPOWER_STEPS:]
+        d_fake = sum(r["d_fake"] for r in recent) / len(recent)
+        d_loss = sum(r["d_loss"] for r in recent) / len(recent)
+        if d_fake >= OVERPOWER_D_FAKE or d_loss >= OVERPOWER_D_LOSS:
+            return None
+        return (
+            f"The discriminator is overpowering the generator: over the last {len(recent)} steps D(G(z)) averaged "
+            f"{d_fake:.3f} and the D loss {d_loss:.3f}, so G gets almost no gradient. Try a lower d_lr or higher g_lr, "
+            "label_smoothing 0.1, dropout in D, or the wgan-gp loss."
+        )
+
+    # ---- sampling -----------------------------------------------------------------------
+    def sampler(self, config, spec):
+        key = "ema_generator" if config.ema_decay > 0 else "generator"
+        return key, self.generator(config, spec)
+
+    def exports(self, config, spec):
+        return {"generator": self.sampler(config, spec), "discriminator": ("discriminator", self.discriminator(config, spec))}
+
+    def generate(self, model, config, num_classes, n, seed, label=None):
+        z = np.random.default_rng(seed).standard_normal((n, config.latent_dim), dtype=np.float32)
+        labels = None
+        if config.conditional:
+            labels = np.full(n, label, np.int32) if label is not None else (np.arange(n) % num_classes).astype(np.int32)
+        return run_generator(model, z, labels), labels
+
+    def sample_grid(self, model, config, num_classes):
+        z, labels = fixed_inputs(config, num_classes)
+        return run_generator(model, z, labels), grid_columns(config, num_classes, len(z))
+
+
+def fixed_inputs(config: RunConfig, num_classes: int, seed: int | None = None, n: int = SAMPLE_COUNT) -> tuple[np.ndarray, np.ndarray | None]:
+    """The fixed latent vectors (and labels) of a run's sample grids; conditional runs get one row per class."""
+    rng = np.random.default_rng(config.seed if seed is None else seed)
+    if config.conditional and num_classes > 1:
+        per_class = max(1, n // num_classes)
+        labels = np.repeat(np.arange(num_classes, dtype=np.int32), per_class)
+        return rng.standard_normal((len(labels), config.latent_dim), dtype=np.float32), labels
+    return rng.standard_normal((n, config.latent_dim), dtype=np.float32), None
+
+
+def grid_columns(config: RunConfig, num_classes: int, n: int) -> int:
+    """Columns of a sample grid: one row per class for conditional runs."""
+    if config.conditional and num_classes > 1:
+        return max(1, n // num_classes)
+    return int(np.ceil(np.sqrt(n)))
+
+
+def run_generator(generator: keras.Model, z: np.ndarray, labels: np.ndarray | None = None, batch_size: int = 256) -> np.ndarray:
+    """Generator output in [-1, 1] as float32 numpy, in inference mode."""
+    out = []
+    for start in range(0, len(z), batch_size):
+        inputs = z[start : start + batch_size]
+        if labels is not None:
+            inputs = [inputs, labels[start : start + batch_size]]
+        out.append(np.asarray(generator(inputs, training=False), dtype=np.float32))
+    return np.concatenate(out, axis=0)

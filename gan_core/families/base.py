@@ -1,0 +1,125 @@
+"""The contract every GAN family implements, and what the training loop hands it.
+
+The loop (gan_core.training) owns scheduling, the `tf.distribute` strategy, the run's RNG, steps
+per call, checkpoints, sample grids, divergence and quality metrics; it never names a family.
+A family owns its settings, its networks and optimizers, its train step and its sampler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gan_core.config import RunConfig, Settings
+from gan_core.datasets import ImageSet
+from gan_core.history_metrics import Metric
+from gan_core.lazy_tf import keras, tf
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a family needs to know of its data to build networks."""
+
+    image_shape: tuple[int, int, int]
+    num_classes: int
+
+
+@dataclass
+class Parts:
+    """A run's trainable state by name: networks, optimizers and extra checkpointed state.
+
+    The names are the checkpoint's keys, so they must stay the same for old runs to restore.
+    """
+
+    networks: dict[str, keras.Model]
+    optimizers: dict[str, keras.optimizers.Optimizer]
+    sampler: str  # the network that draws samples and is exported as the generator
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def checkpoint_items(self) -> dict[str, Any]:
+        return {**self.networks, **self.optimizers, **self.state}
+
+    @property
+    def sampling_model(self) -> keras.Model:
+        return self.networks[self.sampler]
+
+
+class StepContext:
+    """Loss scaling and gradient application across replicas: what a train step asks the loop for."""
+
+    def __init__(self, strategy: tf.distribute.Strategy) -> None:
+        self.replicas = strategy.num_replicas_in_sync
+
+    def scaled(self, optimizer: keras.optimizers.Optimizer, loss: tf.Tensor) -> tf.Tensor:
+        """The loss to differentiate (inside the tape): split over replicas, loss-scaled for float16."""
+        return optimizer.scale_loss(loss / self.replicas)
+
+    def apply(self, optimizer: keras.optimizers.Optimizer, tape: tf.GradientTape, scaled_loss: tf.Tensor, variables) -> tf.Tensor:
+        """Apply the gradient of a `scaled` loss; return the unscaled global gradient norm."""
+        grads = tape.gradient(scaled_loss, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        norm = tf.linalg.global_norm(grads) * self.replicas
+        scale = getattr(optimizer, "dynamic_scale", None)
+        return norm / tf.cast(scale, tf.float32) if scale is not None else norm
+
+
+class GanFamily:
+    """One GAN family: subclass it in one module and add one line to `gan_core.families.FAMILIES`."""
+
+    name: str = ""
+    settings: type[Settings] = Settings
+    metrics: tuple[Metric, ...] = ()
+    divergence_advice = "Try lower learning rates."
+
+    # ---- data -------------------------------------------------------------------------
+    def check_data(self, config: RunConfig, data: ImageSet) -> None:
+        """Raise ConfigError with one sentence when the dataset cannot feed this family."""
+
+    def rows_per_step(self, config: RunConfig) -> int:
+        """Images one training step takes from the data."""
+        return config.batch_size
+
+    # ---- training -----------------------------------------------------------------------
+    def build(self, config: RunConfig, spec: DataSpec, sync_batch_norm: bool) -> Parts:
+        """Networks, optimizers (built) and extra state, under the dtype policy and seed the loop has set."""
+        raise NotImplementedError
+
+    def draws(self, config: RunConfig, rng: tf.random.Generator, rows: int) -> dict[str, tf.Tensor]:
+        """Random tensors for the global batch, one row per image (each replica gets the rows of its images)."""
+        return {}
+
+    def train_step(
+        self, parts: Parts, config: RunConfig, images: tf.Tensor, labels: tf.Tensor, draws: dict[str, tf.Tensor], ctx: StepContext
+    ) -> dict[str, tf.Tensor]:
+        """One step on one replica's batch; returns a float32 scalar per declared metric."""
+        raise NotImplementedError
+
+    def after_step(self, parts: Parts, config: RunConfig) -> None:
+        """Work after each step outside the replicas (e.g. an EMA of weights)."""
+        return None
+
+    def warning(self, config: RunConfig, recent: list[dict[str, float]]) -> str | None:
+        """A sentence when recent history shows a known failure of this family (written to status.json)."""
+        return None
+
+    # ---- sampling -----------------------------------------------------------------------
+    def sampler(self, config: RunConfig, spec: DataSpec) -> tuple[str, keras.Model]:
+        """The sampling network of a restored run, freshly built, and its checkpoint key."""
+        raise NotImplementedError
+
+    def generate(
+        self, model: keras.Model, config: RunConfig, num_classes: int, n: int, seed: int, label: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """n images in [-1, 1] (and their labels, for class-conditional samplers) from a seed."""
+        raise NotImplementedError
+
+    def sample_grid(self, model: keras.Model, config: RunConfig, num_classes: int) -> tuple[np.ndarray, int]:
+        """The fixed-seed images of a run's sample grids, and the grid's columns."""
+        raise NotImplementedError
+
+    def exports(self, config: RunConfig, spec: DataSpec) -> dict[str, keras.Model]:
+        """Freshly built networks that Models and `export` offer as .keras files, by checkpoint key."""
+        key, model = self.sampler(config, spec)
+        return {key: model}

@@ -1,0 +1,151 @@
+"""The router (app.py) and the shared run picker: the seven pages in their sections, Home first, and the
+selected run kept in session state and ?run= across pages, links and the picker."""
+
+import time
+from pathlib import Path
+
+import pytest
+import streamlit
+from streamlit.testing.v1 import AppTest
+
+from gan_core import ui_common
+from gan_core.config import RunConfig
+from gan_core.runs import RunStore
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TITLES = ["Home", "Configure", "Train", "Generate", "Evaluate", "Compare", "Models"]
+TINY = RunConfig(dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=6, sample_every=3, checkpoint_every=3)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
+    return RunStore(tmp_path / "runs")
+
+
+@pytest.fixture
+def runs(store):
+    """Three stopped, untrained runs, oldest first (the pages list the newest first)."""
+    made = []
+    for name in ("a", "b", "c"):
+        run = store.create(TINY.replace(name=name))
+        run.update_status(state="stopped", message="Stopped before training started.")
+        made.append(run.id)
+        time.sleep(0.01)
+    return made
+
+
+def open_app(run_id: str | None = None, page: str | None = None) -> AppTest:
+    """A new browser session on `page` (Home when None), opened at ?run=run_id when given.
+
+    AppTest finds a page of st.navigation only after a first run, so the session starts on Home
+    with an empty URL, as a fresh session would, and then goes to the page with ?run= set.
+    """
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    if run_id:
+        at.query_params["run"] = run_id
+    if page:
+        at.switch_page(page)
+    return at.run()
+
+
+def test_the_page_list_has_seven_pages_in_sections_home_first():
+    specs = ui_common.page_specs()
+    assert [spec.title for spec in specs] == TITLES
+    assert [spec.url_path for spec in specs] == ["", "configure", "train", "generate", "evaluate", "compare", "models"]
+    assert specs[0] is ui_common.HOME and specs[0].path == "pages/home.py"
+    assert list(ui_common.PAGES) == ["Experiment", "Results"]
+    root = Path(APP).parent
+    assert all((root / spec.path).is_file() for spec in specs)
+    assert sorted(spec.path for spec in specs[1:]) == sorted(f"pages/{p.name}" for p in (root / "pages").glob("[0-9]_*.py"))
+
+
+def test_the_router_declares_the_seven_pages_with_home_the_default(store, monkeypatch):
+    declared = []
+    real_navigation = streamlit.navigation
+
+    def spy(pages, **kwargs):
+        declared.append(pages)
+        return real_navigation(pages, **kwargs)
+
+    monkeypatch.setattr(streamlit, "navigation", spy)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception and at.title[0].value == "GAN Workbench"  # Home runs at the root URL
+    (sections,) = declared
+    assert list(sections) == ["Experiment", "Results"]
+    pages = [page for section in sections.values() for page in section]
+    assert [page.title for page in pages] == TITLES
+    assert [page.url_path for page in pages] == ["", "configure", "train", "generate", "evaluate", "compare", "models"]
+    assert [page.visibility for page in pages] == ["visible"] * 7
+
+
+def test_a_url_with_run_selects_that_run_on_each_single_run_page(runs):
+    oldest = runs[0]  # not the page's default (the newest)
+    for page in ("pages/2_Train.py", "pages/6_Models.py"):
+        at = open_app(oldest, page)
+        assert not at.exception, page
+        assert at.selectbox[0].label == "Run" and at.selectbox[0].value == oldest, page
+        assert at.session_state["run_id"] == oldest and at.query_params["run"] == oldest
+
+
+def test_without_a_selection_the_picker_shows_the_newest_run_and_puts_it_in_the_url(runs):
+    at = open_app(page="pages/2_Train.py")
+    assert at.selectbox[0].value == runs[-1]
+    assert at.query_params["run"] == runs[-1] and at.session_state["run_id"] == runs[-1]
+
+
+def test_picking_a_run_updates_the_url_and_the_session(runs):
+    at = open_app(runs[0], "pages/2_Train.py")
+    at.selectbox[0].select(runs[1]).run()
+    assert not at.exception
+    assert (at.selectbox[0].value, at.session_state["run_id"], at.query_params["run"]) == (runs[1],) * 3
+    at.run()  # a rerun keeps the choice
+    assert at.selectbox[0].value == runs[1]
+
+
+def test_sidebar_navigation_keeps_the_run_and_puts_it_back_in_the_url(runs):
+    at = open_app(runs[0], "pages/2_Train.py")
+    at.selectbox[0].select(runs[1]).run()
+    for page in ("pages/6_Models.py", "pages/home.py", "pages/5_Compare.py", "pages/2_Train.py"):
+        at.query_params.clear()  # a click in the sidebar opens the page without query parameters
+        at.switch_page(page).run()
+        assert not at.exception, page
+        assert at.query_params["run"] == runs[1] and at.session_state["run_id"] == runs[1], page
+    assert at.selectbox[0].value == runs[1]
+
+
+def test_a_link_with_another_run_wins_over_the_session(runs):
+    """A page link or a pasted URL names a run: it is selected even when the session had another one."""
+    at = open_app(runs[0], "pages/6_Models.py")
+    at.query_params["run"] = runs[2]
+    at.switch_page("pages/2_Train.py").run()
+    assert at.selectbox[0].value == runs[2] and at.session_state["run_id"] == runs[2]
+
+
+def test_compare_includes_the_selected_run(runs):
+    at = open_app(runs[0], "pages/5_Compare.py")
+    assert not at.exception
+    assert at.multiselect[0].value[0] == runs[0] and len(at.multiselect[0].value) == 2
+
+
+def test_home_selects_the_run_of_the_url_and_links_carry_it(runs):
+    at = open_app(runs[1])
+    assert not at.exception
+    assert at.session_state["run_id"] == runs[1]
+    links = {link.proto.label: link.proto for link in at.get("page_link")}
+    assert list(links) == ["New experiment", "Train", "Generate", "Evaluate", "Compare", "Models"]
+    assert {label: (link.page, link.query_string) for label, link in links.items()} == {
+        "New experiment": ("configure", f"run={runs[1]}"),
+        **{label: (label.lower(), f"run={runs[1]}") for label in TITLES[2:]},
+    }
+
+
+def test_page_links_carry_the_selected_run(store):
+    """The Generate page's link to Train (no checkpoint yet) keeps the run selected on Home."""
+    run = store.create(TINY)
+    run.update_status(state="queued")
+    at = open_app(run.id, "pages/3_Generate.py")
+    assert not at.exception
+    (link,) = at.get("page_link")
+    assert (link.proto.label, link.proto.page, link.proto.query_string) == ("Train", "train", f"run={run.id}")

@@ -11,7 +11,7 @@ jobs of the `dcgan` preset (run until stopped), each started with `jobs.start_jo
 the Configure page's Train button calls, and stopped with `jobs.stop_job`:
 
   A  no browser open (the server idles);
-  B  a fresh headless Chromium on `/Train?run=<id>` from the moment the job starts, so the page's
+  B  a fresh headless Chromium on `/train?run=<id>` from the moment the job starts, so the page's
      status fragment reruns every 5 s and its chart fragment every 10 s (reading history.csv,
      drawing the losses chart and the sample grid).
 
@@ -255,9 +255,9 @@ def warm_up(chromium: Chromium, url: str, cold: bool) -> None:
     page = chromium.open()
     try:
         if not cold:
-            page.goto(f"{url}/Configure", timeout=120 * SECOND)
+            page.goto(f"{url}/configure", timeout=120 * SECOND)
             page.get_by_text("Generator parameters").wait_for(timeout=180 * SECOND)
-        page.goto(f"{url}/Train", timeout=120 * SECOND)
+        page.goto(f"{url}/train", timeout=120 * SECOND)
         page.get_by_text("No runs yet").wait_for(timeout=120 * SECOND)
     finally:
         chromium.close_browser()
@@ -278,7 +278,7 @@ def measure(
     try:
         if chromium is not None:
             page = chromium.open()
-            page.goto(f"{url}/Train?run={run.id}", timeout=120 * SECOND)
+            page.goto(f"{url}/train?run={run.id}", timeout=120 * SECOND)
         wait = page.wait_for_timeout if page is not None else (lambda ms: time.sleep(ms / 1000))
         samples: list[tuple[float, int]] = []
         first = None
@@ -345,7 +345,7 @@ def interleaved(
             page = None
             if page_open:
                 page = chromium.open()
-                page.goto(f"{url}/Train?run={run.id}", timeout=120 * SECOND)
+                page.goto(f"{url}/train?run={run.id}", timeout=120 * SECOND)
             time.sleep(settle)
             before, cpu_before, t0 = step_now(run), meter.snapshot(), time.monotonic()
             time.sleep(seconds)

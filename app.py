@@ -1,6 +1,6 @@
 """GAN Workbench: the dashboard's entry point and router. Start with `streamlit run app.py`.
 
-It declares every page in its sidebar section (gan_core.ui_common.PAGES: Home, the default page at
+It declares every page in its sidebar section (gan_core.dashboard.common.PAGES: Home, the default page at
 the root URL, then /configure, /train, /generate, /evaluate, /compare and /models), sets the wide
 layout once for all of them, keeps the selected run in session state and ?run= in step, and runs
 the open page. The Home page is pages/home.py.
@@ -14,7 +14,7 @@ dialog. Moving the page files to another folder (and their paths in PAGES) remov
 
 import streamlit as st
 
-from gan_core.ui_common import navigation_pages, sync_selected_run
+from gan_core.dashboard.common import navigation_pages, sync_selected_run
 
 st.set_page_config(layout="wide")
 page = st.navigation(navigation_pages())

@@ -52,10 +52,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from gan_core import jobs
 from gan_core.config import RunConfig, load_preset
 from gan_core.errors import RunError
-from gan_core.runs import Run, RunStore, pid_alive
+from gan_core.store import jobs
+from gan_core.store.runs import Run, RunStore, pid_alive
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = [

@@ -50,10 +50,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_core import jobs
 from gan_core.config import RunConfig, load_preset
 from gan_core.errors import RunError
-from gan_core.runs import Run, RunStore, pid_alive
+from gan_core.store import jobs
+from gan_core.store.runs import Run, RunStore, pid_alive
 
 ROOT = Path(__file__).resolve().parent.parent
 GRID_IMAGES = 64
@@ -116,8 +116,9 @@ def grid_times(store: RunStore, config: RunConfig, train_steps: int, repeats: in
     """(what, median, p95) rows for a Generate click on a cached generator."""
     import keras
 
-    from gan_core import latents, model_cache, model_io
-    from gan_core.training import train_run
+    from gan_core.dashboard import model_cache
+    from gan_core.generation import latents, model_io
+    from gan_core.training.loop import train_run
 
     run = store.create(config.replace(steps=train_steps, sample_every=train_steps, checkpoint_every=train_steps))
     started = time.perf_counter()
@@ -250,12 +251,12 @@ def time_to_first_step(store: RunStore, config: RunConfig, poll: float, timeout:
 
 
 def import_seconds() -> float:
-    """Seconds a fresh Python takes to import gan_core.training (TensorFlow and Keras), as the worker does."""
-    code = "import time; t = time.perf_counter(); import gan_core.training; print(time.perf_counter() - t)"
+    """Seconds a fresh Python takes to import gan_core.training.loop (TensorFlow and Keras), as the worker does."""
+    code = "import time; t = time.perf_counter(); import gan_core.training.loop; print(time.perf_counter() - t)"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     done = subprocess.run([sys.executable, "-c", code], check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     if done.returncode:
-        raise SystemExit(f"importing gan_core.training failed:\n{done.stderr[-2000:]}")
+        raise SystemExit(f"importing gan_core.training.loop failed:\n{done.stderr[-2000:]}")
     return float(done.stdout.split()[-1])
 
 
@@ -283,7 +284,7 @@ def breakdown(results: list[dict[str, float]]) -> str:
     parts = [
         ("worker process start, imports, queue claim", claimed),
         ("TensorFlow import, data load, model and pipeline build", began - claimed),
-        ("  of which importing gan_core.training (TF, Keras), timed apart", med["importing gan_core.training, timed apart"]),
+        ("  of which importing gan_core.training.loop (TF, Keras), timed apart", med["importing gan_core.training.loop, timed apart"]),
         ("step-0 sample grid, first call (trace + 1 step), status write", first - began),
         ("  of which the first call", call),
     ]
@@ -357,7 +358,7 @@ def main() -> None:
             results = []
             for i in range(args.starts):
                 results.append(time_to_first_step(store, config, args.poll))
-                results[-1]["importing gan_core.training, timed apart"] = import_seconds()
+                results[-1]["importing gan_core.training.loop, timed apart"] = import_seconds()
                 print(f"start {i + 1}: first step after {results[-1]['first step on disk (status step >= 1)']:.2f} s", flush=True)
             print(f"\n### Train pressed to first training step (polled every {args.poll * 1000:.0f} ms)\n")
             print(start_table(results) + "\n\n" + breakdown(results), flush=True)

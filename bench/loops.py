@@ -14,11 +14,11 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from gan_core.config import RunConfig
 from gan_core import families
+from gan_core.config import RunConfig
 from gan_core.families.base import DataSpec
-from gan_core.runs import RunStore
-from gan_core.training import Trainer
+from gan_core.store.runs import RunStore
+from gan_core.training.loop import Trainer
 
 
 @dataclass

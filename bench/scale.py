@@ -25,10 +25,10 @@ import numpy as np
 
 from bench.loops import gan_core_loop
 from bench.throughput import race, report
-from gan_core import jobs
 from gan_core.config import load_preset
-from gan_core.datasets import load_dataset
-from gan_core.runs import RunStore
+from gan_core.data.datasets import load_dataset
+from gan_core.store import jobs
+from gan_core.store.runs import RunStore
 
 SAMPLE_EVERY_SEC = 30.0
 

@@ -27,8 +27,8 @@ import tensorflow as tf
 
 from bench.loops import Loop, classic_keras_mlp, gan_core_loop, tutorial_loop
 from gan_core.config import RunConfig, load_preset
-from gan_core.datasets import load_dataset
-from gan_core.runs import RunStore
+from gan_core.data.datasets import load_dataset
+from gan_core.store.runs import RunStore
 
 
 def describe(config: RunConfig) -> str:

@@ -26,12 +26,12 @@ from PIL import Image
 from bench.loops import Loop, gan_core_loop, tutorial_loop
 from bench.two_minutes import side_by_side
 from gan_core.config import RunConfig, load_preset
-from gan_core.datasets import load_dataset
-from gan_core.evaluation import SEED, check_n, cheap_metrics, make_reference, reference_data
-from gan_core.evaluator import get_evaluator
+from gan_core.data.datasets import load_dataset
+from gan_core.data.images import make_grid, to_uint8
+from gan_core.evaluation.evaluate import SEED, cheap_metrics, check_n, make_reference, reference_data
+from gan_core.evaluation.evaluator import get_evaluator
 from gan_core.families.adversarial import run_generator as generate
-from gan_core.images import make_grid, to_uint8
-from gan_core.runs import RunStore
+from gan_core.store.runs import RunStore
 
 N = 1000
 

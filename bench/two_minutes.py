@@ -5,7 +5,7 @@
 Each preset trains on mnist-5k in this process, one after the other, for `--seconds` of
 wall-clock time (start-up and tracing included), then stops with a checkpoint. It prints
 steps, images/s and the final losses of each, evaluates each final generator on the 500
-held-out digits (`gan_core.evaluation`), prints a markdown table of the metrics beside their
+held-out digits (`gan_core.evaluation.evaluate`), prints a markdown table of the metrics beside their
 real-vs-real floor, and writes one PNG with a labelled grid per preset. Run it on an
 otherwise idle machine: the figures are only fair when nothing else runs.
 """
@@ -21,9 +21,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from gan_core.config import load_preset
-from gan_core.evaluation import evaluate_run
-from gan_core.runs import RunStore
-from gan_core.training import train_run
+from gan_core.evaluation.evaluate import evaluate_run
+from gan_core.store.runs import RunStore
+from gan_core.training.loop import train_run
 
 TABLE_METRICS = ("fd", "classifier_score", "precision", "recall", "coverage", "classes_covered", "swd")
 

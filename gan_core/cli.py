@@ -15,10 +15,10 @@ import tempfile
 import threading
 from pathlib import Path
 
-from gan_core.history_metrics import progress_text
 from gan_core.config import load_config, preset_names
 from gan_core.errors import GanError
-from gan_core.runs import RunStore, export_zip, write_error
+from gan_core.history_metrics import progress_text
+from gan_core.store.runs import RunStore, export_zip, write_error
 
 EXIT_USER_ERROR = 2
 EXIT_NOT_FINISHED = 3
@@ -124,7 +124,7 @@ def cmd_train(args: argparse.Namespace, store: RunStore) -> int:
 
 
 def _is_chief() -> bool:
-    from gan_core.devices import is_chief
+    from gan_core.training.devices import is_chief
 
     return is_chief()
 
@@ -140,7 +140,7 @@ def cmd_resume(args: argparse.Namespace, store: RunStore) -> int:
         if key not in SCHEDULE_KEYS:
             raise GanError(f"Only the schedule can change on resume ({', '.join(SCHEDULE_KEYS)}); '{key}' cannot.")
     if changes:
-        from gan_core.runs import atomic_write_text
+        from gan_core.store.runs import atomic_write_text
 
         try:
             atomic_write_text(run.config_path, run.config().replace(**changes).to_json())
@@ -151,7 +151,7 @@ def cmd_resume(args: argparse.Namespace, store: RunStore) -> int:
 
 
 def cmd_work(args: argparse.Namespace, store: RunStore) -> int:
-    from gan_core.jobs import wait_for_turn
+    from gan_core.store.jobs import wait_for_turn
 
     run = store.get(args.run_id)
     if not wait_for_turn(store, run):
@@ -161,8 +161,8 @@ def cmd_work(args: argparse.Namespace, store: RunStore) -> int:
 
 
 def _train(run, resume: bool) -> int:
-    from gan_core.progress import TerminalProgress
-    from gan_core.training import train_run
+    from gan_core.training.loop import train_run
+    from gan_core.training.progress import TerminalProgress
 
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -189,7 +189,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 def cmd_generate(args: argparse.Namespace, store: RunStore) -> int:
-    from gan_core.generation import load_generator, sample, save_samples
+    from gan_core.generation.sampling import load_generator, sample, save_samples
 
     run = store.get(args.run_id)
     if Path(args.out).suffix not in (".npz", ".png"):
@@ -204,7 +204,7 @@ def cmd_generate(args: argparse.Namespace, store: RunStore) -> int:
 
 
 def cmd_export(args: argparse.Namespace, store: RunStore) -> int:
-    from gan_core.generation import export_generator
+    from gan_core.generation.sampling import export_generator
 
     run = store.get(args.run_id)
     if not args.out.endswith(".zip"):
@@ -218,7 +218,7 @@ def cmd_export(args: argparse.Namespace, store: RunStore) -> int:
 def cmd_evaluate(args: argparse.Namespace, store: RunStore) -> int:
     import json
 
-    from gan_core.evaluation import evaluate_run, format_report
+    from gan_core.evaluation.evaluate import evaluate_run, format_report
 
     def progress(fraction: float, message: str) -> None:
         print(f"{100 * fraction:3.0f}% {message}", file=sys.stderr, flush=True)

@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from gan_core import jobs
-from gan_core import ui_forms as forms
 from gan_core.config import RunConfig, load_preset, preset_names
-from gan_core.datasets import OFFLINE_DATASET, load_dataset
+from gan_core.dashboard import forms
+from gan_core.dashboard.common import get_store, select_run
+from gan_core.dashboard.summary import dataset_shape, summarize
+from gan_core.data.datasets import OFFLINE_DATASET, load_dataset
 from gan_core.errors import GanError
-from gan_core.summary import dataset_shape, summarize
-from gan_core.ui_common import get_store, select_run
+from gan_core.store import jobs
 
 DEFAULT_PRESET = "dcgan"
 

@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from gan_core import charts, jobs
+from gan_core.dashboard import charts
+from gan_core.dashboard.common import get_store, page_link, run_picker
 from gan_core.errors import GanError
 from gan_core.history_metrics import groups as metric_groups
-from gan_core.ui_common import get_store, page_link, run_picker
+from gan_core.store import jobs
 
 POLL_SECONDS = 5  # state, progress and the latest losses
 CHART_SECONDS = 10  # charts and samples: redrawing a chart costs the browser CPU the job needs

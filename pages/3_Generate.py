@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from gan_core import latents, model_cache, model_io
+from gan_core.dashboard import model_cache
+from gan_core.dashboard.common import get_store, page_link, run_picker
 from gan_core.errors import GanError
-from gan_core.ui_common import get_store, page_link, run_picker
+from gan_core.generation import latents, model_io
 
 MAX_SEED = 2**31 - 1
 VIEWS = ["Grid", "Interpolate", "Latent walk"]

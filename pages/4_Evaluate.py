@@ -3,9 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from gan_core import evaluation, model_cache
+from gan_core.dashboard import model_cache
+from gan_core.dashboard.common import get_store, page_link, select_run, selected_run_id
 from gan_core.errors import GanError
-from gan_core.ui_common import get_store, page_link, select_run, selected_run_id
+from gan_core.evaluation import evaluate as evaluation
 
 st.title("Evaluate")
 

@@ -2,10 +2,19 @@
 
 import streamlit as st
 
-from gan_core.compare import config_table, default_selection, differing_fields, final_figures, headline_metrics
-from gan_core.compare import highlight_differences, overlay_figure, quality_overlay_figure, quality_series
+from gan_core.dashboard.common import get_store, page_link, selected_run_id
+from gan_core.dashboard.compare import (
+    config_table,
+    default_selection,
+    differing_fields,
+    final_figures,
+    headline_metrics,
+    highlight_differences,
+    overlay_figure,
+    quality_overlay_figure,
+    quality_series,
+)
 from gan_core.errors import GanError
-from gan_core.ui_common import get_store, page_link, selected_run_id
 
 st.title("Compare runs")
 

@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from gan_core import model_cache, model_io
+from gan_core.dashboard import model_cache
+from gan_core.dashboard.common import get_store, page_link, run_picker, select_run
 from gan_core.errors import GanError
-from gan_core.generation import checkpoint_steps
-from gan_core.ui_common import get_store, page_link, run_picker, select_run
+from gan_core.generation import model_io
+from gan_core.generation.sampling import checkpoint_steps
 
 st.title("Models")
 store = get_store()

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from gan_core.ui_common import get_store, page_link, select_run, selected_run_id
-from gan_core.ui_runs import RUN_PAGES, run_exists, runs_table
+from gan_core.dashboard.common import get_store, page_link, select_run, selected_run_id
+from gan_core.dashboard.runs_table import RUN_PAGES, run_exists, runs_table
 
 st.title("GAN Workbench")
 st.write(

@@ -17,7 +17,7 @@ def job_store(tmp_path, monkeypatch):
     import os
     import signal
 
-    from gan_core.runs import RunStore, pid_alive
+    from gan_core.store.runs import RunStore, pid_alive
 
     monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("GAN_MAX_JOBS", "1")

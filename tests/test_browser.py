@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from gan_core.runs import pid_alive
+from gan_core.store.runs import pid_alive
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = [

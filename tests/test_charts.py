@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from gan_core import charts
-from gan_core.images import make_grid, save_png
+from gan_core.dashboard import charts
+from gan_core.data.images import make_grid, save_png
 from gan_core.history_metrics import ADVERSARIAL_METRICS, groups, history_columns
 
 HISTORY_COLUMNS = history_columns(ADVERSARIAL_METRICS)

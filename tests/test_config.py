@@ -1,6 +1,5 @@
 """RunConfig: validation messages for every field, JSON round trips, overrides and presets."""
 
-import dataclasses
 import json
 
 import pytest

@@ -1,12 +1,13 @@
-"""Tests for gan_core.datasets: builtin sources, file dispatch, download failure and the tf.data pipeline."""
+"""Tests for gan_core.data.datasets: builtin sources, file dispatch, download failure and the tf.data pipeline."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from gan_core import datasets
-from gan_core.datasets import ImageSet, load_dataset, make_pipeline, steps_per_epoch
+from gan_core.data import datasets
+from gan_core.data.datasets import load_dataset, make_pipeline, steps_per_epoch
+from gan_core.data.imageset import ImageSet
 from gan_core.errors import DataError
 
 

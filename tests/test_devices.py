@@ -4,7 +4,7 @@ import json
 
 import tensorflow as tf
 
-from gan_core import devices
+from gan_core.training import devices
 
 
 def test_cpu_choices():

@@ -13,8 +13,8 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from gan_core.config import RunConfig
-from gan_core.runs import RunStore
-from gan_core.training import train_run
+from gan_core.store.runs import RunStore
+from gan_core.training.loop import train_run
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 config = RunConfig(width=0.125, latent_dim=8, batch_size=16, steps=4, sample_every=2, checkpoint_every=2)
 run = RunStore(sys.argv[1]).create(config)
@@ -37,8 +37,8 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from gan_core.config import RunConfig
-from gan_core.runs import RunStore
-from gan_core.training import Trainer, train_run
+from gan_core.store.runs import RunStore
+from gan_core.training.loop import Trainer, train_run
 config = RunConfig(width=0.125, latent_dim=8, batch_size=16, steps=4, dropout=0.0, batch_norm=True, sample_every=4, checkpoint_every=4)
 store = RunStore(sys.argv[1])
 losses, synchronized = {}, {}

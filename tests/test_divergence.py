@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gan_core import jobs
 from gan_core.config import RunConfig, field_info
-from gan_core.runs import pid_alive
+from gan_core.store import jobs
+from gan_core.store.runs import pid_alive
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 180
@@ -26,7 +26,7 @@ INJECTOR = f"""
 import os
 
 if os.environ.get("{NAN_ENV}"):
-    from gan_core import datasets
+    from gan_core.data import datasets
 
     first_bad, real_pipeline = int(os.environ["{NAN_ENV}"]), datasets.make_pipeline
 
@@ -62,7 +62,7 @@ def finished_job(run) -> dict:
 def assert_stopped_at_first_bad_step(run, status: dict) -> int:
     """The run is diverged, nothing after the last good step was kept, and that step's checkpoint loads."""
     from gan_core.families.adversarial import run_generator as generate
-    from gan_core.generation import checkpoint_steps, load_generator
+    from gan_core.generation.sampling import checkpoint_steps, load_generator
 
     assert status["state"] == "diverged", (status, jobs.log_tail(run))
     good = status["step"]

@@ -8,12 +8,13 @@ import time
 import numpy as np
 import pytest
 
-from gan_core import evaluation, generation
 from gan_core.config import RunConfig
 from gan_core.errors import RunError
-from gan_core.evaluation import cheap_metrics, evaluate_images, evaluate_run, format_report, make_reference
-from gan_core.evaluator import get_evaluator, reference_data
-from gan_core.runs import RunStore
+from gan_core.evaluation import evaluate as evaluation
+from gan_core.evaluation.evaluate import cheap_metrics, evaluate_images, evaluate_run, format_report, make_reference
+from gan_core.evaluation.evaluator import get_evaluator, reference_data
+from gan_core.generation import sampling as generation
+from gan_core.store.runs import RunStore
 
 
 def tiny(**changes) -> RunConfig:
@@ -38,7 +39,7 @@ def store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained_run(store):
-    from gan_core.training import train_run
+    from gan_core.training.loop import train_run
 
     run = store.create(tiny())
     train_run(run)
@@ -193,7 +194,7 @@ def test_evaluate_run_refuses_a_bad_step_n_or_a_run_without_checkpoints(trained_
 
 
 def test_a_conditional_run_gets_per_class_accuracy(store, cache_dir):
-    from gan_core.training import train_run
+    from gan_core.training.loop import train_run
 
     run = store.create(tiny(name="cgan", conditional=True))
     train_run(run)
@@ -203,7 +204,7 @@ def test_a_conditional_run_gets_per_class_accuracy(store, cache_dir):
 
 
 def test_an_unlabelled_dataset_still_gets_swd_fd_and_knn_numbers(tmp_path, store, cache_dir):
-    from gan_core.training import train_run
+    from gan_core.training.loop import train_run
 
     images = reference_data("mnist-5k").train.images[:400]
     np.savez(tmp_path / "digits.npz", x=images)

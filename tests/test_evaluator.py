@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from gan_core import evaluator
-from gan_core.datasets import load_dataset
+from gan_core.data.datasets import load_dataset
 from gan_core.errors import DataError
-from gan_core.evaluator import ClassifierEvaluator, default_epochs, fingerprint, get_evaluator, reference_data
+from gan_core.evaluation import evaluator
+from gan_core.evaluation.evaluator import ClassifierEvaluator, default_epochs, fingerprint, get_evaluator, reference_data
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,14 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gan_core import families, jobs
+from gan_core import families
 from gan_core.config import RunConfig
+from gan_core.dashboard.runs_table import runs_table
 from gan_core.errors import ConfigError
-from gan_core.generation import checkpoint_steps, load_generator, sample
-from gan_core.runs import RunStore
-from gan_core.training import train_run
-from gan_core.ui_runs import runs_table
+from gan_core.generation.sampling import checkpoint_steps, load_generator, sample
+from gan_core.store import jobs
+from gan_core.store.runs import RunStore
+from gan_core.training.loop import train_run
 from tests.plugins.triple_family import TARGET
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,6 +1,5 @@
 """Property-based tests of the configuration parser: any input gives a valid, round-tripping RunConfig or one ConfigError sentence."""
 
-import dataclasses
 import json
 import math
 
@@ -9,9 +8,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from gan_core.config import RunConfig, config_fields, field_info, field_names
+from gan_core.dashboard.runs_table import run_row
 from gan_core.errors import ConfigError, RunError
-from gan_core.runs import RunStore
-from gan_core.ui_runs import run_row
+from gan_core.store.runs import RunStore
 
 FUZZ = settings(max_examples=150, deadline=None, database=None, derandomize=True)
 FIELDS = {f.name: f for f in config_fields()}

@@ -24,10 +24,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as nps
 from PIL import Image
 
-from gan_core import uploads
-from gan_core.datasets import SPLITS, ImageSet, load_dataset
+from gan_core.data import uploads
+from gan_core.data.datasets import SPLITS, load_dataset
+from gan_core.data.imageset import ImageSet
+from gan_core.data.uploads import load_npz, load_zip
 from gan_core.errors import DataError
-from gan_core.uploads import load_npz, load_zip
 
 FUZZ = settings(max_examples=100, deadline=None, database=None, derandomize=True)
 MB = 1024 * 1024
@@ -481,10 +482,10 @@ def _audit(event: str, args: tuple) -> None:
 @pytest.fixture(scope="module")
 def generator_file(sandbox):
     """A tiny trained-shape generator as .keras bytes, loaded once so later loads import nothing new."""
-    from gan_core import model_io
     from gan_core.config import RunConfig
     from gan_core.families import get
     from gan_core.families.base import DataSpec
+    from gan_core.generation import model_io
 
     data = model_io.model_bytes(get("dcgan").generator(RunConfig(width=0.125, latent_dim=8), DataSpec((28, 28, 1), 0)))
     model_io.load_generator_file(data, "warm-up.keras")
@@ -496,7 +497,7 @@ def check_generator_upload(data: bytes, root: Path):
     """Load an upload: a Keras image generator made only of Keras layers, or one DataError sentence; no code run, nothing left."""
     import keras
 
-    from gan_core import model_io
+    from gan_core.generation import model_io
 
     global _seen
     before = listing(root)
@@ -613,7 +614,7 @@ def test_a_damaged_deflated_config_is_one_data_error(generator_file, sandbox):
         info = archive.getinfo("config.json")
     start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
     data[start + 8 : start + 40] = bytes(32)  # corrupt the deflate stream (zlib.error, not BadZipFile)
-    from gan_core import model_io
+    from gan_core.generation import model_io
 
     with pytest.raises(DataError, match=r"^'d.keras' is not a readable .keras file: its config.json is damaged\.$"):
         model_io.load_generator_file(bytes(data), "d.keras")

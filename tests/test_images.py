@@ -5,7 +5,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from gan_core.images import encode_png, make_grid, save_png, to_uint8
+from gan_core.data.images import encode_png, make_grid, save_png, to_uint8
 
 
 def test_to_uint8_maps_the_tanh_range_and_clips():

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from gan_core import jobs
 from gan_core.config import RunConfig
 from gan_core.errors import ConfigError, RunError
-from gan_core.runs import RunStore, pid_alive
+from gan_core.store import jobs
+from gan_core.store.runs import RunStore, pid_alive
 
 TIMEOUT = 120
 

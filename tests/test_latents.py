@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from gan_core import latents
 from gan_core.config import RunConfig
+from gan_core.data.images import to_uint8
 from gan_core.errors import RunError
 from gan_core.families.adversarial import run_generator as generate
-from gan_core.generation import load_generator, sample
-from gan_core.images import to_uint8
-from gan_core.runs import RunStore
-from gan_core.training import train_run
+from gan_core.generation import latents
+from gan_core.generation.sampling import load_generator, sample
+from gan_core.store.runs import RunStore
+from gan_core.training.loop import train_run
 
 TINY = dict(dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=6, sample_every=3, checkpoint_every=3, seed=3)
 

@@ -10,8 +10,10 @@ FIXTURE = ROOT / "tests" / "fixtures" / "legacy_runs" / "cgan"
 PROBE = f"""
 import shutil, sys, tempfile
 from pathlib import Path
-from gan_core import compare, jobs, ui_runs
-from gan_core.runs import RunStore
+from gan_core.dashboard import compare
+from gan_core.store import jobs
+from gan_core.dashboard import runs_table as ui_runs
+from gan_core.store.runs import RunStore
 root = Path(tempfile.mkdtemp()) / "runs"
 shutil.copytree({str(FIXTURE)!r}, root / "cgan")
 store = RunStore(root)

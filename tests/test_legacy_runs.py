@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gan_core.generation import load_generator, sample
-from gan_core.runs import RunStore
-from gan_core.training import train_run
+from gan_core.generation.sampling import load_generator, sample
+from gan_core.store.runs import RunStore
+from gan_core.training.loop import train_run
 
 FIXTURES = Path(__file__).parent / "fixtures" / "legacy_runs"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())

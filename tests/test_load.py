@@ -9,9 +9,9 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from gan_core import jobs
 from gan_core.config import RunConfig
-from gan_core.ui_common import get_store
+from gan_core.dashboard.common import get_store
+from gan_core.store import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = str(ROOT / "pages/2_Train.py")

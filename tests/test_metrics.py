@@ -1,10 +1,10 @@
-"""gan_core.metrics on hand-checked cases and on real-vs-real / real-vs-noise sets."""
+"""gan_core.evaluation.metrics on hand-checked cases and on real-vs-real / real-vs-noise sets."""
 
 import numpy as np
 import pytest
 
-from gan_core import metrics
-from gan_core.datasets import load_dataset
+from gan_core.data.datasets import load_dataset
+from gan_core.evaluation import metrics
 
 
 # ---- Fréchet distance ---------------------------------------------------------------------

@@ -11,15 +11,15 @@ import keras
 import numpy as np
 import pytest
 
-from gan_core import model_io
+from gan_core import families
 from gan_core.config import RunConfig
 from gan_core.errors import DataError
-from gan_core import families
 from gan_core.families.base import DataSpec
-from gan_core.generation import checkpoint_steps, load_generator, sample
-from gan_core.latents import seeded_latents
-from gan_core.runs import RunStore
-from gan_core.training import train_run
+from gan_core.generation import model_io
+from gan_core.generation.latents import seeded_latents
+from gan_core.generation.sampling import checkpoint_steps, load_generator, sample
+from gan_core.store.runs import RunStore
+from gan_core.training.loop import train_run
 
 TINY = dict(dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=6, sample_every=3, checkpoint_every=3, seed=5)
 

@@ -1,4 +1,4 @@
-"""Tests for gan_core.models: shapes, tutorial parameter counts, options, errors, mixed precision."""
+"""Tests for gan_core.families.networks: shapes, tutorial parameter counts, options, errors, mixed precision."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import tensorflow as tf
 from keras import layers
 
 from gan_core.errors import ConfigError
-from gan_core.models import ARCHITECTURES, build_discriminator, build_generator, model_summary
+from gan_core.families.networks import ARCHITECTURES, build_discriminator, build_generator, model_summary
 
 LATENT = 8
 BATCH = 2

@@ -8,9 +8,9 @@ import pytest
 import streamlit
 from streamlit.testing.v1 import AppTest
 
-from gan_core import ui_common
 from gan_core.config import RunConfig
-from gan_core.runs import RunStore
+from gan_core.dashboard import common as ui_common
+from gan_core.store.runs import RunStore
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TITLES = ["Home", "Configure", "Train", "Generate", "Evaluate", "Compare", "Models"]

@@ -7,8 +7,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import RunConfig
-from gan_core.runs import RunStore
-from gan_core.training import train_run
+from gan_core.store.runs import RunStore
+from gan_core.training.loop import train_run
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 TINY = RunConfig(

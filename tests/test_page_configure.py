@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gan_core import datasets, jobs
 from gan_core.config import load_preset
+from gan_core.dashboard.forms import UPLOAD_CHOICE
+from gan_core.data import datasets
 from gan_core.errors import DataError
-from gan_core.runs import RunStore
-from gan_core.ui_forms import UPLOAD_CHOICE
+from gan_core.store import jobs
+from gan_core.store.runs import RunStore
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 TINY_FORM = {

@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import RunConfig
-from gan_core.runs import RunStore
+from gan_core.store.runs import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/4_Evaluate.py"
@@ -25,7 +25,7 @@ def store(tmp_path, monkeypatch, cache_dir):
 
 
 def trained(store, **changes):
-    from gan_core.training import train_run
+    from gan_core.training.loop import train_run
 
     run = store.create(tiny(**changes))
     train_run(run)

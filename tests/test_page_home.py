@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import RunConfig
-from gan_core.runs import RunStore
+from gan_core.store.runs import RunStore
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 TINY = RunConfig(

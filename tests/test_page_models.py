@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gan_core import model_cache, model_io
 from gan_core.config import RunConfig
-from gan_core.generation import load_generator
-from gan_core.runs import RunStore
-from gan_core.training import train_run
+from gan_core.dashboard import model_cache
+from gan_core.generation import model_io
+from gan_core.generation.sampling import load_generator
+from gan_core.store.runs import RunStore
+from gan_core.training.loop import train_run
 
 TINY = dict(dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=6, sample_every=3, checkpoint_every=3, seed=4)
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

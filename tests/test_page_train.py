@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gan_core import jobs
 from gan_core.config import RunConfig
+from gan_core.store import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/2_Train.py"
@@ -49,7 +49,7 @@ def test_an_empty_store_points_to_the_configure_page(store):
 
 
 def test_a_finished_run_shows_progress_charts_samples_and_can_train_more(store):
-    from gan_core.training import train_run
+    from gan_core.training.loop import train_run
 
     run = store.create(tiny())
     train_run(run)

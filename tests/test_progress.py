@@ -3,8 +3,8 @@
 import io
 
 from gan_core.history_metrics import ADVERSARIAL_METRICS
-from gan_core.progress import TerminalProgress, format_duration
-from gan_core.training import Progress
+from gan_core.training.loop import Progress
+from gan_core.training.progress import TerminalProgress, format_duration
 
 ROW = {"g_loss": 0.75, "d_loss": 1.25, "images_per_sec": 1234.0}
 

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gan_core import training
-from gan_core.compare import quality_overlay_figure, quality_series
 from gan_core.config import RunConfig, load_preset
-from gan_core.evaluation import cheap_metrics, make_reference, reference_data
-from gan_core.evaluator import get_evaluator
-from gan_core.generation import load_generator, sample
-from gan_core.runs import RunStore
-from gan_core.training import Trainer, train_run
+from gan_core.dashboard.compare import quality_overlay_figure, quality_series
+from gan_core.evaluation.evaluate import cheap_metrics, make_reference, reference_data
+from gan_core.evaluation.evaluator import get_evaluator
+from gan_core.generation.sampling import load_generator, sample
+from gan_core.store.runs import RunStore
+from gan_core.training import loop as training
+from gan_core.training.loop import Trainer, train_run
 
 ROOT = Path(__file__).resolve().parent.parent
 

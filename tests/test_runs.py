@@ -9,10 +9,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from gan_core.history_metrics import ADVERSARIAL_METRICS, history_columns
 from gan_core.config import RunConfig
 from gan_core.errors import RunError
-from gan_core.runs import (
+from gan_core.history_metrics import ADVERSARIAL_METRICS, history_columns
+from gan_core.store.runs import (
     METRICS_COLUMNS,
     RunStore,
     atomic_write_text,

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from test_browser import EXCEPTION, ROOT, SECOND, free_port, open_page, page, set_number, stop_workers, wait_healthy  # noqa: F401
 
-from gan_core.runs import pid_alive
+from gan_core.store.runs import pid_alive
 
 try:
     from playwright.sync_api import Page, expect

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit import config as streamlit_config
 
-from gan_core import model_io, uploads
+from gan_core.data import uploads
+from gan_core.generation import model_io
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_core import training
 from gan_core.config import RunConfig
 from gan_core.errors import ConfigError, RunError
-from gan_core.generation import checkpoint_steps, load_generator, sample
-from gan_core.runs import RunStore
-from gan_core.training import Trainer, train_run
+from gan_core.generation.sampling import checkpoint_steps, load_generator, sample
+from gan_core.store.runs import RunStore
+from gan_core.training import loop as training
+from gan_core.training.loop import Trainer, train_run
 
 
 def tiny(**changes) -> RunConfig:

@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_core.history_metrics import ADVERSARIAL_METRICS
-from gan_core import compare, ui_forms, ui_runs
 from gan_core.config import RunConfig, field_info, field_names, load_preset, preset_names
+from gan_core.dashboard import compare
+from gan_core.dashboard import forms as ui_forms
+from gan_core.dashboard import runs_table as ui_runs
+from gan_core.dashboard.summary import dataset_shape, summarize
 from gan_core.errors import ConfigError, DataError
-from gan_core.runs import RunStore
-from gan_core.summary import dataset_shape, summarize
+from gan_core.history_metrics import ADVERSARIAL_METRICS
+from gan_core.store.runs import RunStore
 
 TINY = RunConfig(
     dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=6, sample_every=3, checkpoint_every=3

@@ -1,4 +1,4 @@
-"""Tests for gan_core.uploads: .npz and .zip validation, with exact messages and no files written."""
+"""Tests for gan_core.data.uploads: .npz and .zip validation, with exact messages and no files written."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_core import uploads
+from gan_core.data import uploads
+from gan_core.data.uploads import load_npz, load_zip
 from gan_core.errors import DataError
-from gan_core.uploads import load_npz, load_zip
-
 
 # ---------------------------------------------------------------- helpers
 
@@ -458,7 +457,7 @@ def test_zip_corrupt_member(tmp_path: Path) -> None:
 
 
 def test_dataset_dispatch_to_zip(tmp_path: Path) -> None:
-    from gan_core.datasets import load_dataset
+    from gan_core.data.datasets import load_dataset
 
     path = make_zip(tmp_path / "d.ZIP", flat(16))
     assert load_dataset(str(path)).images.shape == (16, 28, 28, 1)

@@ -16,12 +16,12 @@ import numpy as np
 
 from gan_core import losses
 from gan_core.config import RunConfig, Settings, setting
-from gan_core.datasets import ImageSet
+from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError
-from gan_core.families.base import DataSpec, GanFamily, Parts, StepContext
+from gan_core.families.base import DataSpec, GanFamily, Parts
+from gan_core.families.networks import build_discriminator, build_generator
 from gan_core.history_metrics import ADVERSARIAL_METRICS
 from gan_core.lazy_tf import keras, tf
-from gan_core.models import build_discriminator, build_generator
 
 SAMPLE_COUNT = 64
 # The "D overpowering G" rule for sigmoid losses: over the last 50 steps, mean D(G(z)) and mean D loss below these.

@@ -1,6 +1,6 @@
 """The contract every GAN family implements, and what the training loop hands it.
 
-The loop (gan_core.training) owns scheduling, the `tf.distribute` strategy, the run's RNG, steps
+The loop (gan_core.training.loop) owns scheduling, the `tf.distribute` strategy, the run's RNG, steps
 per call, checkpoints, sample grids, divergence and quality metrics; it never names a family.
 A family owns its settings, its networks and optimizers, its train step and its sampler.
 """
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from gan_core.config import RunConfig, Settings
-from gan_core.datasets import ImageSet
+from gan_core.data.imageset import ImageSet
 from gan_core.history_metrics import Metric
 from gan_core.lazy_tf import keras, tf
 

@@ -9,12 +9,12 @@ import pandas as pd
 import plotly.colors
 import plotly.graph_objects as go
 
-from gan_core.charts import downsample_indices, floor_trace, smooth
+from gan_core.dashboard.charts import downsample_indices, floor_trace, smooth
+from gan_core.dashboard.runs_table import format_seconds
 from gan_core.errors import GanError
 from gan_core.history_metrics import Metric, headline
-from gan_core.jobs import job_status
-from gan_core.runs import Run
-from gan_core.ui_runs import format_seconds
+from gan_core.store.jobs import job_status
+from gan_core.store.runs import Run
 
 RECENT_STEPS = 50
 FRECHET_DISTANCE = Metric("frechet_distance", "Fréchet distance (lower is better)", "Quality", log=True)

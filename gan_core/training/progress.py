@@ -7,7 +7,7 @@ import time
 from typing import TextIO
 
 from gan_core.history_metrics import progress_text
-from gan_core.training import Progress
+from gan_core.training.loop import Progress
 
 
 def format_duration(seconds: float) -> str:

@@ -18,7 +18,7 @@ from typing import BinaryIO, Iterator, Union
 import numpy as np
 from PIL import Image
 
-from gan_core.datasets import ImageSet, shown
+from gan_core.data.imageset import ImageSet, shown
 from gan_core.errors import DataError
 
 MB = 1024 * 1024

@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 from numbers import Integral, Real
 
-from gan_core.lazy_tf import keras, layers
-
 from gan_core.errors import ConfigError
+from gan_core.lazy_tf import keras, layers
 
 ARCHITECTURES = ("dcgan", "mlp")
 

@@ -10,8 +10,8 @@ import pandas as pd
 from gan_core.config import RunConfig
 from gan_core.errors import GanError
 from gan_core.history_metrics import headline
-from gan_core.jobs import job_status
-from gan_core.runs import Run, RunStore
+from gan_core.store.jobs import job_status
+from gan_core.store.runs import Run, RunStore
 
 COLUMNS = (
     "run", "name", "dataset", "model", "loss", "status", "step", "started", "duration", "message",

@@ -23,22 +23,23 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-import keras
-
-from gan_core import devices, families
+from gan_core import families
 from gan_core.config import RunConfig
-from gan_core.datasets import ImageSet, load_dataset, make_pipeline, steps_per_epoch
+from gan_core.data.datasets import load_dataset, make_pipeline, steps_per_epoch
+from gan_core.data.images import make_grid, save_png, to_uint8
+from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError, GanError, RunError
-from gan_core.evaluation import SEED as EVAL_SEED
-from gan_core.evaluation import check_n, cheap_metrics, make_reference, reference_data, subset
-from gan_core.evaluator import get_evaluator
+from gan_core.evaluation.evaluate import SEED as EVAL_SEED
+from gan_core.evaluation.evaluate import cheap_metrics, check_n, make_reference, reference_data, subset
+from gan_core.evaluation.evaluator import get_evaluator
 from gan_core.families.base import DataSpec, GanFamily, Parts, StepContext
 from gan_core.history_metrics import Metric
-from gan_core.images import make_grid, save_png, to_uint8
-from gan_core.runs import Run, unreadable_reason, write_error
+from gan_core.store.runs import Run, unreadable_reason, write_error
+from gan_core.training import devices
 
 STATUS_EVERY_SEC = 1.0
 KEEP_CHECKPOINTS = 3

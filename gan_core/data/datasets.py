@@ -6,13 +6,14 @@ TensorFlow and Keras are imported lazily, so loading the offline set or validati
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gan_core.data import uploads
+from gan_core.data.imageset import ImageSet, shown
 from gan_core.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -23,47 +24,11 @@ OFFLINE_DATASET = "mnist-5k"
 SPLITS = ("train", "test", "all")
 TEST_FRACTION = 0.1  # share of each mnist-5k class held out as the "test" split
 FILE_SUFFIXES = (".npz", ".zip")
-SHOWN_CHARS = 200  # longest name or path quoted in an error message
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
-
-
-@dataclass(frozen=True, eq=False)
-class ImageSet:
-    """A set of uint8 images (N, H, W, C) with optional integer labels 0..num_classes-1."""
-
-    images: np.ndarray
-    labels: np.ndarray | None
-    class_names: tuple[str, ...]
-    source: str
-
-    def __post_init__(self) -> None:
-        """Check the shape/dtype contract so a broken loader fails loudly."""
-        if self.images.dtype != np.uint8 or self.images.ndim != 4 or self.images.shape[-1] not in (1, 3):
-            raise ValueError(
-                f"ImageSet images must be uint8 (N, H, W, 1|3), got {self.images.dtype} {self.images.shape}"
-            )
-        if self.labels is not None and self.labels.shape != (self.images.shape[0],):
-            raise ValueError(f"ImageSet labels must have shape ({self.images.shape[0]},), got {self.labels.shape}")
-
-    @property
-    def num_classes(self) -> int:
-        """Number of classes, 0 when the set is unlabelled."""
-        return 0 if self.labels is None else len(self.class_names)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """Shape of one image as (H, W, C)."""
-        h, w, c = self.images.shape[1:]
-        return int(h), int(w), int(c)
-
-    @property
-    def num_images(self) -> int:
-        """Number of images N."""
-        return int(self.images.shape[0])
 
 
 def load_dataset(name_or_path: str | os.PathLike, split: str = "train") -> ImageSet:
@@ -84,7 +49,6 @@ def load_dataset(name_or_path: str | os.PathLike, split: str = "train") -> Image
 
 def _load_file(key: str, split: str) -> ImageSet:
     """Load a user .npz/.zip file; it has no held-out part, so only train/all are allowed."""
-    from gan_core import uploads  # late import: uploads imports ImageSet from this module
 
     try:
         path = Path(key).expanduser()
@@ -133,12 +97,6 @@ def _load_mnist5k(split: str) -> ImageSet:
     images, labels = _mnist5k_arrays()
     idx = _class_split_indices(labels, split)
     return ImageSet(images[idx], labels[idx], DIGIT_CLASSES, OFFLINE_DATASET)
-
-
-def shown(text: str | os.PathLike) -> str:
-    """A user's name or path as a message quotes it: on one line, control characters escaped, at most SHOWN_CHARS."""
-    safe = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
-    return safe if len(safe) <= SHOWN_CHARS else safe[: SHOWN_CHARS - 3] + "..."
 
 
 def _short_reason(exc: BaseException) -> str:

@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 
 from gan_core.config import DEFAULT_FAMILY, RunConfig, field_info, field_names, load_preset
-from gan_core.datasets import OFFLINE_DATASET, ImageSet
+from gan_core.data.datasets import OFFLINE_DATASET
+from gan_core.data.images import encode_png, make_grid
+from gan_core.data.imageset import ImageSet
+from gan_core.data.uploads import load_npz, load_zip
 from gan_core.errors import ConfigError, DataError
-from gan_core.images import encode_png, make_grid
-from gan_core.runs import atomic_write_bytes
-from gan_core.uploads import load_npz, load_zip
+from gan_core.store.runs import atomic_write_bytes
 
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Family & architecture", ("family", "architecture")),

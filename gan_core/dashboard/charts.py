@@ -19,9 +19,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
+from gan_core.data.images import encode_png
 from gan_core.history_metrics import Metric
-
-from gan_core.images import encode_png
 
 MAX_POINTS = 600  # about the chart width in pixels: more points only cost the browser redraw time
 G_COLOR = "#1f77b4"

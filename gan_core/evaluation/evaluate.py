@@ -23,13 +23,20 @@ from typing import Callable
 
 import numpy as np
 
-from gan_core import metrics
+from gan_core.data.images import encode_png
 from gan_core.errors import RunError
-from gan_core.evaluator import (
-    EVALUATOR_VERSION, Evaluator, Observation, Progress, ReferenceData, fingerprint, get_evaluator, reference_data,
+from gan_core.evaluation import metrics
+from gan_core.evaluation.evaluator import (
+    EVALUATOR_VERSION,
+    Evaluator,
+    Observation,
+    Progress,
+    ReferenceData,
+    fingerprint,
+    get_evaluator,
+    reference_data,
 )
-from gan_core.images import encode_png
-from gan_core.runs import Run, atomic_write_json
+from gan_core.store.runs import Run, atomic_write_json
 
 RESULT_FORMAT = 1
 MAX_N = 10_000
@@ -290,7 +297,7 @@ def evaluate_run(
     cache_dir: str | Path | None = None, force: bool = False,
 ) -> dict:
     """Evaluate a run's generator at a checkpoint (default newest); reload the saved result unless force."""
-    from gan_core.generation import checkpoint_steps, load_generator, sample
+    from gan_core.generation.sampling import checkpoint_steps, load_generator, sample
 
     report = progress or (lambda fraction, message: None)
     steps = checkpoint_steps(run)

@@ -11,10 +11,10 @@ from typing import Literal, Union
 
 import numpy as np
 
+from gan_core.data.images import to_uint8
 from gan_core.errors import RunError
 from gan_core.families.adversarial import run_generator as generate
-from gan_core.generation import LoadedGenerator, sample
-from gan_core.images import to_uint8
+from gan_core.generation.sampling import LoadedGenerator, sample
 
 ROWS = "rows"
 MAX_STEPS = 64

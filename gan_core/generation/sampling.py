@@ -14,10 +14,10 @@ import tensorflow as tf
 
 from gan_core import families
 from gan_core.config import RunConfig
+from gan_core.data.images import make_grid, save_png, to_uint8
 from gan_core.errors import RunError
 from gan_core.families.base import DataSpec
-from gan_core.images import make_grid, save_png, to_uint8
-from gan_core.runs import Run, atomic_write_bytes, unreadable_reason
+from gan_core.store.runs import Run, atomic_write_bytes, unreadable_reason
 
 
 @dataclass

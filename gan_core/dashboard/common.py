@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 if TYPE_CHECKING:
-    from gan_core.runs import RunStore
+    from gan_core.store.runs import RunStore
 
 RUN_KEY = "run_id"
 RUN_PARAM = "run"
@@ -83,7 +83,7 @@ _frozen = False
 
 def get_store() -> RunStore:
     """The run store under $GAN_RUNS_DIR (default ./runs); every page calls it first (see freeze_startup_heap)."""
-    from gan_core.runs import RunStore, default_runs_dir  # here, so the router (app.py) starts without pandas
+    from gan_core.store.runs import RunStore, default_runs_dir  # here, so the router (app.py) starts without pandas
 
     freeze_startup_heap()
     return RunStore(default_runs_dir())

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from gan_core.runs import atomic_write_bytes
+from gan_core.store.runs import atomic_write_bytes
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

@@ -26,14 +26,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_core.config import RunConfig
-from gan_core.errors import DataError, GanError, RunError
 from gan_core import families
+from gan_core.config import RunConfig
+from gan_core.data.images import encode_png, make_grid
+from gan_core.data.uploads import MAX_FILE_BYTES
+from gan_core.errors import DataError, GanError, RunError
 from gan_core.families.base import DataSpec
-from gan_core.generation import LoadedGenerator, checkpoint_path, checkpoint_steps, export_generator, load_generator
-from gan_core.images import encode_png, make_grid
-from gan_core.runs import STATES, Run, RunStore, atomic_write_json, export_zip, new_run_id, validate_run_id
-from gan_core.uploads import MAX_FILE_BYTES
+from gan_core.generation.sampling import LoadedGenerator, checkpoint_path, checkpoint_steps, export_generator, load_generator
+from gan_core.store.runs import STATES, Run, RunStore, atomic_write_json, export_zip, new_run_id, validate_run_id
 
 MB = 1024 * 1024
 MAX_MODEL_BYTES = MAX_FILE_BYTES  # the most the server lets through (.streamlit/config.toml maxUploadSize)

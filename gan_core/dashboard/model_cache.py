@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any, MutableMapping
 
-from gan_core.generation import LoadedGenerator, checkpoint_steps, load_generator
-from gan_core.model_io import Download, as_loaded_generator, load_generator_file, run_downloads
-from gan_core.runs import Run, RunStore
+from gan_core.generation.model_io import Download, as_loaded_generator, load_generator_file, run_downloads
+from gan_core.generation.sampling import LoadedGenerator, checkpoint_steps, load_generator
+from gan_core.store.runs import Run, RunStore
 
 MAX_GENERATORS = 3
 GENERATORS_KEY = "_gan_generators"

@@ -38,9 +38,10 @@ from typing import Callable
 
 import numpy as np
 
-from gan_core.datasets import OFFLINE_DATASET, ImageSet, load_dataset
+from gan_core.data.datasets import OFFLINE_DATASET, load_dataset
+from gan_core.data.imageset import ImageSet
 from gan_core.errors import DataError
-from gan_core.runs import atomic_write_json
+from gan_core.store.runs import atomic_write_json
 
 EVALUATOR_VERSION = "cnn-v1"
 FEATURE_LAYER = "features"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gan_core.config import RunConfig
-from gan_core.datasets import load_dataset
+from gan_core.data.datasets import load_dataset
 from gan_core.errors import ConfigError
 
 BUILTIN_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
@@ -27,7 +27,7 @@ def summarize(config: RunConfig, image_shape: tuple[int, int, int], num_classes:
     """Layer rows and parameter totals of each network the family exports ("parts" lists them in order)."""
     from gan_core import families  # TensorFlow loads only when a summary is asked for
     from gan_core.families.base import DataSpec
-    from gan_core.models import model_summary
+    from gan_core.families.networks import model_summary
 
     if getattr(config, "conditional", False) and num_classes < 2:
         raise ConfigError("conditional=true needs a labelled dataset; this dataset has no class labels.")

@@ -32,7 +32,7 @@ from typing import Any, Iterator
 from gan_core.config import RunConfig
 from gan_core.errors import ConfigError, RunError
 from gan_core.history_metrics import headline
-from gan_core.runs import ACTIVE_STATES, Run, RunStore, pid_alive, atomic_write_text
+from gan_core.store.runs import ACTIVE_STATES, Run, RunStore, atomic_write_text, pid_alive
 
 MAX_JOBS_ENV = "GAN_MAX_JOBS"
 # Default 1: TensorFlow already spreads one training step over every core, so on a small CPU
@@ -42,7 +42,7 @@ DEFAULT_MAX_JOBS = 1
 RESUMABLE_STATES = ("stopped", "crashed", "finished", "diverged")
 RESUME_CHANGES = ("epochs", "steps", "sample_every", "checkpoint_every", "eval_every")
 RECENT_STEPS = 50  # history rows behind the ETA and throughput
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 def max_jobs() -> int:

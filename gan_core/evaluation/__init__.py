@@ -1,0 +1,1 @@
+"""Quality: the per-dataset evaluator, the metrics, and whole-run evaluations."""

@@ -35,7 +35,7 @@ try:
         run_id = run_picker(list(runs), key="gen_run")
         steps = runs[run_id]
         step = st.select_slider("Checkpoint step", steps, value=steps[-1]) if len(steps) > 1 else steps[0]
-        loaded = model_cache.get_generator(st.session_state, store.get(run_id), step)
+        loaded = model_cache.get_generator(store.get(run_id), step)
         name = f"{run_id}-step{loaded.step}"
         st.caption(f"Checkpoint at step {loaded.step}.")
 except GanError as exc:

@@ -19,7 +19,7 @@ SESSIONS, SLOTS, STEPS = 4, 2, 20
 TIMEOUT = 300
 CACHES = {"cache_data", "cache_resource", "lru_cache", "cache"}
 PER_USER = {"session_state", "query_params", "context", "user", "selected_run_id", "select_run", "get_store"}
-VALUE_TYPES = {"str", "int", "float", "bool", "tuple"}
+VALUE_TYPES = {"str", "int", "float", "bool", "tuple", "None"}
 
 
 def tiny(**changes) -> RunConfig:
@@ -108,7 +108,7 @@ def test_two_browser_sessions_each_keep_their_own_run(job_store):
 def cached_functions() -> list[tuple[str, ast.FunctionDef]]:
     """Every function of the app and the engine under st.cache_data, st.cache_resource or functools caches."""
     found = []
-    for path in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "gan_core").glob("*.py"))]:
+    for path in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "gan_core").rglob("*.py"))]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.FunctionDef) and any(
                 name in CACHES for decorator in node.decorator_list for name in _names(decorator)

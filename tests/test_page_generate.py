@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import RunConfig
@@ -56,6 +57,8 @@ def page(store, monkeypatch):
 
 @pytest.fixture
 def counted_loads(monkeypatch):
+    """The (run, step) of every checkpoint restore, with the session caches emptied first."""
+    st.cache_resource.clear()
     calls = []
 
     def counting(run, step=None):
@@ -63,41 +66,59 @@ def counted_loads(monkeypatch):
         return load_generator(run, step)
 
     monkeypatch.setattr(model_cache, "load_generator", counting)
-    return calls
+    yield calls
+    st.cache_resource.clear()
+
+
+def _load_script(requests):
+    from pathlib import Path
+
+    import streamlit as st
+
+    from gan_core.dashboard import model_cache
+    from gan_core.store.runs import Run
+
+    st.session_state["loaded"] = [model_cache.get_generator(Run(Path(folder)), step) for folder, step in requests]
+
+
+def loads_in_a_session(*requests):
+    """The generators `get_generator` returns for (run, step) requests, in one script run of a browser session.
+
+    Session-scoped caches exist only while a script runs. AppTest gives every session the same id, so
+    successive calls share one session's cache, as reruns of one browser tab do.
+    """
+    at = AppTest.from_function(_load_script, args=([(str(run.dir), step) for run, step in requests],), default_timeout=60)
+    at.run()
+    assert not at.exception
+    return at.session_state["loaded"]
 
 
 # ---- the cache ---------------------------------------------------------------------------
 def test_the_same_checkpoint_is_loaded_once_per_session(runs, counted_loads):
     plain, _ = runs
-    state = {}
-    first = model_cache.get_generator(state, plain, 3)
-    assert model_cache.get_generator(state, plain, 3) is first
-    assert model_cache.get_generator(state, plain) is model_cache.get_generator(state, plain, 6)
+    first, again, newest, six = loads_in_a_session((plain, 3), (plain, 3), (plain, None), (plain, 6))
+    assert again is first and newest is six
     assert counted_loads == [(plain.id, 3), (plain.id, 6)]
-    assert model_cache.get_generator({}, plain, 3) is not first
+    assert loads_in_a_session((plain, 3))[0] is first  # a rerun of the same session
 
 
 def test_a_new_checkpoint_index_reloads_the_generator(runs, counted_loads):
     plain, _ = runs
-    state = {}
-    model_cache.get_generator(state, plain, 6)
+    loads_in_a_session((plain, 6))
     index = plain.checkpoints_dir / "checkpoint"
     later = index.stat().st_mtime_ns + 5_000_000_000
     os.utime(index, ns=(later, later))
-    model_cache.get_generator(state, plain, 6)
+    loads_in_a_session((plain, 6))
     assert counted_loads == [(plain.id, 6), (plain.id, 6)]
 
 
 def test_a_session_keeps_at_most_three_generators_least_recently_used_first(runs, counted_loads):
     plain, conditional = runs
-    state = {}
-    for run, step in [(plain, 3), (plain, 6), (conditional, 3), (plain, 3), (conditional, 6)]:
-        model_cache.get_generator(state, run, step)
-    assert len(state[model_cache.GENERATORS_KEY]) == 3
+    loads_in_a_session((plain, 3), (plain, 6), (conditional, 3), (plain, 3), (conditional, 6))
+    assert len(counted_loads) == 4  # (plain, 3) was still cached the second time
+    loads_in_a_session((plain, 3), (conditional, 3), (conditional, 6))
     assert len(counted_loads) == 4
-    model_cache.get_generator(state, plain, 3)
-    assert len(counted_loads) == 4
-    model_cache.get_generator(state, plain, 6)
+    loads_in_a_session((plain, 6))  # the least recently used entry made room for (conditional, 6)
     assert counted_loads[-1] == (plain.id, 6) and len(counted_loads) == 5
 
 
@@ -118,12 +139,11 @@ def test_an_uploaded_generator_is_loaded_once_per_file(runs, monkeypatch):
     assert model_cache.uploaded_generator(state) is first and calls == ["g.keras"]
 
 
-def test_cached_generation_of_64_digits_takes_well_under_a_second(runs):
+def test_cached_generation_of_64_digits_takes_well_under_a_second(runs, counted_loads):
     plain, _ = runs
-    state = {}
-    model_cache.get_generator(state, plain)
+    loaded = loads_in_a_session((plain, None))[0]
     started = time.perf_counter()
-    loaded = model_cache.get_generator(state, plain)
+    assert loads_in_a_session((plain, None))[0] is loaded
     images, _, cols = latents.grid_for(loaded, 64, seed=1)
     model_io.grid_png(images, cols)
     assert images.shape[0] == 64

@@ -1,22 +1,25 @@
-"""Per-session caches (in `st.session_state`) of loaded generators and prepared downloads.
+"""Per-session caches of loaded generators (Streamlit's session-scoped `st.cache_resource`), and of
+the uploaded generator and prepared downloads (`st.session_state`).
 
 A run's generator is cached under (run folder, checkpoint step, mtime of the checkpoint index),
 so moving a slider never reloads weights while a new checkpoint is picked up. A session keeps
-at most MAX_GENERATORS of them (least recently used goes first), one uploaded generator and
-one set of prepared downloads. Nothing here is shared between sessions.
+at most MAX_GENERATORS of them (the oldest goes first) and drops them when it disconnects; one
+uploaded generator and one set of prepared downloads. Nothing here is shared between sessions.
 """
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any, MutableMapping
+
+import streamlit as st
 
 from gan_core.generation.model_io import Download, as_loaded_generator, load_generator_file, run_downloads
 from gan_core.generation.sampling import LoadedGenerator, checkpoint_steps, load_generator
 from gan_core.store.runs import Run, RunStore
 
 MAX_GENERATORS = 3
-GENERATORS_KEY = "_gan_generators"
 UPLOAD_KEY = "_gan_uploaded_generator"
 DOWNLOADS_KEY = "_gan_downloads"
 
@@ -27,18 +30,18 @@ def checkpoint_key(run: Run, step: int | None) -> tuple[str, int | None, int]:
     return str(run.dir), step, index.stat().st_mtime_ns if index.exists() else 0
 
 
-def get_generator(state: MutableMapping[str, Any], run: Run, step: int | None = None) -> LoadedGenerator:
-    """The run's generator at a step (default the newest), loaded once per checkpoint and session."""
+@st.cache_resource(scope="session", max_entries=MAX_GENERATORS, show_spinner="Loading the generator...")
+def _generator(run_dir: str, step: int | None, index_mtime_ns: int) -> LoadedGenerator:
+    """A run's generator at a step; a changed checkpoint index (`index_mtime_ns`) makes a new entry."""
+    return load_generator(Run(Path(run_dir)), step)
+
+
+def get_generator(run: Run, step: int | None = None) -> LoadedGenerator:
+    """The run's generator at a step (default the newest), loaded once per checkpoint and browser session."""
     steps = checkpoint_steps(run)
     if step is None and steps:
         step = steps[-1]
-    key = checkpoint_key(run, step)
-    cache = state.setdefault(GENERATORS_KEY, {})
-    loaded = cache.pop(key, None) or load_generator(run, step)
-    cache[key] = loaded
-    while len(cache) > MAX_GENERATORS:
-        del cache[next(iter(cache))]
-    return loaded
+    return _generator(*checkpoint_key(run, step))
 
 
 def get_uploaded_generator(state: MutableMapping[str, Any], name: str, data: bytes) -> LoadedGenerator:

@@ -15,3 +15,7 @@ class DataError(GanError, ValueError):
 
 class RunError(GanError):
     """A run cannot be found, read, resumed or exported."""
+
+
+class RefusedError(RunError):
+    """A request refused before it changed anything (training a trained run again, resuming with no readable checkpoint)."""

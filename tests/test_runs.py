@@ -217,3 +217,15 @@ def test_export_zip_holds_the_run_under_its_id(store, tmp_path):
     assert f"{run.id}/config.json" in names and f"{run.id}/samples/step_000001.png" in names
     assert f"{run.id}/STOP" not in names
     assert [p.name for p in out.parent.iterdir()] == ["run.zip"]
+
+
+def test_a_run_that_cannot_be_written_whole_leaves_no_folder(store, monkeypatch):
+    from gan_core.store import runs
+
+    def full_disk(path, text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runs, "atomic_write_text", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        store.create(RunConfig(steps=1))
+    assert list(store.root.iterdir()) == []

@@ -373,10 +373,14 @@ class RunStore:
         run_dir = self.root / new_run_id(config)
         run_dir.mkdir()
         run = Run(run_dir)
-        for sub in (run.samples_dir, run.checkpoints_dir, run.exports_dir):
-            sub.mkdir()
-        atomic_write_text(run.config_path, config.to_json())
-        atomic_write_json(run.status_path, {"state": "queued", "step": 0, "created": time.time()})
+        try:
+            for sub in (run.samples_dir, run.checkpoints_dir, run.exports_dir):
+                sub.mkdir()
+            atomic_write_text(run.config_path, config.to_json())
+            atomic_write_json(run.status_path, {"state": "queued", "step": 0, "created": time.time()})
+        except BaseException:  # a full disk: leave no half-made run behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
         return run
 
     def get(self, run_id: str) -> Run:

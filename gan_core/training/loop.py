@@ -32,13 +32,13 @@ from gan_core.config import RunConfig
 from gan_core.data.datasets import load_dataset, make_pipeline, steps_per_epoch
 from gan_core.data.images import make_grid, save_png, to_uint8
 from gan_core.data.imageset import ImageSet
-from gan_core.errors import ConfigError, GanError, RunError
+from gan_core.errors import ConfigError, GanError, RefusedError
 from gan_core.evaluation.evaluate import SEED as EVAL_SEED
 from gan_core.evaluation.evaluate import cheap_metrics, check_n, make_reference, reference_data, subset
 from gan_core.evaluation.evaluator import get_evaluator
 from gan_core.families.base import DataSpec, GanFamily, Parts, StepContext
 from gan_core.history_metrics import Metric
-from gan_core.store.runs import Run, unreadable_reason, write_error
+from gan_core.store.runs import ACTIVE_STATES, Run, unreadable_reason, write_error
 from gan_core.training import devices
 
 STATUS_EVERY_SEC = 1.0
@@ -274,7 +274,7 @@ class Trainer:
 
     def _start_fresh(self) -> int:
         if self.manager.latest_checkpoint:
-            raise RunError(f"Run '{self.run.id}' already has checkpoints; resume it instead of training it again.")
+            raise RefusedError(f"Run '{self.run.id}' already has checkpoints; resume it instead of training it again.")
         return 0
 
     def _restore(self) -> int:
@@ -293,7 +293,7 @@ class Trainer:
             self.notes.append(f"Resumed from step {step}.")
             return step
         broken = f" ({', '.join(unreadable)} could not be read)" if unreadable else ""
-        raise RunError(f"Run '{self.run.id}' has no readable checkpoint to resume from{broken}; start a new run instead.")
+        raise RefusedError(f"Run '{self.run.id}' has no readable checkpoint to resume from{broken}; start a new run instead.")
 
     def _call_size(self, step: int) -> int:
         """Steps in the next call: never past the end or a sample/checkpoint/quality boundary."""
@@ -400,11 +400,18 @@ def train_run(
 ) -> dict:
     """Train a run folder to its end; failures are recorded in status.json (when it can be written) and re-raised.
 
-    An OSError (a full disk, a read-only run folder) is re-raised as a one-sentence RunError.
+    An OSError (a full disk, a read-only run folder) is re-raised as a one-sentence RunError. A refusal
+    (RefusedError) leaves status.json as it was, unless the job queue had marked the run queued or running
+    for this worker: then it ends as crashed with the sentence, so the page does not wait for it forever.
     """
     try:
         trainer = Trainer(run, strategy=strategy, stop_event=stop_event, on_progress=on_progress)
         return trainer.fit(resume=resume)
+    except RefusedError as exc:
+        with contextlib.suppress(GanError, OSError):
+            if run.raw_status().get("state") in ACTIVE_STATES:
+                run.update_status(state="crashed", message=str(exc), finished=time.time())
+        raise
     except (GanError, OSError) as exc:
         error = exc if isinstance(exc, GanError) else write_error(f"to the run folder '{run.dir}'", exc)
         with contextlib.suppress(OSError):  # the disk that failed may refuse this write too

@@ -25,13 +25,14 @@ class Metric:
     short: str = ""  # shown on the progress line, the Train page and the runs table when set
     loss: bool = False  # a loss: beyond ±LOSS_LIMIT it means divergence
     log: bool = False  # charted on a log scale (e.g. gradient norms)
+    skippable: bool = False  # non-finite under float16 loss scaling means a skipped step, not divergence
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Metric":
-        return cls(**{k: data[k] for k in ("name", "label", "group", "short", "loss", "log") if k in data})
+        return cls(**{k: data[k] for k in ("name", "label", "group", "short", "loss", "log", "skippable") if k in data})
 
 
 # The adversarial families' metrics (dcgan, mlp); also what runs made before metrics were declared recorded.
@@ -40,8 +41,8 @@ ADVERSARIAL_METRICS = (
     Metric("d_loss", "D loss", "Losses", short="D", loss=True),
     Metric("d_real", "D(x)", "D outputs"),
     Metric("d_fake", "D(G(z))", "D outputs"),
-    Metric("g_grad_norm", "G grad norm", "Gradient norms", log=True),
-    Metric("d_grad_norm", "D grad norm", "Gradient norms", log=True),
+    Metric("g_grad_norm", "G grad norm", "Gradient norms", log=True, skippable=True),
+    Metric("d_grad_norm", "D grad norm", "Gradient norms", log=True, skippable=True),
 )
 
 

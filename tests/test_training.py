@@ -211,3 +211,26 @@ def test_the_worker_writes_the_familys_warning_into_the_status(store, monkeypatc
     run = store.create(tiny(steps=5))
     status = train_run(run)
     assert status["warning"] == "saw 5 steps" and seen[-1] == 5
+
+
+def test_a_float16_loss_scale_overflow_is_a_skipped_step_not_divergence(store, monkeypatch):
+    """A GPU's float16 policy, forced on the CPU with a loss scale so large that the first steps overflow."""
+    import keras
+
+    from gan_core.families import adversarial
+    from gan_core.training import devices
+
+    def huge_scale(lr, beta1, beta2, policy):
+        return keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(lr, beta_1=beta1, beta_2=beta2), initial_scale=2.0**30)
+
+    monkeypatch.setattr(devices, "precision_policy", lambda precision: "mixed_float16")
+    monkeypatch.setattr(adversarial, "make_optimizer", huge_scale)
+    run = store.create(tiny(steps=12, sample_every=6, checkpoint_every=6))
+    status = train_run(run)
+    assert status["state"] == "finished" and status["precision"] == "mixed_float16", status["message"]
+    rows = run.history_rows()
+    assert [int(r["step"]) for r in rows] == list(range(1, 13))
+    assert all(np.isfinite(r["g_loss"]) and np.isfinite(r["d_loss"]) for r in rows)
+    assert not np.isfinite(rows[0]["g_grad_norm"]), "the first steps overflow: the scaler skips them"
+    unscaled = [r["g_grad_norm"] for r in rows if np.isfinite(r["g_grad_norm"])]
+    assert unscaled and all(0 < norm < 100 for norm in unscaled), unscaled  # divided by a scale still near 1e9

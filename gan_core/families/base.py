@@ -57,12 +57,18 @@ class StepContext:
         return optimizer.scale_loss(loss / self.replicas)
 
     def apply(self, optimizer: keras.optimizers.Optimizer, tape: tf.GradientTape, scaled_loss: tf.Tensor, variables) -> tf.Tensor:
-        """Apply the gradient of a `scaled` loss; return the unscaled global gradient norm."""
+        """Apply the gradient of a `scaled` loss; return the unscaled global gradient norm.
+
+        Under float16 loss scaling the scale is read before the update (which halves it after an
+        overflow and doubles it after a run of good steps); a step the scaler skipped for overflowing
+        returns a non-finite norm, which the loop records as skipped, not as divergence.
+        """
+        scale = getattr(optimizer, "dynamic_scale", None)
+        scale = None if scale is None else tf.identity(tf.cast(scale, tf.float32))
         grads = tape.gradient(scaled_loss, variables)
         optimizer.apply_gradients(zip(grads, variables))
         norm = tf.linalg.global_norm(grads) * self.replicas
-        scale = getattr(optimizer, "dynamic_scale", None)
-        return norm / tf.cast(scale, tf.float32) if scale is not None else norm
+        return norm if scale is None else norm / scale
 
 
 class GanFamily:

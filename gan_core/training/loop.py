@@ -253,7 +253,7 @@ class Trainer:
             seconds = time.perf_counter() - started
             self._train_seconds += seconds
             rows = self._rows(step, values, seconds)
-            bad = _first_diverged(self.metrics, values)
+            bad = _first_diverged(self.metrics, values, self.policy == "mixed_float16")
             if bad is not None:
                 return self._diverge(step + bad + 1, pending + rows[:bad], rows[bad])
             pending += rows
@@ -354,7 +354,7 @@ class Trainer:
 
     def _diverge(self, bad_step: int, good_rows: list[dict], bad_row: dict) -> dict:
         self._flush(good_rows)
-        bad = ", ".join(f"{m.name}={bad_row[m.name]:.3g}" for m in self.metrics if _out_of_range(m, bad_row[m.name]))
+        bad = ", ".join(f"{m.name}={bad_row[m.name]:.3g}" for m in self.metrics if _out_of_range(m, bad_row[m.name], self.policy == "mixed_float16"))
         latest = self.manager.latest_checkpoint
         kept = f"the checkpoint at step {latest.rsplit('-', 1)[1]} is kept" if latest else "there is no checkpoint yet"
         message = (
@@ -379,14 +379,16 @@ def _writing(what: str) -> Iterator[None]:
         raise write_error(what, exc) from None
 
 
-def _out_of_range(metric: Metric, value: float) -> bool:
-    """A metric that means divergence: not finite, or a loss beyond ±LOSS_LIMIT."""
-    return not np.isfinite(value) or (metric.loss and abs(value) > LOSS_LIMIT)
+def _out_of_range(metric: Metric, value: float, loss_scaled: bool = False) -> bool:
+    """A metric that means divergence: not finite (unless a skipped float16 step), or a loss beyond ±LOSS_LIMIT."""
+    if not np.isfinite(value):
+        return not (loss_scaled and metric.skippable)
+    return metric.loss and abs(value) > LOSS_LIMIT
 
 
-def _first_diverged(metrics: tuple[Metric, ...], values: np.ndarray) -> int | None:
+def _first_diverged(metrics: tuple[Metric, ...], values: np.ndarray, loss_scaled: bool) -> int | None:
     """Index of the first row (step) with a metric out of range; None when every row is fine."""
-    bad_rows = [i for i, row in enumerate(values) if any(_out_of_range(m, v) for m, v in zip(metrics, row))]
+    bad_rows = [i for i, row in enumerate(values) if any(_out_of_range(m, v, loss_scaled) for m, v in zip(metrics, row))]
     return bad_rows[0] if bad_rows else None
 
 

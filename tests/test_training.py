@@ -234,3 +234,15 @@ def test_a_float16_loss_scale_overflow_is_a_skipped_step_not_divergence(store, m
     assert not np.isfinite(rows[0]["g_grad_norm"]), "the first steps overflow: the scaler skips them"
     unscaled = [r["g_grad_norm"] for r in rows if np.isfinite(r["g_grad_norm"])]
     assert unscaled and all(0 < norm < 100 for norm in unscaled), unscaled  # divided by a scale still near 1e9
+
+
+def test_a_run_copied_without_its_empty_folders_resumes(store):
+    """Git and zip archives keep no empty folders: a run folder may come back without samples/."""
+    import shutil
+
+    run = store.create(tiny(steps=6, checkpoint_every=3, sample_every=3))
+    stop = threading.Event()
+    train_run(run, stop_event=stop, on_progress=lambda p: p.step >= 3 and stop.set())
+    shutil.rmtree(run.samples_dir)
+    status = train_run(run, resume=True)
+    assert status["state"] == "finished" and [p.name for p in run.sample_paths()] == ["step_000006.png"]

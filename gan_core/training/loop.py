@@ -229,6 +229,8 @@ class Trainer:
     def fit(self, resume: bool = False) -> dict:
         """Train to total_steps (or until stopped or diverged) and return the final status."""
         step = self._restore() if resume else self._start_fresh()
+        with _writing("the run's samples folder"):  # a run copied without its empty folders (git, a zip) gets them back
+            self.run.samples_dir.mkdir(exist_ok=True)
         status = self.run.raw_status()
         self._train_seconds = float(status.get("train_seconds", 0.0))
         self.run.update_status(

@@ -72,11 +72,20 @@ def model_bytes(model: keras.Model) -> bytes:
 
 def load_export(run: Run, role: str, step: int | None = None) -> keras.Model:
     """Restore one network the run's family exports (e.g. "discriminator") at a checkpoint step, default the newest."""
-    step, path = checkpoint_path(run, step)
-    status = run.raw_status()
-    config = run.config()
+    key, model = _exports(run)[role]
+    return _restored(run, checkpoint_path(run, step), role, key, model)
+
+
+def _exports(run: Run) -> dict[str, tuple[str, keras.Model]]:
+    """The networks the run's family exports, freshly built, by role, with their checkpoint keys."""
+    config, status = run.config(), run.raw_status()
     spec = DataSpec(tuple(status["image_shape"]), int(status.get("num_classes", 0)))
-    key, model = families.get(config.family).exports(config, spec)[role]
+    return families.get(config.family).exports(config, spec)
+
+
+def _restored(run: Run, where: tuple[int, str], role: str, key: str, model: keras.Model) -> keras.Model:
+    """`model` with the weights that checkpoint `where` (step, path) holds under `key`."""
+    step, path = where
     restored = tf.train.Checkpoint(**{key: model}).restore(path)
     try:
         restored.assert_existing_objects_matched()
@@ -99,10 +108,9 @@ def run_downloads(run: Run, step: int | None) -> list[Download]:
     files = []
     if checkpoint_steps(run):
         loaded = load_generator(run, step)
-        config = loaded.config
-        roles = families.get(config.family).exports(config, DataSpec(tuple(run.raw_status()["image_shape"]), loaded.num_classes))
-        for role in roles:
-            model = loaded.model if role == "generator" else load_export(run, role, loaded.step)
+        where = checkpoint_path(run, loaded.step)
+        for role, (key, model) in _exports(run).items():
+            model = loaded.model if role == "generator" else _restored(run, where, role, key, model)
             label = role.replace("_", " ").capitalize()
             file_name = f"{run.id}-{role}-step{loaded.step}.keras"
             files.append(Download(f"{label} (.keras)", file_name, model_bytes(model), "application/octet-stream"))

@@ -82,9 +82,6 @@ class CommonSettings(Settings):
             raise ConfigError("Set epochs or steps above 0; both are 0, so the run would train nothing.")
         if not self.dataset.strip():
             raise ConfigError("dataset must not be empty: use mnist-5k for the bundled offline digits.")
-        from gan_core import families  # the registry imports a family's module only when asked for it
-
-        families.check_name(self.family)
 
 
 COMMON_FIELDS = tuple(f.name for f in dataclasses.fields(CommonSettings))

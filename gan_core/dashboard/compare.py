@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from gan_core.dashboard.charts import downsample_indices, floor_trace, smooth
 from gan_core.dashboard.runs_table import format_seconds
 from gan_core.errors import GanError
-from gan_core.history_metrics import Metric, headline
+from gan_core.history_metrics import Metric, from_status, headline
 from gan_core.store.jobs import job_status
 from gan_core.store.runs import Run
 
@@ -129,13 +129,14 @@ def final_figures(runs: dict[str, Run]) -> pd.DataFrame:
             status = {"state": "broken"}
         rows = run.history_rows()
         recent = rows[-RECENT_STEPS:]
+        shown = headline(from_status(status))
         records.append(
             {
                 "run": label,
                 "final step": int(status.get("step") or (rows[-1]["step"] if rows else 0)),
                 "state": status["state"],
-                **{f"{m.label} (last)": _mean(rows[-1:], m.name) for m in headline(run.metrics())},
-                **{f"{m.label} (mean of last {RECENT_STEPS})": _mean(recent, m.name) for m in headline(run.metrics())},
+                **{f"{m.label} (last)": _mean(rows[-1:], m.name) for m in shown},
+                **{f"{m.label} (mean of last {RECENT_STEPS})": _mean(recent, m.name) for m in shown},
                 "images/s": _mean(recent, "images_per_sec", 1),
                 "train time": format_seconds(status.get("train_seconds")),
             }

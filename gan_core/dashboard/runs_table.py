@@ -9,7 +9,7 @@ import pandas as pd
 
 from gan_core.config import RunConfig
 from gan_core.errors import GanError
-from gan_core.history_metrics import headline
+from gan_core.history_metrics import from_status, headline
 from gan_core.store.jobs import job_status
 from gan_core.store.runs import Run, RunStore
 
@@ -76,7 +76,7 @@ def run_row(run: Run) -> dict[str, Any]:
             "loss": getattr(config, "loss", ""),
             "status": status["state"],
             "step": step_label(status),
-            **{m.label: last.get(m.name) for m in headline(run.metrics())},
+            **{m.label: last.get(m.name) for m in headline(from_status(status))},
             "started": format_time(status.get("started") or status.get("created")),
             "duration": format_seconds(status.get("train_seconds")),
             "message": status.get("message", ""),

@@ -67,7 +67,3 @@ def get(name: str) -> "GanFamily":
         raise ConfigError(f"family must be one of {', '.join(names())}; got {name!r}.")
     return extra[name]
 
-
-def check_name(name: str) -> None:
-    """Raise ConfigError unless `name` is a family."""
-    get(name)

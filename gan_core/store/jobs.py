@@ -31,7 +31,7 @@ from typing import Any, Iterator
 
 from gan_core.config import RunConfig
 from gan_core.errors import ConfigError, RunError
-from gan_core.history_metrics import headline
+from gan_core.history_metrics import from_status, headline
 from gan_core.store.runs import ACTIVE_STATES, Run, RunStore, atomic_write_text, pid_alive
 
 MAX_JOBS_ENV = "GAN_MAX_JOBS"
@@ -288,7 +288,7 @@ def job_state(run: Run) -> JobView:
         progress=min(1.0, step / total) if total else 0.0,
         eta_seconds=_eta(recent, step, total) if state == "running" else None,
         images_per_sec=statistics.median(r["images_per_sec"] for r in recent) if recent else None,
-        headline=tuple((m.label, last.get(m.name)) for m in headline(run.metrics())),
+        headline=tuple((m.label, last.get(m.name)) for m in headline(from_status(status))),
         message=status.get("message") or "",
         queue_position=queue_position(RunStore(run.dir.parent), run) if state == "queued" else None,
         warnings=_warnings(run, status),

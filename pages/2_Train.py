@@ -93,9 +93,8 @@ def live_charts() -> None:
     names = list(groups)
     # Only the open tab draws its chart, for the same reason the charts refresh less often than the status.
     # The first group (the family's losses) comes first, with a smoothing slider; then quality, the other groups, throughput.
-    tabs = dict(zip([names[0], "Quality", *names[1:], "Throughput"], st.tabs(
-        [names[0], "Quality", *names[1:], "Throughput"], key="train_tab", on_change="rerun"
-    )))
+    titles = [names[0], "Quality", *names[1:], "Throughput"]
+    tabs = dict(zip(titles, st.tabs(titles, key="train_tab", on_change="rerun")))
     for index, name in enumerate(names):
         if tabs[name].open:
             with tabs[name]:

@@ -5,7 +5,7 @@
 All on mnist-5k with the default `dcgan` preset (`load_preset("dcgan")`), in a temporary run store.
 
 grid: a run of the preset trains `--train-steps` steps in this process to get a checkpoint.
-  Then, as pages/3_Generate.py does on every click with the generator already in its
+  Then, as pages/generate.py does on every click with the generator already in its
   session cache: `model_cache.runs_with_checkpoints` + the cache key (the lookup itself is
   Streamlit's `st.cache_resource`, which needs a running session), `latents.grid_for` (64 digits)
   + `model_io.grid_png` (grid and PNG encoding), and the rest of the page's work (the `.npz`
@@ -185,7 +185,7 @@ finally:
 
 
 def apptest_times(store: RunStore, repeats: int) -> tuple[list[float], list[float], list[float]]:
-    """Rerun pages/3_Generate.py after a seed change, its generator already in the session cache.
+    """Rerun pages/generate.py after a seed change, its generator already in the session cache.
 
     Returns the rerun times, the page script's own times, and rerun times after `gc.freeze()`.
     """
@@ -193,7 +193,7 @@ def apptest_times(store: RunStore, repeats: int) -> tuple[list[float], list[floa
 
     os.environ["GAN_RUNS_DIR"] = str(store.root)
     script = store.root.parent / "timed_generate_page.py"
-    script.write_text(TIMED_PAGE.format(page=str(ROOT / "pages" / "3_Generate.py")))
+    script.write_text(TIMED_PAGE.format(page=str(ROOT / "pages" / "generate.py")))
     at = AppTest.from_file(str(script), default_timeout=120)
     at.run()
     if at.exception or at.error or not at.number_input(key="gen_seed"):

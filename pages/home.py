@@ -2,15 +2,15 @@
 
 import streamlit as st
 
-from gan_core.dashboard.common import get_store, page_link, select_run, selected_run_id
+from gan_core.dashboard.common import get_store, page_link, select_run, selected_run_id, start_page
 from gan_core.dashboard.runs_table import RUN_PAGES, run_exists, runs_table
 
-st.title("GAN Workbench")
+start_page("GAN Workbench")
 st.write(
     "Train generative adversarial networks on MNIST-style images and watch them learn, step by step. "
     "Configure a run, follow its losses and samples while it trains, then generate, compare and download models."
 )
-page_link("pages/1_Configure.py", label="New experiment", icon=":material/add_circle:")
+page_link("pages/configure.py", label="New experiment", icon=":material/add_circle:")
 
 store = get_store()
 table = runs_table(store)

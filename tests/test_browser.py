@@ -302,6 +302,30 @@ def walk_through(page: Page, url: str, runs_dir: Path, screenshot_dirs: list[Pat
     expect(page.locator(EXCEPTION)).to_have_count(0)
 
 
+def test_the_first_visitor_of_a_new_server_opens_a_run_link_without_a_page_not_found_dialog(page, dashboard):
+    """The first browser session of a fresh server, opening /train?run=ID, gets the router's Train page and that run.
+
+    Until st.navigation has run once in a server process, Streamlit runs pages/train.py on its own; the
+    page sends that run back through the router (common.start_page), so there is no "Page not found".
+    """
+    url, runs_dir, log = dashboard
+    run_id = "dcgan-bce"
+    shutil.copytree(ROOT / "tests/fixtures/legacy_runs" / run_id, runs_dir / run_id)
+    try:
+        page.goto(f"{url}/train?run={run_id}")
+        expect(page.get_by_role("heading", name="Train")).to_be_visible(timeout=60 * SECOND)
+        expect(page.get_by_role("combobox", name="Run")).to_have_value(run_id, timeout=60 * SECOND)
+        expect(page.get_by_test_id("stSidebarNav").get_by_role("link")).to_have_text(SIDEBAR, timeout=30 * SECOND)
+        page.wait_for_timeout(2 * SECOND)  # the dialog, when it came, came with the first script run
+        expect(page.get_by_role("dialog")).to_have_count(0)
+        wait_for_run_in_url(page, run_id)
+        assert urlparse(page.url).path.strip("/") == "train"
+        expect(page.locator(EXCEPTION)).to_have_count(0)
+    except Exception:
+        report_failure(page, runs_dir.parent, log, runs_dir)
+        raise
+
+
 def run_status(runs_dir: Path) -> dict:
     """status.json of the only run in the store."""
     (path,) = runs_dir.glob("*/status.json")

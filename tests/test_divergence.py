@@ -86,7 +86,7 @@ def assert_train_page_explains(run, good: int, total: int) -> None:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)  # page links resolve against the app
     at.session_state["run_id"] = run.id
     at.run()
-    at.switch_page("pages/2_Train.py").run()
+    at.switch_page("pages/train.py").run()
     assert not at.exception
     assert at.selectbox[0].value == run.id
     assert at.get("progress")[0].proto.text.startswith(f"Diverged: step {good} / {total}")

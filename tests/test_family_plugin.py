@@ -120,12 +120,12 @@ def test_the_dashboard_job_queue_trains_it_and_the_pages_show_its_metrics(plugin
     table = runs_table(plugin)
     assert {"Generator adversarial", "Discriminator adversarial", "Code error"} <= set(table.columns)
 
-    train = dashboard_page("pages/2_Train.py", run.id)
+    train = dashboard_page("pages/train.py", run.id)
     assert [tab.label for tab in train.tabs][:4] == ["Adversarial", "Quality", "Encoder", "Throughput"]
     assert {m.label for m in train.metric} >= {"Generator adversarial", "Code error"}
 
     other = plugin.create(RunConfig(**(CONFIG | {"seed": 7})))
     assert train_run(other)["state"] == "finished"
-    compare = dashboard_page("pages/5_Compare.py", run.id)
+    compare = dashboard_page("pages/compare.py", run.id)
     titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in compare.get("plotly_chart")]
     assert {"Generator adversarial", "Discriminator adversarial", "Code error"} <= set(titles)

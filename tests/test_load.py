@@ -14,7 +14,7 @@ from gan_core.dashboard.common import get_store
 from gan_core.store import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAIN = str(ROOT / "pages/2_Train.py")
+TRAIN = str(ROOT / "pages/train.py")
 SESSIONS, SLOTS, STEPS = 4, 2, 20
 TIMEOUT = 300
 CACHES = {"cache_data", "cache_resource", "lru_cache", "cache"}
@@ -125,7 +125,7 @@ def test_process_wide_caches_hold_nothing_per_user():
     """Cached results are shared by every session, so a cached function may depend only on plain values
     (a config as JSON, a dataset name or content-addressed upload path) and never on a session's state."""
     cached = cached_functions()
-    assert "pages/1_Configure.py:model_summary" in dict(cached)  # the scan finds the caches there are
+    assert "pages/configure.py:model_summary" in dict(cached)  # the scan finds the caches there are
     for where, function in cached:
         arguments = function.args.posonlyargs + function.args.args + function.args.kwonlyargs
         kinds = {arg.arg: arg.annotation and _names(arg.annotation) for arg in arguments}

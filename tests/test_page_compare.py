@@ -30,7 +30,7 @@ def compare_page(selected: str | None = None) -> AppTest:
     """The Compare page, reached from Home with `selected` as the selected run."""
     at = AppTest.from_file(str(APP), default_timeout=30).run()
     at.session_state["run_id"] = selected
-    at.switch_page("pages/5_Compare.py").run()
+    at.switch_page("pages/compare.py").run()
     assert not at.exception
     return at
 

@@ -33,7 +33,7 @@ def store(tmp_path, monkeypatch):
 @pytest.fixture
 def at(store):
     page = AppTest.from_file(str(APP), default_timeout=60).run()
-    page.switch_page("pages/1_Configure.py").run()
+    page.switch_page("pages/configure.py").run()
     assert not page.exception
     return page
 
@@ -165,7 +165,7 @@ def test_train_on_a_run_store_that_cannot_be_written_is_one_sentence(tmp_path, m
     root = tmp_path / "file" / "runs"
     monkeypatch.setenv("GAN_RUNS_DIR", str(root))
     page = AppTest.from_file(str(APP), default_timeout=60).run()
-    page.switch_page("pages/1_Configure.py").run()
+    page.switch_page("pages/configure.py").run()
     for key, value in TINY_FORM.items():
         page.number_input(key=key).set_value(value)
     submit(page, "Train")

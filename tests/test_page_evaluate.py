@@ -9,7 +9,7 @@ from gan_core.config import RunConfig
 from gan_core.store.runs import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE = "pages/4_Evaluate.py"
+PAGE = "pages/evaluate.py"
 
 
 def tiny(**changes) -> RunConfig:
@@ -49,7 +49,7 @@ def test_an_empty_store_points_to_the_train_page(store):
     at.switch_page(PAGE).run()
     assert not at.exception
     assert "No run has a checkpoint yet" in at.info[0].value
-    assert [link.proto.page for link in at.get("page_link")] == ["train"]  # the url path of pages/2_Train.py
+    assert [link.proto.page for link in at.get("page_link")] == ["train"]  # the url path of pages/train.py
 
 
 def test_evaluating_a_run_shows_the_metric_table_histogram_and_neighbours_and_saves_them(store):

@@ -17,7 +17,7 @@ from gan_core.training.loop import train_run
 
 TINY = dict(dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=6, sample_every=3, checkpoint_every=3, seed=9)
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGE = "pages/3_Generate.py"
+PAGE = "pages/generate.py"
 
 
 def generate_page() -> AppTest:

@@ -16,7 +16,7 @@ from gan_core.training.loop import train_run
 
 TINY = dict(dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=6, sample_every=3, checkpoint_every=3, seed=4)
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGE = "pages/6_Models.py"
+PAGE = "pages/models.py"
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from gan_core.config import RunConfig
 from gan_core.store import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE = "pages/2_Train.py"
+PAGE = "pages/train.py"
 
 
 def tiny(**changes) -> RunConfig:

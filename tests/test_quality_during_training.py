@@ -172,7 +172,7 @@ def chart_traces(page) -> list[list[str]]:
 def test_the_train_page_charts_quality_in_its_own_tab(trained, monkeypatch):
     store, slow, _ = trained
     monkeypatch.setenv("GAN_RUNS_DIR", str(store.root))
-    at = AppTest.from_file(str(ROOT / "pages/2_Train.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "pages/train.py"), default_timeout=60)
     at.session_state["run_id"] = slow.id
     at.session_state["train_tab"] = "Quality"  # the user opens the tab: only the open tab draws its chart
     at.run()
@@ -191,7 +191,7 @@ def test_the_compare_page_overlays_quality_when_runs_have_it(trained, monkeypatc
     monkeypatch.setenv("GAN_RUNS_DIR", str(store.root))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     at.session_state["run_id"] = slow.id
-    at.switch_page("pages/5_Compare.py").run()
+    at.switch_page("pages/compare.py").run()
     assert not at.exception
     assert [s.value for s in at.subheader][:2] == ["Losses", "Quality"]
     assert chart_traces(at)[2] == [slow.id, fast.id, "Real-vs-real floor"]

@@ -25,9 +25,8 @@ from gan_core.store.runs import pid_alive
 
 try:
     from playwright.sync_api import Page, expect
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 except ImportError:  # the `page` fixture then fails under CI=true and skips elsewhere
-    Page = expect = PlaywrightTimeout = None
+    Page = expect = None
 
 EVERY = 50  # sample and checkpoint interval of the run
 TIMEOUT = 120
@@ -146,22 +145,10 @@ def test_training_survives_server_restarts_and_a_worker_lost_meanwhile_resumes(p
 
 
 def open_run_after_restart(page: Page, server: Server, run_id: str) -> None:
-    """Open /train?run=RUN_ID on a restarted server, whose first browser session this is.
-
-    Known limitation: until st.navigation has run once in a server process, Streamlit also reads the
-    pages/ folder the old way, where the Train page is /Train, not /train. So a server's first session,
-    when it opens a page URL rather than the root, shows the right page under a "Page not found" dialog,
-    which is closed here. Moving the page files out of pages/ would remove it (see app.py).
-    """
+    """Open /train?run=RUN_ID on a restarted server, whose first browser session this is: no "Page not found"."""
     page.goto(f"{server.url}/train?run={run_id}")
     expect(page.get_by_role("heading", name="Train")).to_be_visible(timeout=60 * SECOND)
-    dialog = page.get_by_role("dialog").filter(has_text="Page not found")
-    try:
-        dialog.wait_for(timeout=3 * SECOND)
-    except PlaywrightTimeout:
-        return
-    page.keyboard.press("Escape")
-    expect(dialog).to_have_count(0, timeout=10 * SECOND)
+    expect(page.get_by_role("dialog")).to_have_count(0)
 
 
 def start_a_run_in_the_browser(page: Page, server: Server) -> None:

@@ -42,22 +42,20 @@ class PageSpec:
     url_path: str
 
 
-# Home is served at the root URL, so its url_path is "". With "home" it would share its page hash with the
-# page that Streamlit's older pages/ folder scan makes of pages/home.py, which a server's first session still
-# runs (see app.py), and that session would open Home without the router.
+# Home is served at the root URL, so its url_path is "". Every other file is named for its url_path (see start_page).
 HOME = PageSpec("pages/home.py", "Home", "")
 # No icons: a Material icon is a ligature, so its name would be part of each sidebar label's text.
 PAGES: dict[str, tuple[PageSpec, ...]] = {
     "Experiment": (
         HOME,
-        PageSpec("pages/1_Configure.py", "Configure", "configure"),
-        PageSpec("pages/2_Train.py", "Train", "train"),
+        PageSpec("pages/configure.py", "Configure", "configure"),
+        PageSpec("pages/train.py", "Train", "train"),
     ),
     "Results": (
-        PageSpec("pages/3_Generate.py", "Generate", "generate"),
-        PageSpec("pages/4_Evaluate.py", "Evaluate", "evaluate"),
-        PageSpec("pages/5_Compare.py", "Compare", "compare"),
-        PageSpec("pages/6_Models.py", "Models", "models"),
+        PageSpec("pages/generate.py", "Generate", "generate"),
+        PageSpec("pages/evaluate.py", "Evaluate", "evaluate"),
+        PageSpec("pages/compare.py", "Compare", "compare"),
+        PageSpec("pages/models.py", "Models", "models"),
     ),
 }
 
@@ -76,6 +74,30 @@ def navigation_pages() -> dict[str, list[st.Page]]:
         ]
         for section, specs in PAGES.items()
     }
+
+
+def route() -> st.Page:
+    """What the router (app.py) does on every rerun: wide layout, the pages in their sections, ?run= in step; the open page."""
+    st.set_page_config(layout="wide")
+    page = st.navigation(navigation_pages())
+    sync_selected_run()
+    return page
+
+
+def start_page(title: str) -> None:
+    """Every page's first call: route a run that bypassed the router, then write the page's title.
+
+    The page files live in pages/, the folder of Streamlit's older multipage mode. Until a server
+    process has run st.navigation once, Streamlit runs a page URL such as /train?run=ID the old way:
+    it finds pages/train.py by its file name and runs it without app.py. Routing here declares the
+    router's pages (which ends that mode for the process) and selects the run, and the page goes on.
+    Because each file is named for its url_path, that first session finds its page: no "Page not found".
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", False):
+        route()
+    st.title(title)
 
 
 _frozen = False

@@ -17,11 +17,11 @@ COLUMNS = (
     "run", "name", "dataset", "model", "loss", "status", "step", "started", "duration", "message",
 )  # the families' headline metrics (e.g. G loss, D loss) come after "step"
 RUN_PAGES = {
-    "Train": "pages/2_Train.py",
-    "Generate": "pages/3_Generate.py",
-    "Evaluate": "pages/4_Evaluate.py",
-    "Compare": "pages/5_Compare.py",
-    "Models": "pages/6_Models.py",
+    "Train": "pages/train.py",
+    "Generate": "pages/generate.py",
+    "Evaluate": "pages/evaluate.py",
+    "Compare": "pages/compare.py",
+    "Models": "pages/models.py",
 }
 
 

@@ -4,17 +4,17 @@ import pandas as pd
 import streamlit as st
 
 from gan_core.dashboard import model_cache
-from gan_core.dashboard.common import get_store, page_link, select_run, selected_run_id
+from gan_core.dashboard.common import get_store, page_link, select_run, selected_run_id, start_page
 from gan_core.errors import GanError
 from gan_core.evaluation import evaluate as evaluation
 
-st.title("Evaluate")
+start_page("Evaluate")
 
 store = get_store()
 runs = model_cache.runs_with_checkpoints(store)
 if not runs:
     st.info("No run has a checkpoint yet: train one first.")
-    page_link("pages/2_Train.py", label="Train", icon=":material/model_training:")
+    page_link("pages/train.py", label="Train", icon=":material/model_training:")
     st.stop()
 
 ids = list(runs)

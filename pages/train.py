@@ -3,7 +3,7 @@
 import streamlit as st
 
 from gan_core.dashboard import charts
-from gan_core.dashboard.common import get_store, page_link, run_picker
+from gan_core.dashboard.common import get_store, page_link, run_picker, start_page
 from gan_core.errors import GanError
 from gan_core.history_metrics import groups as metric_groups
 from gan_core.store import jobs
@@ -11,12 +11,12 @@ from gan_core.store import jobs
 POLL_SECONDS = 5  # state, progress and the latest losses
 CHART_SECONDS = 10  # charts and samples: redrawing a chart costs the browser CPU the job needs
 
-st.title("Train")
+start_page("Train")
 store = get_store()
 runs = store.list()
 if not runs:
     st.info("No runs yet. Configure a run and start it on the Configure page; it trains here.")
-    page_link("pages/1_Configure.py", label="Configure a run", icon=":material/tune:")
+    page_link("pages/configure.py", label="Configure a run", icon=":material/tune:")
     st.stop()
 
 run = store.get(run_picker([run.id for run in runs], key="train_run"))
@@ -78,7 +78,7 @@ def live_status(polling: bool) -> None:
     for warning in view.warnings:
         (st.error if warning.level == "error" else st.warning)(warning.text)
     if view.state == "diverged":
-        page_link("pages/1_Configure.py", label="Configure a new run with lower learning rates", icon=":material/tune:")
+        page_link("pages/configure.py", label="Configure a new run with lower learning rates", icon=":material/tune:")
     if view.message and not view.warnings:
         st.caption(view.message)
     if view.state == "crashed":

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from gan_core.dashboard.common import get_store, page_link, selected_run_id
+from gan_core.dashboard.common import get_store, page_link, selected_run_id, start_page
 from gan_core.dashboard.compare import (
     config_table,
     default_selection,
@@ -16,7 +16,7 @@ from gan_core.dashboard.compare import (
 )
 from gan_core.errors import GanError
 
-st.title("Compare runs")
+start_page("Compare runs")
 
 store = get_store()
 runs_found = store.list()
@@ -24,7 +24,7 @@ run_ids = [run.id for run in runs_found]
 trained_ids = [run.id for run in runs_found if run.history_path.is_file()]
 if len(run_ids) < 2:
     st.info("Comparing needs at least two runs: train another one from the Configure page.")
-    page_link("pages/1_Configure.py", label="Configure a run", icon=":material/add_circle:")
+    page_link("pages/configure.py", label="Configure a run", icon=":material/add_circle:")
     st.stop()
 
 chosen = st.multiselect("Runs", run_ids, default=default_selection(trained_ids or run_ids, selected_run_id()))

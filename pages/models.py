@@ -3,12 +3,12 @@
 import streamlit as st
 
 from gan_core.dashboard import model_cache
-from gan_core.dashboard.common import get_store, page_link, run_picker, select_run
+from gan_core.dashboard.common import get_store, page_link, run_picker, select_run, start_page
 from gan_core.errors import GanError
 from gan_core.generation import model_io
 from gan_core.generation.sampling import checkpoint_steps
 
-st.title("Models")
+start_page("Models")
 store = get_store()
 download_tab, upload_tab = st.tabs(["Download", "Upload"])
 
@@ -40,7 +40,7 @@ with upload_tab:
             f"Generator '{uploaded.config.name}' is ready: latent size {uploaded.config.latent_dim}, "
             f"{uploaded.num_classes or 'no'} classes."
         )
-        page_link("pages/3_Generate.py", label="Generate with it", icon=":material/auto_awesome:")
+        page_link("pages/generate.py", label="Generate with it", icon=":material/auto_awesome:")
 
 with download_tab:
     runs = store.list()

@@ -4,11 +4,13 @@ import streamlit as st
 
 from gan_core.config import RunConfig, load_preset, preset_names
 from gan_core.dashboard import forms
-from gan_core.dashboard.common import get_store, select_run
+from gan_core.dashboard.common import get_store, select_run, start_page
 from gan_core.dashboard.summary import dataset_shape, summarize
 from gan_core.data.datasets import OFFLINE_DATASET, load_dataset
 from gan_core.errors import GanError
 from gan_core.store import jobs
+
+start_page("Configure a run")
 
 DEFAULT_PRESET = "dcgan"
 
@@ -97,8 +99,6 @@ st.session_state.update(forms.missing_defaults(st.session_state, family))
 st.session_state["saved_form"] = {key: st.session_state[key] for key in ("preset", *forms.form_keys(family)) if key in st.session_state}
 check = forms.check_form(forms.values_from_state(st.session_state))
 
-st.title("Configure a run")
-
 left, right = st.columns([2, 3])
 left.selectbox(
     "Preset", preset_names(), key="preset", on_change=load_preset_into_form,
@@ -180,4 +180,4 @@ if train:
         st.error(str(exc))
     else:
         select_run(run.id)
-        st.switch_page("pages/2_Train.py", query_params={"run": run.id})
+        st.switch_page("pages/train.py", query_params={"run": run.id})

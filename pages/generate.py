@@ -3,7 +3,7 @@
 import streamlit as st
 
 from gan_core.dashboard import model_cache
-from gan_core.dashboard.common import get_store, page_link, run_picker
+from gan_core.dashboard.common import get_store, page_link, run_picker, start_page
 from gan_core.errors import GanError
 from gan_core.generation import latents, model_io
 
@@ -11,7 +11,7 @@ MAX_SEED = 2**31 - 1
 VIEWS = ["Grid", "Interpolate", "Latent walk"]
 KEEP = "page"  # a view's widgets keep their values while another view is shown
 
-st.title("Generate")
+start_page("Generate")
 
 store = get_store()
 uploaded = model_cache.uploaded_generator(st.session_state)
@@ -30,7 +30,7 @@ try:
     else:
         if not runs:
             st.info("No run has a checkpoint yet: train one first, or upload a generator on the Models page.")
-            page_link("pages/2_Train.py", label="Train", icon=":material/model_training:")
+            page_link("pages/train.py", label="Train", icon=":material/model_training:")
             st.stop()
         run_id = run_picker(list(runs), key="gen_run")
         steps = runs[run_id]

@@ -63,10 +63,11 @@ class Judge:
         self.evaluator = get_evaluator("mnist-5k", data=data)
         self.n = check_n(min(N, data.heldout.num_images), data)
         self.reference = make_reference(self.evaluator, data, self.n)
-        self.z = np.random.default_rng(SEED).standard_normal((self.n, 100), dtype=np.float32)
 
     def images(self, sampler) -> np.ndarray:
-        return to_uint8(generate(sampler, self.z))
+        """N digits from latents seeded the same every time, sized to the sampler's noise input."""
+        z = np.random.default_rng(SEED).standard_normal((self.n, sampler.inputs[0].shape[-1]), dtype=np.float32)
+        return to_uint8(generate(sampler, z))
 
     def fd(self, sampler) -> float:
         return float(cheap_metrics(lambda n: self.images(sampler)[:n], self.evaluator, self.reference, self.n)["fd"])

@@ -1,14 +1,15 @@
-"""Generate: sample images from a run's checkpoint or an uploaded generator, interpolate, walk the latent space."""
+"""Generate: sample images from a run's checkpoint or an uploaded generator, interpolate, walk the latent space; for image-to-image families, restore held-out images."""
 
 import streamlit as st
 
 from gan_core.dashboard import model_cache
 from gan_core.dashboard.common import get_store, page_link, run_picker, start_page
 from gan_core.errors import GanError
-from gan_core.generation import latents, model_io
+from gan_core.generation import latents, model_io, pairs
 
 MAX_SEED = 2**31 - 1
 VIEWS = ["Grid", "Interpolate", "Latent walk"]
+PAIRS = "Pairs"  # the one view of image-to-image families
 KEEP = "page"  # a view's widgets keep their values while another view is shown
 
 start_page("Generate")
@@ -26,7 +27,7 @@ if uploaded is not None:
 try:
     if source == "upload":
         loaded, name = uploaded, uploaded.config.name
-        st.caption(f"Latent size {loaded.config.latent_dim}, {loaded.num_classes or 'no'} classes.")
+        st.caption(f"Latent size {loaded.latent_dim}, {loaded.num_classes or 'no'} classes.")
     else:
         if not runs:
             st.info("No run has a checkpoint yet: train one first, or upload a generator on the Models page.")
@@ -46,14 +47,27 @@ count_col, seed_col, class_col = st.columns(3)
 n = count_col.number_input("Images", 1, 256, 64, key="gen_n")
 seed = seed_col.number_input("Seed", 0, MAX_SEED, 0, key="gen_seed")
 label = None
-if loaded.config.conditional:
+if loaded.conditional:
     classes = latents.class_choices(loaded)
     label = class_col.selectbox("Class", list(classes), format_func=classes.get)
 
-# Only the chosen view is computed (st.tabs would run all three on every rerun).
-view = st.segmented_control("View", VIEWS, default=VIEWS[0], required=True, key="gen_view")
+# Only the chosen view is computed (st.tabs would run them all on every rerun).
+stage_view = latents.stage_view(loaded)
+views = [PAIRS] if pairs.is_image_to_image(loaded) else VIEWS + [stage_view] * bool(stage_view)
+if st.session_state.get("gen_view") not in views:  # a view kept from a generator of another family
+    st.session_state["gen_view"] = views[0]
+view = st.segmented_control("View", views, default=views[0], required=True, key="gen_view")
 try:
-    if view == "Grid":
+    if view == PAIRS:
+        images, names, scores = pairs.pair_rows(loaded, int(n), int(seed))
+        st.image(
+            model_io.grid_png(images, len(names)), output_format="PNG",
+            caption=f"{' | '.join(names)}: {len(images) // len(names)} held-out images, seed {seed}",
+        )
+        st.caption("Each column beside the original, averaged over these images (higher is closer):")
+        st.dataframe(scores, hide_index=True, column_config={"PSNR (dB)": st.column_config.NumberColumn(format="%.2f"), "SSIM": st.column_config.NumberColumn(format="%.3f")})
+
+    elif view == "Grid":
         images, labels, cols = latents.grid_for(loaded, int(n), int(seed), label)
         grid = model_io.grid_png(images, cols)
         st.image(grid, caption=f"{len(images)} images, seed {seed}", output_format="PNG")
@@ -73,10 +87,23 @@ try:
         images, _, cols = latents.interpolation_images(loaded, int(seed_a), int(seed_b), path_steps, spherical, label)
         st.image(model_io.grid_png(images, cols), caption=f"Seed {seed_a} to seed {seed_b}", output_format="PNG")
 
+    elif view == stage_view:
+        rows_col, redraw_col = st.columns(2)
+        rows = rows_col.number_input("Samples", 1, 16, 6, key="gen_stage_rows", persist_state=KEEP)
+        redraws = st.session_state.setdefault("gen_detail_redraws", {}).get(int(seed), 0)
+        if redraw_col.button("Redraw only the finest level's noise", help="The coarser levels stay; only the last one's detail changes."):
+            redraws = st.session_state["gen_detail_redraws"][int(seed)] = redraws + 1
+        images, names = latents.stage_images(loaded, int(rows), int(seed), redraws)
+        detail = f", finest level's noise redrawn {redraws} time{'s' * (redraws != 1)}" if redraws else ""
+        st.image(
+            model_io.grid_png(images, len(names)), output_format="PNG",
+            caption=f"{' | '.join(names)} (each scaled to the final size), seed {seed}{detail}",
+        )
+
     else:
         seed_col, dim_col, steps_col = st.columns(3)
         walk_seed = seed_col.number_input("Seed", 0, MAX_SEED, 0, key="gen_walk_seed", persist_state=KEEP)
-        latent_dim = loaded.config.latent_dim  # in the key, so a kept value always fits this generator
+        latent_dim = loaded.latent_dim  # in the key, so a kept value always fits this generator
         dim = dim_col.number_input("Dimension", 0, latent_dim - 1, 0, key=f"gen_walk_dim_{latent_dim}", persist_state=KEEP)
         walk_steps = steps_col.slider("Steps", 2, latents.MAX_STEPS, 10, key="gen_walk_steps", persist_state=KEEP)
         low, high = st.slider("Range", -5.0, 5.0, (-3.0, 3.0), step=0.5, key="gen_walk_range", persist_state=KEEP)

@@ -37,7 +37,7 @@ with upload_tab:
     uploaded = model_cache.uploaded_generator(st.session_state)
     if uploaded is not None:
         st.success(
-            f"Generator '{uploaded.config.name}' is ready: latent size {uploaded.config.latent_dim}, "
+            f"Generator '{uploaded.config.name}' is ready: latent size {uploaded.latent_dim}, "
             f"{uploaded.num_classes or 'no'} classes."
         )
         page_link("pages/generate.py", label="Generate with it", icon=":material/auto_awesome:")

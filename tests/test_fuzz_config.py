@@ -7,13 +7,13 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from gan_core.config import RunConfig, config_fields, field_info, field_names
+from gan_core import families
+from gan_core.config import DEFAULT_FAMILY, RunConfig, field_info, field_names
 from gan_core.dashboard.runs_table import run_row
 from gan_core.errors import ConfigError, RunError
 from gan_core.store.runs import RunStore
 
 FUZZ = settings(max_examples=150, deadline=None, database=None, derandomize=True)
-FIELDS = {f.name: f for f in config_fields()}
 
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 JSON_VALUES = st.recursive(
@@ -24,9 +24,9 @@ JSON_VALUES = st.recursive(
 KEYS = st.sampled_from(field_names()) | st.text(max_size=16)
 
 
-def valid_value(name: str) -> st.SearchStrategy:
-    """Values the field accepts on its own, read from its metadata."""
-    info = field_info(name)
+def valid_value(name: str, family: str = DEFAULT_FAMILY) -> st.SearchStrategy:
+    """Values the field of this family's configs accepts on its own, read from its metadata."""
+    info = field_info(name, family)
     if "choices" in info:
         return st.sampled_from(info["choices"])
     if info["type"] == "bool":
@@ -40,9 +40,9 @@ def valid_value(name: str) -> st.SearchStrategy:
     return st.text(min_size=1, max_size=30).filter(str.strip)
 
 
-def invalid_value(name: str) -> st.SearchStrategy:
+def invalid_value(name: str, family: str = DEFAULT_FAMILY) -> st.SearchStrategy:
     """Values the field refuses: out of range, of the wrong type, not a choice, too long."""
-    info = field_info(name)
+    info = field_info(name, family)
     wrong_type = st.none() | st.lists(JSON_SCALARS, max_size=2) | st.dictionaries(st.text(max_size=3), JSON_SCALARS, max_size=2)
     if "choices" in info:
         return wrong_type | st.booleans() | st.integers() | st.text().filter(lambda t: t not in info["choices"])
@@ -66,12 +66,16 @@ def invalid_value(name: str) -> st.SearchStrategy:
 
 @st.composite
 def valid_configs(draw) -> dict:
-    """A dict of some fields, each valid, that passes the cross-field rules too."""
-    chosen = draw(st.lists(st.sampled_from(field_names()), unique=True, max_size=len(FIELDS)))
-    data = {name: draw(valid_value(name)) for name in chosen}
-    merged = {**RunConfig().to_dict(), **data}
+    """A dict of some fields of one family (named when it is not the default), each valid, that passes the cross-field rules too."""
+    family = draw(st.sampled_from(families.names()))
+    names = [name for name in field_names(family) if name != "family"]
+    chosen = draw(st.lists(st.sampled_from(names), unique=True, max_size=len(names)))
+    data = {name: draw(valid_value(name, family)) for name in chosen}
+    if family != DEFAULT_FAMILY:
+        data["family"] = family
+    merged = {**RunConfig(family=family).to_dict(), **data}
     assume(merged["steps"] or merged["epochs"])
-    assume(merged["loss"] != "wgan-gp" or merged["gp_weight"])
+    assume(merged.get("loss") != "wgan-gp" or merged["gp_weight"])
     return data
 
 
@@ -124,10 +128,11 @@ def test_every_valid_combination_loads_and_round_trips(data):
 @FUZZ
 @given(st.data())
 def test_every_invalid_field_value_is_refused_naming_the_field(data):
-    name = data.draw(st.sampled_from(field_names()))
-    bad = data.draw(invalid_value(name))
+    family = data.draw(st.sampled_from(families.names()))
+    name = data.draw(st.sampled_from([name for name in field_names(family) if name != "family"]))
+    bad = data.draw(invalid_value(name, family))
     with pytest.raises(ConfigError) as refused:
-        RunConfig.from_dict({name: bad})
+        RunConfig.from_dict({"family": family, name: bad})
     assert_one_sentence(str(refused.value))
     assert str(refused.value).startswith(name)
 

@@ -16,6 +16,9 @@ from gan_core.store.runs import RunStore
 from gan_core.training.loop import train_run
 
 TINY = dict(dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=6, sample_every=3, checkpoint_every=3, seed=9)
+LAPGAN = dict(TINY, family="lapgan", noise_dim=4)
+SRGAN = dict(TINY, family="srgan", blocks=1, feature_weight=0.0)
+del SRGAN["latent_dim"]
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "pages/generate.py"
 
@@ -33,6 +36,8 @@ def store(tmp_path_factory):
     store = RunStore(tmp_path_factory.mktemp("runs"))
     train_run(store.create(RunConfig(**TINY, name="plain")))
     train_run(store.create(RunConfig(**TINY, name="conditional", conditional=True)))
+    train_run(store.create(RunConfig(**LAPGAN, name="pyramid")))
+    train_run(store.create(RunConfig(**SRGAN, name="super-resolution")))
     return store
 
 
@@ -40,6 +45,16 @@ def store(tmp_path_factory):
 def runs(store):
     by_name = {run.config().name: run for run in store.list()}
     return by_name["plain"], by_name["conditional"]
+
+
+def named(store, name):
+    (run,) = [run for run in store.list() if run.config().name == name]
+    return run
+
+
+@pytest.fixture(scope="module")
+def pyramid(store):
+    return named(store, "pyramid")
 
 
 @pytest.fixture
@@ -153,7 +168,7 @@ def test_cached_generation_of_64_digits_takes_well_under_a_second(runs, counted_
 def test_runs_with_checkpoints_skips_runs_without_one(store, runs, tmp_path):
     plain, conditional = runs
     assert model_cache.runs_with_checkpoints(store) == {run.id: [3, 6] for run in store.list()}
-    assert set(model_cache.runs_with_checkpoints(store)) == {plain.id, conditional.id}
+    assert set(model_cache.runs_with_checkpoints(store)) == {run.id for run in store.list()}
     fresh = RunStore(tmp_path)
     fresh.create(RunConfig(**TINY))
     assert model_cache.runs_with_checkpoints(fresh) == {}
@@ -186,6 +201,37 @@ def test_a_conditional_run_offers_one_row_per_class_or_a_single_class(page, runs
     assert at.image[0].captions == ["60 images, seed 0"]
     classes.set_value(3).run()
     assert not at.exception and at.image[0].captions == ["64 images, seed 0"]
+
+
+def test_a_lapgan_run_shows_each_sample_as_its_pyramid_and_redraws_only_the_finest_noise(page, runs, pyramid):
+    at = page(pyramid.id)
+    assert not at.exception and not at.error
+    assert at.segmented_control(key="gen_view").options == ["Grid", "Interpolate", "Latent walk", "Pyramid"]
+    assert at.image[0].captions == ["64 images, seed 0"]
+    at.segmented_control(key="gen_view").set_value("Pyramid").run()
+    assert not at.exception and len(at.image) == 1
+    assert at.image[0].captions == ["7x7 | 14x14 | 28x28 (each scaled to the final size), seed 0"]
+    before = at.image[0].value
+    next(b for b in at.button if b.label == "Redraw only the finest level's noise").click().run()
+    assert not at.exception and at.image[0].value != before
+    assert at.image[0].captions == ["7x7 | 14x14 | 28x28 (each scaled to the final size), seed 0, finest level's noise redrawn 1 time"]
+    at.selectbox[0].set_value(runs[0].id).run()  # a one-stage family: the view falls back to the grid
+    assert not at.exception and at.segmented_control(key="gen_view").options == ["Grid", "Interpolate", "Latent walk"]
+    assert at.image[0].captions == ["64 images, seed 0"]
+
+
+def test_an_srgan_run_shows_held_out_pairs_with_psnr_and_ssim_instead_of_latent_views(page, runs, store):
+    at = page(named(store, "super-resolution").id)
+    assert not at.exception and not at.error
+    assert at.segmented_control(key="gen_view").options == ["Pairs"]
+    assert at.image[0].captions == ["Low-res (7x7) | Bicubic | SRGAN | Original: 16 held-out images, seed 0"]
+    scores = at.dataframe[0].value
+    assert list(scores["column"]) == ["Bicubic", "SRGAN"] and (scores["PSNR (dB)"] > 0).all() and (scores["SSIM"] <= 1).all()
+    before = at.image[0].value
+    at.number_input(key="gen_seed").set_value(3).run()
+    assert not at.exception and at.image[0].value != before
+    at.selectbox[0].set_value(runs[0].id).run()
+    assert not at.exception and at.segmented_control(key="gen_view").options == ["Grid", "Interpolate", "Latent walk"]
 
 
 def test_picking_another_run_and_step_selects_it(page, runs):

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 from test_browser import EXCEPTION, ROOT, SECOND, free_port, open_page, page, set_number, stop_workers, wait_healthy  # noqa: F401
 
-from gan_core.store.runs import pid_alive
+from gan_core.generation.sampling import checkpoint_steps
+from gan_core.store.runs import RunStore, pid_alive
 
 try:
     from playwright.sync_api import Page, expect
@@ -124,7 +125,9 @@ def test_training_survives_server_restarts_and_a_worker_lost_meanwhile_resumes(p
         server.kill(signal.SIGKILL)
         os.kill(worker, signal.SIGKILL)
         wait_for(lambda: not pid_alive(worker), "the worker to die")
-        checkpoint = status(runs_dir)["last_checkpoint_step"]
+        # The newest checkpoint on disk: the worker may have died between writing it and recording it in status.json.
+        checkpoint = checkpoint_steps(RunStore(runs_dir).get(run_id))[-1]
+        assert checkpoint >= status(runs_dir)["last_checkpoint_step"]
         server.start()
         open_run_after_restart(page, server, run_id)
         expect(page.get_by_test_id("stMetricValue").first).to_have_text("crashed", timeout=60 * SECOND)

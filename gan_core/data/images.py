@@ -17,6 +17,12 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint((np.asarray(images, dtype=np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+def scaled_to(images: np.ndarray, height: int) -> np.ndarray:
+    """Images (N, H, W, C) enlarged by a whole factor (nearest neighbour) to `height` rows."""
+    factor = max(1, height // images.shape[1])
+    return np.repeat(np.repeat(images, factor, axis=1), factor, axis=2)
+
+
 def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:
     """Tile N×H×W×C uint8 images into one (rows·H)×(cols·W)×C image with a dark border."""
     n, h, w, c = images.shape

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 FAMILIES = {
     "dcgan": "gan_core.families.dcgan:DCGAN",
     "mlp": "gan_core.families.mlp:MLPGAN",
+    "lapgan": "gan_core.families.lapgan:LAPGAN",
+    "srgan": "gan_core.families.srgan:SRGAN",
 }
 PLUGINS_ENV = "GAN_FAMILIES"
 

@@ -122,7 +122,7 @@ class AdversarialFamily(GanFamily):
         optimizers["d_optimizer"].build(networks["discriminator"].trainable_variables)
         return Parts(networks, optimizers, sampler)
 
-    def draws(self, config, rng, rows):
+    def draws(self, config, rng, rows, spec):
         return {"z": rng.normal([rows, config.latent_dim])}
 
     def train_step(self, parts, config, images, labels, draws, ctx):

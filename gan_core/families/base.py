@@ -37,6 +37,7 @@ class Parts:
     optimizers: dict[str, keras.optimizers.Optimizer]
     sampler: str  # the network that draws samples and is exported as the generator
     state: dict[str, Any] = field(default_factory=dict)
+    fixed: dict[str, Any] = field(default_factory=dict)  # frozen helpers the step calls (e.g. a feature network), not checkpointed
 
     def checkpoint_items(self) -> dict[str, Any]:
         return {**self.networks, **self.optimizers, **self.state}
@@ -78,6 +79,8 @@ class GanFamily:
     settings: type[Settings] = Settings
     metrics: tuple[Metric, ...] = ()
     divergence_advice = "Try lower learning rates."
+    stage_view = ""  # the Generate view that shows `stages` (e.g. "Pyramid"); "" for families that draw in one stage
+    image_to_image = False  # the sampler maps an image to an image: Generate shows `pairs` instead of latent views
 
     # ---- data -------------------------------------------------------------------------
     def check_data(self, config: RunConfig, data: ImageSet) -> None:
@@ -92,7 +95,7 @@ class GanFamily:
         """Networks, optimizers (built) and extra state, under the dtype policy and seed the loop has set."""
         raise NotImplementedError
 
-    def draws(self, config: RunConfig, rng: tf.random.Generator, rows: int) -> dict[str, tf.Tensor]:
+    def draws(self, config: RunConfig, rng: tf.random.Generator, rows: int, spec: DataSpec) -> dict[str, tf.Tensor]:
         """Random tensors for the global batch, one row per image (each replica gets the rows of its images)."""
         return {}
 
@@ -123,6 +126,18 @@ class GanFamily:
 
     def sample_grid(self, model: keras.Model, config: RunConfig, num_classes: int) -> tuple[np.ndarray, int]:
         """The fixed-seed images of a run's sample grids, and the grid's columns."""
+        raise NotImplementedError
+
+    def stages(self, model: keras.Model, config: RunConfig, z: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """The named images of each stage of drawing z, coarsest first, each in [-1, 1]; [] for one-stage families."""
+        return []
+
+    def detail_noise(self, config: RunConfig) -> slice | None:
+        """The part of z that only the last stage reads (redrawing it changes fine detail alone); None if none."""
+        return None
+
+    def pairs(self, model: keras.Model, config: RunConfig, n: int, seed: int) -> dict[str, np.ndarray]:
+        """Image-to-image families: n held-out examples as named columns in [-1, 1] (input, baselines, output; the original last)."""
         raise NotImplementedError
 
     def exports(self, config: RunConfig, spec: DataSpec) -> dict[str, keras.Model]:

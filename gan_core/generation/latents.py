@@ -11,7 +11,8 @@ from typing import Literal, Union
 
 import numpy as np
 
-from gan_core.data.images import to_uint8
+from gan_core import families
+from gan_core.data.images import scaled_to, to_uint8
 from gan_core.errors import RunError
 from gan_core.families.adversarial import run_generator as generate
 from gan_core.generation.sampling import LoadedGenerator, sample
@@ -89,6 +90,31 @@ def walk_images(
     _check_steps(steps)
     z = seeded_latents(1, loaded.latent_dim, seed)[0]
     return _rows(loaded, latent_walk(z, dim, np.linspace(low, high, steps, dtype=np.float32)), label)
+
+
+def stage_view(loaded: LoadedGenerator) -> str:
+    """The name of the Generate view that shows the generator's stages; "" when its family draws in one stage."""
+    return families.get(loaded.config.family).stage_view
+
+
+def stage_images(loaded: LoadedGenerator, n: int, seed: int, redraws: int = 0) -> tuple[np.ndarray, list[str]]:
+    """n samples, each as a row of its stages (coarsest first) scaled up to the final size, and the stage names.
+
+    `redraws` > 0 replaces the part of z that only the last stage reads with fresh noise (the
+    `redraws`-th draw for this seed), so the coarser stages stay and only the finest detail changes.
+    """
+    family = families.get(loaded.config.family)
+    z = seeded_latents(n, loaded.latent_dim, seed)
+    if redraws:
+        detail = family.detail_noise(loaded.config)
+        if detail is None:
+            raise RunError("This generator has no noise of its own for the finest stage to redraw.")
+        z[:, detail] = np.random.default_rng([seed, redraws]).standard_normal((n, detail.stop - detail.start), dtype=np.float32)
+    stages = family.stages(loaded.model, loaded.config, z)
+    if not stages:
+        raise RunError(f"The {loaded.config.family} family draws in one stage; there are no stages to show.")
+    scaled = [scaled_to(to_uint8(images), stages[-1][1].shape[1]) for _, images in stages]
+    return np.stack(scaled, axis=1).reshape(-1, *scaled[-1].shape[1:]), [name for name, _ in stages]
 
 
 def _rows(loaded: LoadedGenerator, z: np.ndarray, label: Label) -> Images:

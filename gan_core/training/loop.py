@@ -213,7 +213,7 @@ class Trainer:
         values = tf.TensorArray(tf.float32, size=k)
         for i in tf.range(k):
             images, labels = next(iterator)
-            draws = self.family.draws(self.config, self.rng, self.rows_per_step)  # for the global batch, one row per image
+            draws = self.family.draws(self.config, self.rng, self.rows_per_step, self.spec)  # for the global batch, one row per image
             per_replica = self.strategy.run(self._replica_step, args=(images, labels, draws))
             values = values.write(i, self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None))
             self.family.after_step(self.parts, self.config)

@@ -68,7 +68,7 @@ class TripleGan(GanFamily):
             optimizers[f"{name}_optimizer"].build(network.trainable_variables)
         return Parts(networks, optimizers, sampler="generator")
 
-    def draws(self, config, rng, rows):
+    def draws(self, config, rng, rows, spec):
         return {"z": rng.normal([rows, config.code_dim])}
 
     def train_step(self, parts, config, images, labels, draws, ctx):

@@ -1,0 +1,287 @@
+"""SRGAN: super-resolution and restoration with a GAN (Ledig et al., 2017), on pairs made on the fly.
+
+Every training image is degraded in the step itself — downscaled by 2 or 4, blurred, made noisy
+or made blocky (the `degradation` setting) — and the generator learns to undo it: residual
+blocks, then sub-pixel (pixel-shuffle) upsampling for super-resolution. Its loss is a content
+loss (pixel MSE, plus the MSE between the project's evaluator features of its output and of the
+original, standing in for the VGG features of the paper, which cannot be downloaded offline)
+and, after `warmup_steps` of content loss alone (the paper's SRResNet start), an adversarial term
+of weight `adversarial_weight` from a discriminator that tells originals from restored images.
+
+The sampler maps a degraded image to a restored one. Generate shows pairs of held-out digits
+(low-res | bicubic | SRGAN | original, or degraded | restored | original) with PSNR and SSIM; the
+baseline to beat is bicubic upsampling for super-resolution and the degraded input itself for
+restoration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from gan_core import losses
+from gan_core.config import RunConfig, Settings, setting
+from gan_core.data.images import scaled_to
+from gan_core.data.imageset import ImageSet
+from gan_core.errors import ConfigError
+from gan_core.families.adversarial import make_optimizer
+from gan_core.families.base import DataSpec, GanFamily, Parts
+from gan_core.history_metrics import Metric
+from gan_core.lazy_tf import keras, layers, tf
+
+DEGRADATIONS = ("x2", "x4", "blur", "noise", "blocks")
+SCALES = {"x2": 2, "x4": 4}
+BLUR_SIZE, BLUR_SIGMA = 5, 1.2
+BLOCK, LEVELS = 2, 4  # "blocks": the mean of each 2x2 block, quantized to 4 grey levels
+SAMPLE_ROWS = 8
+PSNR_CAP = 100.0
+
+
+@dataclasses.dataclass
+class SrganSettings(Settings):
+    """The settings of a super-resolution or restoration GAN."""
+
+    degradation: str = setting(
+        "x4", "What the generator learns to undo: downscaling by 2 or 4 (super-resolution), Gaussian blur, "
+        "Gaussian noise, or blocks (2x2 means quantized to 4 grey levels).", "architecture", "Degradation", choices=DEGRADATIONS,
+    )
+    noise_std: float = setting(0.3, "Standard deviation of the added noise, on the [-1, 1] pixel scale (noise only).", "architecture", "Noise level", min=0.0, max=2.0)
+    blocks: int = setting(4, "Residual blocks in the generator.", "architecture", "Residual blocks", min=1, max=16)
+    width: float = setting(0.5, "Channel multiplier of both networks (1.0 = 64 channels).", "architecture", "Width multiplier", min=0.125, max=4.0)
+    loss: str = setting("bce", "Adversarial objective.", "loss", "Loss", choices=losses.LOSSES)
+    feature_weight: float = setting(
+        0.01, "Weight of the evaluator-feature MSE in the content loss (0 = pixels only; needs a labelled dataset).",
+        "loss", "Feature loss weight", min=0.0, max=100.0,
+    )
+    adversarial_weight: float = setting(1e-3, "Weight of the adversarial term in G's loss.", "loss", "Adversarial weight", min=0.0, max=10.0)
+    warmup_steps: int = setting(500, "Steps of content loss alone before the adversarial term starts.", "loss", "Content-only warm-up steps", min=0, max=1_000_000)
+    gp_weight: float = setting(10.0, "Gradient-penalty weight (wgan-gp only).", "regularizers", "Gradient-penalty weight", min=0.0, max=1000.0)
+    g_lr: float = setting(2e-4, "Generator learning rate (Adam).", "optimizer", "G learning rate", min=1e-7, max=1000.0)
+    d_lr: float = setting(2e-4, "Discriminator learning rate (Adam).", "optimizer", "D learning rate", min=1e-7, max=1000.0)
+    beta1: float = setting(0.9, "Adam beta 1 of both networks.", "optimizer", "Adam beta 1", min=0.0, max=0.999)
+    beta2: float = setting(0.999, "Adam beta 2 of both networks.", "optimizer", "Adam beta 2", min=0.0, max=0.9999)
+
+    def validate(self) -> None:
+        if losses.get(self.loss).has_penalty and self.gp_weight == 0:
+            raise ConfigError(f"gp_weight must be above 0 with loss {self.loss}; got 0.")
+
+
+# ---- degradations (TensorFlow, on images in [-1, 1]) --------------------------------------------
+def _blur_kernel(channels: int) -> tf.Tensor:
+    x = np.arange(BLUR_SIZE) - (BLUR_SIZE - 1) / 2
+    g = np.exp(-(x**2) / (2 * BLUR_SIGMA**2))
+    k = np.outer(g, g) / np.outer(g, g).sum()
+    return tf.constant(np.tile(k[:, :, None, None], (1, 1, channels, 1)), tf.float32)
+
+
+def degrade(images: tf.Tensor, degradation: str, noise: tf.Tensor | None = None, noise_std: float = 0.0) -> tf.Tensor:
+    """The degraded version of float images in [-1, 1]; `noise` is a standard normal tensor shaped like them (noise only)."""
+    x = tf.cast(images, tf.float32)
+    if degradation in SCALES:
+        return tf.nn.avg_pool2d(x, SCALES[degradation], SCALES[degradation], "VALID")
+    if degradation == "blur":
+        pad = BLUR_SIZE // 2
+        padded = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="SYMMETRIC")
+        return tf.nn.depthwise_conv2d(padded, _blur_kernel(x.shape[-1]), [1, 1, 1, 1], "VALID")
+    if degradation == "noise":
+        return tf.clip_by_value(x + noise_std * tf.cast(noise, tf.float32), -1.0, 1.0)
+    if degradation == "blocks":
+        means = tf.nn.avg_pool2d(x, BLOCK, BLOCK, "VALID")
+        quantized = tf.round((means + 1.0) / 2.0 * (LEVELS - 1)) / (LEVELS - 1) * 2.0 - 1.0
+        return tf.repeat(tf.repeat(quantized, BLOCK, axis=1), BLOCK, axis=2)
+    raise ConfigError(f"degradation must be one of {', '.join(DEGRADATIONS)}; got {degradation!r}.")
+
+
+def baseline(degraded: tf.Tensor, config: RunConfig, shape: tuple[int, int, int]) -> tf.Tensor:
+    """What the generator must beat: bicubic upsampling for super-resolution, the degraded image itself otherwise."""
+    if config.degradation not in SCALES:
+        return tf.cast(degraded, tf.float32)
+    return tf.clip_by_value(tf.image.resize(tf.cast(degraded, tf.float32), shape[:2], method="bicubic"), -1.0, 1.0)
+
+
+def batch_psnr(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    """Mean PSNR in dB of two batches in [-1, 1] (peak-to-peak 2), capped for identical images."""
+    mse = tf.reduce_mean(tf.square(tf.cast(a, tf.float32) - tf.cast(b, tf.float32)), axis=[1, 2, 3])
+    return tf.reduce_mean(tf.minimum(10.0 * tf.math.log(4.0 / tf.maximum(mse, 1e-12)) / tf.math.log(10.0), PSNR_CAP))
+
+
+# ---- networks -------------------------------------------------------------------------------
+def _channels(width: float) -> int:
+    return max(8, int(round(64 * width)))
+
+
+def pixel_shuffle(x: keras.KerasTensor, channels: int) -> keras.KerasTensor:
+    """Sub-pixel upsampling by 2 (depth to space) from built-in layers: (H, W, 4c) -> (2H, 2W, c)."""
+    height, width = x.shape[1], x.shape[2]
+    x = layers.Reshape((height, width, 2, 2, channels))(x)
+    x = layers.Permute((1, 3, 2, 4, 5))(x)
+    return layers.Reshape((2 * height, 2 * width, channels))(x)
+
+
+def build_generator(input_shape: tuple[int, int, int], scale: int, blocks: int, width: float) -> keras.Model:
+    """Degraded image -> restored image (tanh): SRGAN's residual blocks, then one pixel shuffle per factor of 2."""
+    c = _channels(width)
+    degraded = keras.Input(shape=input_shape, name="degraded")
+    x = skip = layers.PReLU(shared_axes=[1, 2])(layers.Conv2D(c, 3, padding="same")(degraded))
+    for _ in range(blocks):
+        y = layers.PReLU(shared_axes=[1, 2])(layers.BatchNormalization()(layers.Conv2D(c, 3, padding="same")(x)))
+        y = layers.BatchNormalization()(layers.Conv2D(c, 3, padding="same")(y))
+        x = layers.Add()([x, y])
+    x = layers.Add()([skip, layers.BatchNormalization()(layers.Conv2D(c, 3, padding="same")(x))])
+    for _ in range(int(np.log2(scale))):
+        x = layers.PReLU(shared_axes=[1, 2])(pixel_shuffle(layers.Conv2D(4 * c, 3, padding="same")(x), c))
+    restored = layers.Conv2D(input_shape[-1], 3, padding="same", activation="tanh", dtype="float32")(x)
+    return keras.Model(degraded, restored, name="generator")
+
+
+def build_discriminator(shape: tuple[int, int, int], width: float) -> keras.Model:
+    """Image -> logit that it is an original rather than a restored one."""
+    c = _channels(width)
+    image = keras.Input(shape=shape, name="image")
+    x = layers.LeakyReLU(0.2)(layers.Conv2D(c, 3, padding="same")(image))
+    for filters in (c, 2 * c):
+        x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(layers.Conv2D(filters, 3, strides=2, padding="same")(x)))
+    logit = layers.Dense(1, dtype="float32")(layers.Flatten()(x))
+    return keras.Model(image, logit, name="discriminator")
+
+
+def feature_network(dataset: str) -> keras.Model:
+    """The evaluator classifier's penultimate features of uint8-valued images (its training data is the run's dataset)."""
+    from gan_core.evaluation.evaluator import FEATURE_LAYER, get_evaluator
+
+    model = get_evaluator(dataset).model
+    features = keras.Model(model.input, model.get_layer(FEATURE_LAYER).output, name="evaluator_features")
+    features.trainable = False
+    return features
+
+
+# ---- the family ---------------------------------------------------------------------------------
+class SRGAN(GanFamily):
+    """A generator that restores degraded images against a discriminator of originals."""
+
+    name = "srgan"
+    settings = SrganSettings
+    image_to_image = True
+    metrics = (
+        Metric("g_loss", "G loss (total)", "Losses", short="G", loss=True),
+        Metric("d_loss", "D loss", "Losses", short="D", loss=True),
+        Metric("pixel_mse", "Pixel MSE", "Content loss", loss=True),
+        Metric("feature_mse", "Evaluator-feature MSE", "Content loss", loss=True),
+        Metric("g_adversarial", "G adversarial term", "Adversarial"),
+        Metric("d_fake", "D(restored)", "Adversarial"),
+        Metric("psnr", "PSNR of G (dB)", "PSNR", short="PSNR"),
+        Metric("psnr_baseline", "PSNR of the baseline (dB)", "PSNR"),
+    )
+    divergence_advice = "Try lower learning rates, a smaller adversarial weight or a longer warm-up."
+
+    def check_data(self, config: RunConfig, data: ImageSet) -> None:
+        factor = SCALES.get(config.degradation, BLOCK if config.degradation == "blocks" else 1)
+        height, width, _ = data.image_shape
+        if height % factor or width % factor:
+            raise ConfigError(
+                f"degradation={config.degradation} needs image sides divisible by {factor}; '{data.source}' has {height}x{width} images."
+            )
+        if config.feature_weight > 0 and data.num_classes < 2:
+            raise ConfigError(
+                f"feature_weight above 0 needs a labelled dataset (the evaluator's classifier gives the features); "
+                f"'{data.source}' has no labels: set feature_weight=0."
+            )
+
+    @staticmethod
+    def input_shape(config: RunConfig, shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        scale = SCALES.get(config.degradation, 1)
+        return (shape[0] // scale, shape[1] // scale, shape[2])
+
+    def generator(self, config: RunConfig, spec: DataSpec) -> keras.Model:
+        return build_generator(self.input_shape(config, spec.image_shape), SCALES.get(config.degradation, 1), config.blocks, config.width)
+
+    # ---- training ---------------------------------------------------------------------------
+    def build(self, config, spec, sync_batch_norm):
+        policy = keras.mixed_precision.global_policy().name
+        networks = {"generator": self.generator(config, spec), "discriminator": build_discriminator(spec.image_shape, config.width)}
+        optimizers = {
+            "g_optimizer": make_optimizer(config.g_lr, config.beta1, config.beta2, policy),
+            "d_optimizer": make_optimizer(config.d_lr, config.beta1, config.beta2, policy),
+        }
+        optimizers["g_optimizer"].build(networks["generator"].trainable_variables)
+        optimizers["d_optimizer"].build(networks["discriminator"].trainable_variables)
+        fixed = {"features": feature_network(config.dataset)} if config.feature_weight > 0 else {}
+        return Parts(networks, optimizers, "generator", fixed=fixed)
+
+    def draws(self, config, rng, rows, spec):
+        return {"noise": rng.normal([rows, *spec.image_shape])} if config.degradation == "noise" else {}
+
+    def train_step(self, parts, config, images, labels, draws, ctx):
+        G, D = parts.networks["generator"], parts.networks["discriminator"]
+        g_opt, d_opt = parts.optimizers["g_optimizer"], parts.optimizers["d_optimizer"]
+        objective = losses.get(config.loss)
+        original = tf.cast(images, tf.float32)
+        degraded = degrade(original, config.degradation, draws.get("noise"), config.noise_std)
+        adversarial_on = tf.cast(g_opt.iterations >= config.warmup_steps, tf.float32)
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            restored = tf.cast(G(degraded, training=True), tf.float32)
+            real_logits = D(original, training=True)
+            fake_logits = D(restored, training=True)
+            pixel = tf.reduce_mean(tf.square(restored - original))
+            feature = self._feature_mse(parts, restored, original)
+            g_adversarial = objective.g_loss(fake_logits)
+            g_loss = pixel + config.feature_weight * feature + adversarial_on * config.adversarial_weight * g_adversarial
+            d_loss = objective.d_loss(real_logits, fake_logits, 0.0)
+            penalty = objective.penalty(D, original, restored, None, config.gp_weight)
+            if penalty is not None:
+                d_loss = d_loss + penalty
+            g_scaled, d_scaled = ctx.scaled(g_opt, g_loss), ctx.scaled(d_opt, d_loss)
+        ctx.apply(g_opt, g_tape, g_scaled, G.trainable_variables)
+        ctx.apply(d_opt, d_tape, d_scaled, D.trainable_variables)
+        return {
+            "g_loss": tf.cast(g_loss, tf.float32),
+            "d_loss": tf.cast(d_loss, tf.float32),
+            "pixel_mse": pixel,
+            "feature_mse": tf.cast(feature, tf.float32),
+            "g_adversarial": tf.cast(g_adversarial, tf.float32),
+            "d_fake": objective.probability(fake_logits),
+            "psnr": batch_psnr(restored, original),
+            "psnr_baseline": batch_psnr(baseline(degraded, config, original.shape[1:]), original),
+        }
+
+    @staticmethod
+    def _feature_mse(parts: Parts, restored: tf.Tensor, original: tf.Tensor) -> tf.Tensor:
+        if "features" not in parts.fixed:
+            return tf.constant(0.0)
+        features = parts.fixed["features"]
+        return tf.reduce_mean(tf.square(features((restored + 1.0) * 127.5) - features((original + 1.0) * 127.5)))
+
+    # ---- sampling ---------------------------------------------------------------------------
+    def sampler(self, config, spec):
+        return "generator", self.generator(config, spec)
+
+    def exports(self, config, spec):
+        return {"generator": self.sampler(config, spec), "discriminator": ("discriminator", build_discriminator(spec.image_shape, config.width))}
+
+    def originals(self, config: RunConfig, n: int, seed: int) -> np.ndarray:
+        """n held-out images of the run's dataset (the evaluator's split), picked by a seed, as floats in [-1, 1]."""
+        from gan_core.evaluation.evaluator import reference_data
+
+        heldout = reference_data(config.dataset).heldout.images
+        picked = np.random.default_rng(seed).choice(len(heldout), n, replace=n > len(heldout))
+        return heldout[picked].astype(np.float32) / 127.5 - 1.0
+
+    def pairs(self, model, config, n, seed):
+        """Held-out originals degraded (noise drawn from the seed), the baseline, the generator's restoration, the original."""
+        originals = self.originals(config, n, seed)
+        noise = np.random.default_rng(seed).standard_normal(originals.shape, dtype=np.float32)
+        degraded = degrade(tf.constant(originals), config.degradation, noise, config.noise_std)
+        restored = np.asarray(model(degraded, training=False), np.float32)
+        if config.degradation in SCALES:
+            low = f"Low-res ({degraded.shape[1]}x{degraded.shape[2]})"
+            return {low: np.asarray(degraded), "Bicubic": np.asarray(baseline(degraded, config, originals.shape[1:])), "SRGAN": restored, "Original": originals}
+        return {f"Degraded ({config.degradation})": np.asarray(degraded), "Restored": restored, "Original": originals}
+
+    def generate(self, model, config, num_classes, n, seed, label=None):
+        return list(self.pairs(model, config, n, seed).values())[-2], None
+
+    def sample_grid(self, model, config, num_classes):
+        columns = list(self.pairs(model, config, SAMPLE_ROWS, config.seed).values())
+        shown = [scaled_to(images, columns[-1].shape[1]) for images in columns]
+        return np.stack(shown, axis=1).reshape(-1, *shown[-1].shape[1:]), len(shown)

@@ -55,7 +55,8 @@ class Judge:
         }
         scores = {f"{name} {metric.__name__}": float(np.mean(metric(images, self.originals))) for name, images in outputs.items() for metric in (psnr, ssim)}
         scores |= {f"{name} accuracy": self.accuracy(images) for name, images in outputs.items()}
-        rows = [scaled_to(to_uint8(np.asarray(degraded)), 28)[:8], outputs["baseline"][:8], outputs["generator"][:8], self.originals[:8]]
+        shown = np.linspace(0, len(x) - 1, 8).astype(int)  # spread over the held-out set, which is sorted by class
+        rows = [scaled_to(to_uint8(np.asarray(degraded)), 28)[shown], outputs["baseline"][shown], outputs["generator"][shown], self.originals[shown]]
         grid = make_grid(np.stack(rows, axis=1).reshape(-1, 28, 28, 1), cols=4)
         return scores, Image.fromarray(grid[..., 0])
 

@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=0, help="Latent seed (default 0).")
     generate.add_argument("--step", type=int, help="Checkpoint step (default: the newest).")
 
+    apply = add("apply", "Apply an image-to-image run (srgan, restore) to your images: one PNG/JPEG, or a batch as .npz or .zip.")
+    apply.add_argument("run_id")
+    apply.add_argument("--in", dest="source", required=True, help="Images of the generator's input size, or of the training size (degraded first).")
+    apply.add_argument("--out", required=True, help="Output file: .npz (array x) or .png (each input beside its output).")
+    apply.add_argument("--step", type=int, help="Checkpoint step (default: the newest).")
+
     export = add("export", "Export a run as a .zip (with its generator as a .keras file).")
     export.add_argument("run_id")
     export.add_argument("--out", required=True, help="The .zip file to write.")
@@ -203,6 +209,18 @@ def cmd_generate(args: argparse.Namespace, store: RunStore) -> int:
     return 0
 
 
+def cmd_apply(args: argparse.Namespace, store: RunStore) -> int:
+    from gan_core.generation.apply import apply_file
+    from gan_core.generation.sampling import load_generator
+
+    loaded = load_generator(store.get(args.run_id), args.step)
+    if loaded.note:
+        print(loaded.note, file=sys.stderr)
+    applied = apply_file(loaded, Path(args.source), Path(args.out))
+    print(f"{applied.note} Wrote {len(applied.outputs)} outputs of step {loaded.step} to {args.out}")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace, store: RunStore) -> int:
     from gan_core.generation.sampling import export_generator
 
@@ -255,6 +273,7 @@ COMMANDS = {
     "resume": cmd_resume,
     "work": cmd_work,
     "generate": cmd_generate,
+    "apply": cmd_apply,
     "export": cmd_export,
     "evaluate": cmd_evaluate,
     "runs": cmd_runs,

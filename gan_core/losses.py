@@ -153,3 +153,9 @@ def gradient_penalty(discriminator: keras.Model, real, fake, labels=None) -> tf.
     axes = tf.range(1, tf.rank(grads))
     norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=axes) + 1e-12)
     return tf.reduce_mean(tf.square(norms - 1.0))
+
+
+def check_penalty_weight(loss: str, gp_weight: float) -> None:
+    """A loss with a penalty term needs a penalty weight above 0: the cross-field rule of every family with both settings."""
+    if get(loss).has_penalty and gp_weight == 0:
+        raise ConfigError(f"gp_weight must be above 0 with loss {loss}; got 0.")

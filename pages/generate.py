@@ -5,11 +5,11 @@ import streamlit as st
 from gan_core.dashboard import model_cache
 from gan_core.dashboard.common import get_store, page_link, run_picker, start_page
 from gan_core.errors import GanError
-from gan_core.generation import latents, model_io, pairs
+from gan_core.generation import apply, latents, model_io, pairs
 
 MAX_SEED = 2**31 - 1
 VIEWS = ["Grid", "Interpolate", "Latent walk"]
-PAIRS = "Pairs"  # the one view of image-to-image families
+PAIRS, APPLY = "Pairs", "Apply to your images"  # the views of image-to-image families
 KEEP = "page"  # a view's widgets keep their values while another view is shown
 
 start_page("Generate")
@@ -53,8 +53,8 @@ if loaded.conditional:
 
 # Only the chosen view is computed (st.tabs would run them all on every rerun).
 stage_view = latents.stage_view(loaded)
-views = [PAIRS] if pairs.is_image_to_image(loaded) else VIEWS + [stage_view] * bool(stage_view)
-if st.session_state.get("gen_view") not in views:  # a view kept from a generator of another family
+views = [PAIRS, APPLY] if pairs.is_image_to_image(loaded) else VIEWS + [stage_view] * bool(stage_view)
+if st.session_state.get("gen_view", views[0]) not in views:  # a view kept from a generator of another family
     st.session_state["gen_view"] = views[0]
 view = st.segmented_control("View", views, default=views[0], required=True, key="gen_view")
 try:
@@ -66,6 +66,24 @@ try:
         )
         st.caption("Each column beside the original, averaged over these images (higher is closer):")
         st.dataframe(scores, hide_index=True, column_config={"PSNR (dB)": st.column_config.NumberColumn(format="%.2f"), "SSIM": st.column_config.NumberColumn(format="%.3f")})
+
+    elif view == APPLY:
+        upload = st.file_uploader(
+            "Your images: one PNG or JPEG, or a batch as .npz (array x) or .zip", type=list(apply.APPLY_SUFFIXES),
+            key="gen_apply_file", help=apply.size_hint(loaded),
+        )
+        if upload is None:
+            st.info(apply.size_hint(loaded) + " Nothing you upload is stored.")
+        else:
+            applied = apply.apply_upload(loaded, upload.getvalue(), upload.name)
+            grid = applied.png()
+            st.image(grid, caption=f"{applied.note} Each input beside the generator's output.", output_format="PNG")
+            png_col, npz_col = st.columns(2)
+            png_col.download_button("Inputs and outputs (.png)", grid, f"{name}-applied.png", "image/png", on_click="ignore")
+            npz_col.download_button(
+                "Outputs (.npz)", model_io.samples_npz(applied.outputs, None), f"{name}-applied.npz",
+                "application/octet-stream", on_click="ignore",
+            )
 
     elif view == "Grid":
         images, labels, cols = latents.grid_for(loaded, int(n), int(seed), label)

@@ -23,7 +23,9 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from gan_core.store.runs import pid_alive
 
@@ -323,6 +325,36 @@ def test_the_first_visitor_of_a_new_server_opens_a_run_link_without_a_page_not_f
         expect(page.locator(EXCEPTION)).to_have_count(0)
     except Exception:
         report_failure(page, runs_dir.parent, log, runs_dir)
+        raise
+
+
+def test_a_user_applies_a_tiny_srgan_run_to_an_uploaded_digit(page, dashboard, tmp_path):
+    """Generate's Apply view in Chromium: upload a 28x28 PNG, see it degraded and restored, download the outputs."""
+    from gan_core.config import RunConfig
+    from gan_core.store.runs import RunStore
+    from gan_core.training.loop import train_run
+
+    url, runs_dir, log = dashboard
+    config = RunConfig(family="srgan", dataset="mnist-5k", width=0.125, blocks=1, feature_weight=0.0, batch_size=16, steps=2,
+                       sample_every=2, checkpoint_every=2, precision="float32")
+    run = RunStore(runs_dir).create(config)
+    train_run(run)
+    digit = tmp_path / "digit.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8), "L").save(digit)
+    try:
+        page.goto(f"{url}/generate?run={run.id}")  # the server's first session: its first click must take (common.start_page)
+        expect(page.get_by_role("heading", name="Generate")).to_be_visible(timeout=60 * SECOND)
+        expect(page.get_by_text("Low-res (7x7) | Bicubic | SRGAN | Original")).to_be_visible(timeout=60 * SECOND)
+        page.get_by_text("Apply to your images", exact=True).click()
+        expect(page.get_by_text("Nothing you upload is stored.")).to_be_visible(timeout=60 * SECOND)
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(digit))
+        expect(page.get_by_text("first degraded the run's way (x4) to 7x7")).to_be_visible(timeout=60 * SECOND)
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Outputs (.npz)").click()
+        assert np.load(download.value.path())["x"].shape == (1, 28, 28, 1)
+        expect(page.locator(EXCEPTION)).to_have_count(0)
+    except Exception:
+        report_failure(page, tmp_path, log, runs_dir)
         raise
 
 

@@ -223,7 +223,7 @@ def test_a_lapgan_run_shows_each_sample_as_its_pyramid_and_redraws_only_the_fine
 def test_an_srgan_run_shows_held_out_pairs_with_psnr_and_ssim_instead_of_latent_views(page, runs, store):
     at = page(named(store, "super-resolution").id)
     assert not at.exception and not at.error
-    assert at.segmented_control(key="gen_view").options == ["Pairs"]
+    assert at.segmented_control(key="gen_view").options == ["Pairs", "Apply to your images"]
     assert at.image[0].captions == ["Low-res (7x7) | Bicubic | SRGAN | Original: 16 held-out images, seed 0"]
     scores = at.dataframe[0].value
     assert list(scores["column"]) == ["Bicubic", "SRGAN"] and (scores["PSNR (dB)"] > 0).all() and (scores["SSIM"] <= 1).all()

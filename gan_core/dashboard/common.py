@@ -92,11 +92,17 @@ def start_page(title: str) -> None:
     it finds pages/train.py by its file name and runs it without app.py. Routing here declares the
     router's pages (which ends that mode for the process) and selects the run, and the page goes on.
     Because each file is named for its url_path, that first session finds its page: no "Page not found".
+    Declaring the pages makes the app's main script the active one, which widget ids include, so the
+    page's own hash is put back: its widgets keep the ids they get under the router, and the first
+    click of that session is not lost.
     """
     from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState
 
     if getattr(PagesManager, "uses_pages_directory", False):
+        page_hash = ThreadState.get().active_script_hash
         route()
+        ThreadState.update(active_script_hash=page_hash)
     st.title(title)
 
 

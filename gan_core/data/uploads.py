@@ -1,4 +1,5 @@
-"""Validation of user datasets (.npz arrays, .zip archives of PNG/JPEG images); read-only, never writes to disk.
+"""Validation of user uploads (datasets as .npz arrays or .zip archives of PNG/JPEG images, and images to apply a
+trained generator to); read-only, never writes to disk.
 
 Every problem a user can cause raises DataError with one sentence naming the file, member, field or value.
 """
@@ -12,6 +13,7 @@ import stat
 import warnings
 import zipfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator, Union
 
@@ -35,6 +37,19 @@ MAX_SIDE = 256
 MIN_SIDE = 8
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 JUNK_NAMES = ("__MACOSX", "Thumbs.db", "desktop.ini")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How few images, and how small, an upload may hold."""
+
+    min_images: int
+    min_side: int
+
+
+DATASET = Limits(MIN_IMAGES, MIN_SIDE)  # a training set
+APPLY = Limits(1, 4)  # images to apply a trained generator to: one is enough, and a 4x super-resolution of 28x28 takes 7x7
+
 _GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N")
 _CHUNK = 1 * MB
 
@@ -117,7 +132,7 @@ def _open_zip(fh: BinaryIO, label: str, kind: str) -> zipfile.ZipFile:
 # ---------------------------------------------------------------- .npz
 
 
-def load_npz(path_or_file: Source, name: str | None = None) -> ImageSet:
+def load_npz(path_or_file: Source, name: str | None = None, limits: Limits = DATASET) -> ImageSet:
     """Validate and load an .npz with images 'x' (N,H,W[,1|3]) and optional integer labels 'y' (1 class = none)."""
     with _opened(path_or_file, name, ".npz") as (fh, label, source):
         if fh.read(2) != b"PK":
@@ -130,7 +145,7 @@ def load_npz(path_or_file: Source, name: str | None = None) -> ImageSet:
                 raise DataError(
                     f"'{label}' has no array named 'x' (found: {found}); save images with np.savez(path, x=images)."
                 )
-            _check_x_header(*_npy_header(zf, keys["x"], label), label)
+            _check_x_header(*_npy_header(zf, keys["x"], label), label, limits)
             if "y" in keys:
                 _check_y_header(*_npy_header(zf, keys["y"], label), label)
         fh.seek(0)
@@ -142,6 +157,21 @@ def load_npz(path_or_file: Source, name: str | None = None) -> ImageSet:
     if len(class_names) < 2:  # one class carries no information; models refuse num_classes == 1
         return ImageSet(images, None, (), source)
     return ImageSet(images, labels, class_names, source)
+
+
+def load_images(data: bytes, name: str, limits: Limits = APPLY) -> np.ndarray:
+    """One PNG/JPEG image, or a batch as .npz ('x') or .zip, as uint8 (N, H, W, C), checked as dataset uploads are."""
+    suffix = Path(name).suffix.lower()
+    label = shown(name)
+    if suffix in IMAGE_SUFFIXES:
+        _check_file_size(len(data), label, suffix)
+        pixels = _decode_image(data, label, label, None, label, limits)
+        return (pixels[..., None] if pixels.ndim == 2 else pixels)[None]
+    if suffix == ".npz":
+        return load_npz(io.BytesIO(data), name, limits).images
+    if suffix == ".zip":
+        return load_zip(io.BytesIO(data), name, limits).images
+    raise DataError(f"'{label}' is not a .png, .jpg, .jpeg, .npz or .zip file.")
 
 
 def _npy_header(zf: zipfile.ZipFile, member: str, label: str) -> tuple[tuple[int, ...], np.dtype]:
@@ -166,7 +196,7 @@ def _pickled(label: str) -> DataError:
     )
 
 
-def _check_x_header(shape: tuple[int, ...], dtype: np.dtype, label: str) -> None:
+def _check_x_header(shape: tuple[int, ...], dtype: np.dtype, label: str, limits: Limits) -> None:
     """Check the image array's shape, sizes and dtype before its data is loaded."""
     ok_shape = len(shape) == 3 or (len(shape) == 4 and shape[3] in (1, 3))
     if not ok_shape:
@@ -174,11 +204,11 @@ def _check_x_header(shape: tuple[int, ...], dtype: np.dtype, label: str) -> None
             f"'x' in '{label}' has shape {shape}; expected (N, H, W), (N, H, W, 1) or (N, H, W, 3)."
         )
     n, h, w = shape[:3]
-    if not (MIN_SIDE <= h <= MAX_SIDE and MIN_SIDE <= w <= MAX_SIDE):
+    if not (limits.min_side <= h <= MAX_SIDE and limits.min_side <= w <= MAX_SIDE):
         raise DataError(
-            f"Images in '{label}' are {h}x{w} pixels; height and width must be between {MIN_SIDE} and {MAX_SIDE}."
+            f"Images in '{label}' are {h}x{w} pixels; height and width must be between {limits.min_side} and {MAX_SIDE}."
         )
-    _check_count(n, label)
+    _check_count(n, label, limits)
     if dtype.kind not in "uif":
         raise DataError(
             f"'x' in '{label}' has dtype {dtype}; use uint8 (0..255) or float (0..1, -1..1 or 0..255) pixels."
@@ -193,10 +223,10 @@ def _check_y_header(shape: tuple[int, ...], dtype: np.dtype, label: str) -> None
         raise DataError(f"'y' in '{label}' has dtype {dtype}; labels must be integers.")
 
 
-def _check_count(n: int, label: str) -> None:
-    """Refuse fewer than MIN_IMAGES or more than MAX_IMAGES images."""
-    if n < MIN_IMAGES:
-        raise DataError(f"'{label}' holds {n} images; at least {MIN_IMAGES} are needed.")
+def _check_count(n: int, label: str, limits: Limits) -> None:
+    """Refuse fewer than limits.min_images or more than MAX_IMAGES images."""
+    if n < limits.min_images:
+        raise DataError(f"'{label}' holds {n} images; at least {limits.min_images} are needed.")
     if n > MAX_IMAGES:
         raise DataError(f"'{label}' holds {n} images, more than the {MAX_IMAGES} limit.")
 
@@ -258,12 +288,12 @@ def _remap_labels(y: np.ndarray, n: int, label: str) -> tuple[np.ndarray, tuple[
 # ---------------------------------------------------------------- .zip
 
 
-def load_zip(path_or_file: Source, name: str | None = None) -> ImageSet:
+def load_zip(path_or_file: Source, name: str | None = None, limits: Limits = DATASET) -> ImageSet:
     """Validate and decode a .zip of same-size PNG/JPEG images; first-level folders become class labels."""
     with _opened(path_or_file, name, ".zip") as (fh, label, source):
         with _open_zip(fh, label, ".zip") as zf:
-            members = _image_members(zf, label)
-            images = _decode_members(zf, members, label)
+            members = _image_members(zf, label, limits)
+            images = _decode_members(zf, members, label, limits)
     labels, class_names = _folder_labels([m.filename for m in members])
     return ImageSet(images, labels, class_names, source)
 
@@ -291,7 +321,7 @@ def _is_skipped(info: zipfile.ZipInfo) -> bool:
     return info.is_dir() or not parts or any(p.startswith(".") or p in JUNK_NAMES for p in parts)
 
 
-def _image_members(zf: zipfile.ZipFile, label: str) -> list[zipfile.ZipInfo]:
+def _image_members(zf: zipfile.ZipFile, label: str, limits: Limits) -> list[zipfile.ZipInfo]:
     """The archive's image members, sorted by name, after safety, type, count and zip-bomb checks."""
     members = []
     for info in zf.infolist():
@@ -304,7 +334,7 @@ def _image_members(zf: zipfile.ZipFile, label: str) -> list[zipfile.ZipInfo]:
         members.append(info)
     if not members:
         raise DataError(f"'{label}' contains no .png, .jpg or .jpeg images.")
-    _check_count(len(members), label)
+    _check_count(len(members), label, limits)
     return sorted(members, key=lambda i: _parts(i.filename))
 
 
@@ -344,7 +374,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int, label:
     return bytes(buf)
 
 
-def _decode_members(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], label: str) -> np.ndarray:
+def _decode_members(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], label: str, limits: Limits) -> np.ndarray:
     """Decode every member into one uint8 (N, H, W, C) array: C=1 if all are grayscale, else RGB."""
     out: np.ndarray | None = None
     first = shown(members[0].filename)
@@ -354,7 +384,7 @@ def _decode_members(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], label: 
         data = _read_member(zf, info, budget, label)
         budget -= len(data)
         expected = None if out is None else (out.shape[2], out.shape[1])
-        pixels = _decode_image(data, shown(info.filename), label, expected, first)
+        pixels = _decode_image(data, shown(info.filename), label, expected, first, limits)
         if out is None:
             out = _allocate(len(members), pixels.shape[0], pixels.shape[1], label)
         all_gray = all_gray and pixels.ndim == 2
@@ -375,14 +405,14 @@ def _allocate(n: int, h: int, w: int, label: str) -> np.ndarray:
 
 
 def _decode_image(
-    data: bytes, member: str, label: str, expected: tuple[int, int] | None, first: str
+    data: bytes, member: str, label: str, expected: tuple[int, int] | None, first: str, limits: Limits
 ) -> np.ndarray:
     """Decode PNG/JPEG bytes to (H, W) gray or (H, W, 3) RGB uint8, checking sizes before decoding."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=("PNG", "JPEG")) as img:
-                _check_image_size(img.size, member, label, expected, first)
+                _check_image_size(img.size, member, label, expected, first, limits)
                 img.load()
                 return _pixels(img)
     except DataError:
@@ -396,19 +426,19 @@ def _decode_image(
 
 
 def _check_image_size(
-    size: tuple[int, int], member: str, label: str, expected: tuple[int, int] | None, first: str
+    size: tuple[int, int], member: str, label: str, expected: tuple[int, int] | None, first: str, limits: Limits
 ) -> None:
-    """Refuse images above the pixel cap, outside MIN_SIDE..MAX_SIDE, or differing from the first image."""
+    """Refuse images above the pixel cap, outside limits.min_side..MAX_SIDE, or differing from the first image."""
     w, h = size
     if w * h > MAX_IMAGE_PIXELS:
         raise DataError(
             f"'{label}' member '{member}' is {w}x{h} pixels, more than the {MAX_IMAGE_PIXELS}-pixel limit "
             "(possible decompression bomb)."
         )
-    if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
+    if not (limits.min_side <= w <= MAX_SIDE and limits.min_side <= h <= MAX_SIDE):
         raise DataError(
             f"'{label}' member '{member}' is {w}x{h} pixels; "
-            f"width and height must be between {MIN_SIDE} and {MAX_SIDE}."
+            f"width and height must be between {limits.min_side} and {MAX_SIDE}."
         )
     if expected is not None and (w, h) != expected:
         raise DataError(

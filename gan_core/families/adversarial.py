@@ -57,8 +57,7 @@ class AdversarialSettings(Settings):
     d_steps: int = setting(1, "Discriminator updates per generator update.", "optimizer", "D steps per G step", min=1, max=20)
 
     def validate(self) -> None:
-        if losses.get(self.loss).has_penalty and self.gp_weight == 0:
-            raise ConfigError(f"gp_weight must be above 0 with loss {self.loss}; got 0.")
+        losses.check_penalty_weight(self.loss, self.gp_weight)
 
 
 def make_optimizer(lr: float, beta1: float, beta2: float, policy: str) -> keras.optimizers.Optimizer:

@@ -136,6 +136,10 @@ class GanFamily:
         """The part of z that only the last stage reads (redrawing it changes fine detail alone); None if none."""
         return None
 
+    def model_inputs(self, config: RunConfig, originals: np.ndarray, seed: int) -> np.ndarray:
+        """Image-to-image families: the sampler's inputs made from images of the training size in [-1, 1] (SRGAN degrades them)."""
+        raise NotImplementedError
+
     def pairs(self, model: keras.Model, config: RunConfig, n: int, seed: int) -> dict[str, np.ndarray]:
         """Image-to-image families: n held-out examples as named columns in [-1, 1] (input, baselines, output; the original last)."""
         raise NotImplementedError

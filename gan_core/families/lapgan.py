@@ -52,8 +52,7 @@ class LapganSettings(Settings):
     beta2: float = setting(0.999, "Adam beta 2 of every network.", "optimizer", "Adam beta 2", min=0.0, max=0.9999)
 
     def validate(self) -> None:
-        if losses.get(self.loss).has_penalty and self.gp_weight == 0:
-            raise ConfigError(f"gp_weight must be above 0 with loss {self.loss}; got 0.")
+        losses.check_penalty_weight(self.loss, self.gp_weight)
 
 
 # ---- the pyramid ------------------------------------------------------------------------------

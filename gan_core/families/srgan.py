@@ -63,8 +63,7 @@ class SrganSettings(Settings):
     beta2: float = setting(0.999, "Adam beta 2 of both networks.", "optimizer", "Adam beta 2", min=0.0, max=0.9999)
 
     def validate(self) -> None:
-        if losses.get(self.loss).has_penalty and self.gp_weight == 0:
-            raise ConfigError(f"gp_weight must be above 0 with loss {self.loss}; got 0.")
+        losses.check_penalty_weight(self.loss, self.gp_weight)
 
 
 # ---- degradations (TensorFlow, on images in [-1, 1]) --------------------------------------------
@@ -267,16 +266,20 @@ class SRGAN(GanFamily):
         picked = np.random.default_rng(seed).choice(len(heldout), n, replace=n > len(heldout))
         return heldout[picked].astype(np.float32) / 127.5 - 1.0
 
-    def pairs(self, model, config, n, seed):
-        """Held-out originals degraded (noise drawn from the seed), the baseline, the generator's restoration, the original."""
-        originals = self.originals(config, n, seed)
+    def model_inputs(self, config, originals, seed):
+        """The originals degraded the run's way (noise drawn from the seed)."""
         noise = np.random.default_rng(seed).standard_normal(originals.shape, dtype=np.float32)
-        degraded = degrade(tf.constant(originals), config.degradation, noise, config.noise_std)
+        return np.asarray(degrade(tf.constant(originals, tf.float32), config.degradation, noise, config.noise_std))
+
+    def pairs(self, model, config, n, seed):
+        """Held-out originals degraded, the baseline, the generator's restoration, the original."""
+        originals = self.originals(config, n, seed)
+        degraded = self.model_inputs(config, originals, seed)
         restored = np.asarray(model(degraded, training=False), np.float32)
         if config.degradation in SCALES:
             low = f"Low-res ({degraded.shape[1]}x{degraded.shape[2]})"
-            return {low: np.asarray(degraded), "Bicubic": np.asarray(baseline(degraded, config, originals.shape[1:])), "SRGAN": restored, "Original": originals}
-        return {f"Degraded ({config.degradation})": np.asarray(degraded), "Restored": restored, "Original": originals}
+            return {low: degraded, "Bicubic": np.asarray(baseline(degraded, config, originals.shape[1:])), "SRGAN": restored, "Original": originals}
+        return {f"Degraded ({config.degradation})": degraded, "Restored": restored, "Original": originals}
 
     def generate(self, model, config, num_classes, n, seed, label=None):
         return list(self.pairs(model, config, n, seed).values())[-2], None

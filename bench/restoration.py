@@ -24,7 +24,7 @@ from bench.loops import gan_core_loop
 from bench.time_to_quality import Entry
 from bench.two_minutes import side_by_side
 from gan_core.config import RunConfig, load_preset
-from gan_core.data.images import make_grid, scaled_to, to_uint8
+from gan_core.data.images import interleaved, make_grid, scaled_to, to_uint8
 from gan_core.evaluation.evaluator import get_evaluator, reference_data
 from gan_core.evaluation.restoration import psnr, ssim
 from gan_core.families.srgan import baseline, degrade
@@ -57,7 +57,7 @@ class Judge:
         scores |= {f"{name} accuracy": self.accuracy(images) for name, images in outputs.items()}
         shown = np.linspace(0, len(x) - 1, 8).astype(int)  # spread over the held-out set, which is sorted by class
         rows = [scaled_to(to_uint8(np.asarray(degraded)), 28)[shown], outputs["baseline"][shown], outputs["generator"][shown], self.originals[shown]]
-        grid = make_grid(np.stack(rows, axis=1).reshape(-1, 28, 28, 1), cols=4)
+        grid = make_grid(interleaved(rows), cols=4)
         return scores, Image.fromarray(grid[..., 0])
 
 

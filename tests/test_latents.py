@@ -130,3 +130,12 @@ def test_class_choices_start_with_one_row_per_class(loaded):
     choices = latents.class_choices(conditional)
     assert list(choices) == [latents.ROWS, *range(10)]
     assert choices[latents.ROWS] == "One row per class" and choices[4] == "4"
+
+
+def test_a_one_stage_family_has_no_stage_view_and_asking_for_stages_is_one_sentence(loaded):
+    plain, _ = loaded
+    assert latents.stage_view(plain) == ""
+    with pytest.raises(RunError, match=r"^The dcgan family draws in one stage; there are no stages to show\.$"):
+        latents.stage_images(plain, 2, seed=0)
+    with pytest.raises(RunError, match=r"^This generator has no noise of its own for the finest stage to redraw\.$"):
+        latents.stage_images(plain, 2, seed=0, redraws=1)

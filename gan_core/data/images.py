@@ -23,6 +23,11 @@ def scaled_to(images: np.ndarray, height: int) -> np.ndarray:
     return np.repeat(np.repeat(images, factor, axis=1), factor, axis=2)
 
 
+def interleaved(columns: list[np.ndarray]) -> np.ndarray:
+    """Equal-sized image batches, one per column, interleaved row by row: what a grid of len(columns) columns shows."""
+    return np.stack(columns, axis=1).reshape(-1, *columns[0].shape[1:])
+
+
 def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:
     """Tile N×H×W×C uint8 images into one (rows·H)×(cols·W)×C image with a dark border."""
     n, h, w, c = images.shape

@@ -22,7 +22,7 @@ import numpy as np
 
 from gan_core import losses
 from gan_core.config import RunConfig, Settings, setting
-from gan_core.data.images import scaled_to
+from gan_core.data.images import interleaved, scaled_to
 from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError
 from gan_core.families.adversarial import make_optimizer
@@ -287,4 +287,4 @@ class SRGAN(GanFamily):
     def sample_grid(self, model, config, num_classes):
         columns = list(self.pairs(model, config, SAMPLE_ROWS, config.seed).values())
         shown = [scaled_to(images, columns[-1].shape[1]) for images in columns]
-        return np.stack(shown, axis=1).reshape(-1, *shown[-1].shape[1:]), len(shown)
+        return interleaved(shown), len(shown)

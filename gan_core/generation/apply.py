@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from gan_core import families
-from gan_core.data.images import encode_png, make_grid, scaled_to, to_uint8
+from gan_core.data.images import encode_png, interleaved, make_grid, scaled_to, to_uint8
 from gan_core.data.uploads import load_images
 from gan_core.errors import RunError
 from gan_core.generation.sampling import LoadedGenerator, save_samples
@@ -37,7 +37,7 @@ class Applied:
     def grid(self) -> np.ndarray:
         """Rows of input (scaled to the output size) beside output."""
         side = scaled_to(self.inputs, self.outputs.shape[1])
-        return make_grid(np.stack([side, self.outputs], axis=1).reshape(-1, *self.outputs.shape[1:]), cols=2)
+        return make_grid(interleaved([side, self.outputs]), cols=2)
 
     def png(self) -> bytes:
         """The grid as PNG bytes, four times enlarged."""

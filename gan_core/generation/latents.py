@@ -12,7 +12,7 @@ from typing import Literal, Union
 import numpy as np
 
 from gan_core import families
-from gan_core.data.images import scaled_to, to_uint8
+from gan_core.data.images import interleaved, scaled_to, to_uint8
 from gan_core.errors import RunError
 from gan_core.families.adversarial import run_generator as generate
 from gan_core.generation.sampling import LoadedGenerator, sample
@@ -114,7 +114,7 @@ def stage_images(loaded: LoadedGenerator, n: int, seed: int, redraws: int = 0) -
     if not stages:
         raise RunError(f"The {loaded.config.family} family draws in one stage; there are no stages to show.")
     scaled = [scaled_to(to_uint8(images), stages[-1][1].shape[1]) for _, images in stages]
-    return np.stack(scaled, axis=1).reshape(-1, *scaled[-1].shape[1:]), [name for name, _ in stages]
+    return interleaved(scaled), [name for name, _ in stages]
 
 
 def _rows(loaded: LoadedGenerator, z: np.ndarray, label: Label) -> Images:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from gan_core import families
-from gan_core.data.images import scaled_to, to_uint8
+from gan_core.data.images import interleaved, scaled_to, to_uint8
 from gan_core.evaluation.restoration import psnr, ssim
 from gan_core.generation.sampling import LoadedGenerator
 
@@ -33,4 +33,4 @@ def pair_rows(loaded: LoadedGenerator, n: int, seed: int) -> tuple[np.ndarray, l
         if images.shape == original.shape
     ]
     shown = [scaled_to(to_uint8(images), original.shape[1]) for images in columns.values()]
-    return np.stack(shown, axis=1).reshape(-1, *original.shape[1:]), names, scores
+    return interleaved(shown), names, scores

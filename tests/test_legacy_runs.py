@@ -13,6 +13,7 @@ import pytest
 from gan_core.generation.sampling import load_generator, sample
 from gan_core.store.runs import RunStore
 from gan_core.training.loop import train_run
+from tests.fixtures.digits8 import write as write_digits8
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "legacy_runs"
@@ -29,7 +30,8 @@ def assert_same_rows(rows, expected):
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):
-    monkeypatch.chdir(ROOT)  # the mlp fixture's dataset path is relative to the repository root
+    write_digits8(tmp_path)  # the mlp fixture's dataset, named by a path relative to where the test runs
+    monkeypatch.chdir(tmp_path)
     return RunStore(tmp_path / "runs")
 
 

@@ -17,17 +17,17 @@ import argparse
 import tempfile
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image
 
 from bench.loops import gan_core_loop
 from bench.time_to_quality import Entry
 from bench.two_minutes import side_by_side
+from gan_core import families
 from gan_core.config import RunConfig, load_preset
 from gan_core.data.images import interleaved, make_grid, scaled_to, to_uint8
 from gan_core.evaluation.evaluator import get_evaluator, reference_data
 from gan_core.evaluation.restoration import psnr, ssim
-from gan_core.families.srgan import baseline, degrade
+from gan_core.families.srgan import baseline
 from gan_core.store.runs import RunStore
 
 LONG = dict(epochs=10_000, sample_every=10**6, checkpoint_every=10**6)
@@ -47,8 +47,7 @@ class Judge:
 
     def score(self, sampler, config: RunConfig) -> tuple[dict, Image.Image]:
         x = self.originals.astype(np.float32) / 127.5 - 1.0
-        noise = np.random.default_rng(SEED).standard_normal(x.shape, dtype=np.float32)
-        degraded = degrade(tf.constant(x), config.degradation, noise, config.noise_std)
+        degraded = families.get(config.family).model_inputs(config, x, SEED)
         outputs = {
             "baseline": to_uint8(np.asarray(baseline(degraded, config, x.shape[1:]))),
             "generator": to_uint8(np.asarray(sampler(degraded, training=False))),
@@ -56,7 +55,7 @@ class Judge:
         scores = {f"{name} {metric.__name__}": float(np.mean(metric(images, self.originals))) for name, images in outputs.items() for metric in (psnr, ssim)}
         scores |= {f"{name} accuracy": self.accuracy(images) for name, images in outputs.items()}
         shown = np.linspace(0, len(x) - 1, 8).astype(int)  # spread over the held-out set, which is sorted by class
-        rows = [scaled_to(to_uint8(np.asarray(degraded)), 28)[shown], outputs["baseline"][shown], outputs["generator"][shown], self.originals[shown]]
+        rows = [scaled_to(to_uint8(degraded), 28)[shown], outputs["baseline"][shown], outputs["generator"][shown], self.originals[shown]]
         grid = make_grid(interleaved(rows), cols=4)
         return scores, Image.fromarray(grid[..., 0])
 

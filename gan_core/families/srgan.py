@@ -25,7 +25,7 @@ from gan_core.config import RunConfig, Settings, setting
 from gan_core.data.images import interleaved, scaled_to
 from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError
-from gan_core.families.adversarial import make_optimizer
+from gan_core.families.adversarial import make_optimizer, run_generator
 from gan_core.families.base import DataSpec, GanFamily, Parts
 from gan_core.history_metrics import Metric
 from gan_core.lazy_tf import keras, layers, tf
@@ -275,14 +275,14 @@ class SRGAN(GanFamily):
         """Held-out originals degraded, the baseline, the generator's restoration, the original."""
         originals = self.originals(config, n, seed)
         degraded = self.model_inputs(config, originals, seed)
-        restored = np.asarray(model(degraded, training=False), np.float32)
+        restored = run_generator(model, degraded)
         if config.degradation in SCALES:
             low = f"Low-res ({degraded.shape[1]}x{degraded.shape[2]})"
             return {low: degraded, "Bicubic": np.asarray(baseline(degraded, config, originals.shape[1:])), "SRGAN": restored, "Original": originals}
         return {f"Degraded ({config.degradation})": degraded, "Restored": restored, "Original": originals}
 
     def generate(self, model, config, num_classes, n, seed, label=None):
-        return list(self.pairs(model, config, n, seed).values())[-2], None
+        return run_generator(model, self.model_inputs(config, self.originals(config, n, seed), seed)), None
 
     def sample_grid(self, model, config, num_classes):
         columns = list(self.pairs(model, config, SAMPLE_ROWS, config.seed).values())

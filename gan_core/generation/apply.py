@@ -18,6 +18,7 @@ from gan_core import families
 from gan_core.data.images import encode_png, interleaved, make_grid, scaled_to, to_uint8
 from gan_core.data.uploads import load_images
 from gan_core.errors import RunError
+from gan_core.families.adversarial import run_generator
 from gan_core.generation.sampling import LoadedGenerator, save_samples
 from gan_core.store.runs import atomic_write_bytes
 
@@ -86,8 +87,7 @@ def apply_generator(loaded: LoadedGenerator, images: np.ndarray, name: str) -> A
             f"or {out_h}x{out_w} ones, which it first degrades the way it was trained."
         )
     batch = inputs.astype(np.float32) / 127.5 - 1.0
-    outputs = np.concatenate([np.asarray(loaded.model(batch[i : i + 256], training=False)) for i in range(0, len(batch), 256)])
-    return Applied(inputs, to_uint8(outputs), note)
+    return Applied(inputs, to_uint8(run_generator(loaded.model, batch)), note)
 
 
 def apply_upload(loaded: LoadedGenerator, data: bytes, name: str) -> Applied:

@@ -26,11 +26,11 @@ def pair_rows(loaded: LoadedGenerator, n: int, seed: int) -> tuple[np.ndarray, l
     """n rows of the family's columns as uint8 images (row-major), the column names, and each column's scores."""
     columns = families.get(loaded.config.family).pairs(loaded.model, loaded.config, min(n, MAX_ROWS), seed)
     names = list(columns)
-    original = to_uint8(columns[names[-1]])
+    pictures = [to_uint8(images) for images in columns.values()]
+    original = pictures[-1]
     scores = [
-        {"column": name, "PSNR (dB)": float(np.mean(psnr(to_uint8(images), original))), "SSIM": float(np.mean(ssim(to_uint8(images), original)))}
-        for name, images in list(columns.items())[:-1]
+        {"column": name, "PSNR (dB)": float(np.mean(psnr(images, original))), "SSIM": float(np.mean(ssim(images, original)))}
+        for name, images in zip(names[:-1], pictures[:-1])
         if images.shape == original.shape
     ]
-    shown = [scaled_to(to_uint8(images), original.shape[1]) for images in columns.values()]
-    return interleaved(shown), names, scores
+    return interleaved([scaled_to(images, original.shape[1]) for images in pictures]), names, scores

@@ -7,7 +7,7 @@ returns the number of images trained on; `sampler` is the generator whose images
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -26,6 +26,7 @@ class Loop:
     run: Callable[[int], int]
     sampler: keras.Model
     steps_per_call: int = 1
+    networks: dict[str, keras.Model] = field(default_factory=dict)  # every network of a gan_core run, by checkpoint key
 
 
 NOISE_DIM = 100
@@ -156,6 +157,6 @@ def gan_core_loop(config: RunConfig, store: RunStore) -> Loop:
             done += k
         return done * trainer.rows_per_step
 
-    return Loop(run, trainer.parts.sampling_model, config.steps_per_call)
+    return Loop(run, trainer.parts.sampling_model, config.steps_per_call, trainer.parts.networks)
 
 

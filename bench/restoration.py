@@ -1,6 +1,7 @@
 """SRGAN and restoration on the held-out digits: PSNR and SSIM against the baseline, and what the evaluator reads.
 
     python3 -m bench.restoration [--presets srgan restore] [--budget 180] [--slice 30] [--out docs/restoration.png]
+    python3 -m bench.restoration --presets srgan:x2 srgan:blur srgan:blocks   # a preset with another degradation
 
 Each preset trains with gan_core's compiled call, in turns of `--slice` seconds, until it has
 trained `--budget` seconds. After every turn all 500 held-out mnist-5k digits are degraded the
@@ -62,7 +63,7 @@ class Judge:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", nargs="+", default=["srgan", "restore"])
+    parser.add_argument("--presets", nargs="+", default=["srgan", "restore"], help="preset names; preset:degradation trains it with another degradation")
     parser.add_argument("--budget", type=float, default=180.0, help="training seconds per preset")
     parser.add_argument("--slice", type=float, default=30.0, help="training seconds per turn")
     parser.add_argument("--out", default="docs/restoration.png")
@@ -73,7 +74,8 @@ def main() -> None:
     print(f"# the evaluator reads {judge.accuracy(judge.originals):.1%} of the originals correctly")
     results = []
     for name in args.presets:
-        config = load_preset(name).replace(**LONG)
+        preset, _, degradation = name.partition(":")
+        config = load_preset(preset).replace(**LONG, **({"degradation": degradation} if degradation else {}))
         entry = Entry(name, gan_core_loop(config, store), config.batch_size)
         while entry.seconds < args.budget:
             entry.train_for(min(args.slice, args.budget - entry.seconds))

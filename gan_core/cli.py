@@ -54,11 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=0, help="Latent seed (default 0).")
     generate.add_argument("--step", type=int, help="Checkpoint step (default: the newest).")
 
-    apply = add("apply", "Apply an image-to-image run (srgan, restore) to your images: one PNG/JPEG, or a batch as .npz or .zip.")
+    apply = add("apply", "Apply an image-to-image run (srgan, restore, cyclegan) to your images: one PNG/JPEG, or a batch as .npz or .zip.")
     apply.add_argument("run_id")
     apply.add_argument("--in", dest="source", required=True, help="Images of the generator's input size, or of the training size (degraded first).")
     apply.add_argument("--out", required=True, help="Output file: .npz (array x) or .png (each input beside its output).")
     apply.add_argument("--step", type=int, help="Checkpoint step (default: the newest).")
+    apply.add_argument("--reverse", action="store_true", help="cyclegan: translate domain B to A instead of A to B.")
 
     export = add("export", "Export a run as a .zip (with its generator as a .keras file).")
     export.add_argument("run_id")
@@ -216,7 +217,7 @@ def cmd_apply(args: argparse.Namespace, store: RunStore) -> int:
     loaded = load_generator(store.get(args.run_id), args.step)
     if loaded.note:
         print(loaded.note, file=sys.stderr)
-    applied = apply_file(loaded, Path(args.source), Path(args.out))
+    applied = apply_file(loaded, Path(args.source), Path(args.out), args.reverse)
     print(f"{applied.note} Wrote {len(applied.outputs)} outputs of step {loaded.step} to {args.out}")
     return 0
 

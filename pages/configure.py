@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from gan_core.config import RunConfig, load_preset, preset_names
+from gan_core.config import RunConfig, field_names, load_preset, preset_names
 from gan_core.dashboard import forms
 from gan_core.dashboard.common import get_store, select_run, start_page
 from gan_core.dashboard.summary import dataset_shape, summarize
@@ -44,18 +44,40 @@ def load_config_file() -> None:
         st.session_state["config_file_error"] = str(exc)
 
 
-def read_dataset_upload() -> None:
-    """Validate and save a new dataset upload, or keep its one-sentence error."""
-    uploaded = st.session_state["dataset_upload"]
-    st.session_state.update({"upload": None, "upload_error": None, forms.FILE_KEY: ""})
+def read_dataset_upload(name: str) -> None:
+    """Validate and save a new upload for a dataset field, or keep its one-sentence error."""
+    uploaded = st.session_state[f"{name}_upload"]
+    st.session_state.update({f"{name}_saved": None, f"{name}_upload_error": None, forms.file_key(name): ""})
     if uploaded is None:
         return
     try:
         upload = forms.accept_upload(uploaded.getvalue(), uploaded.name, get_store().root)
     except GanError as exc:
-        st.session_state["upload_error"] = str(exc)
+        st.session_state[f"{name}_upload_error"] = str(exc)
         return
-    st.session_state.update({"upload": upload, forms.FILE_KEY: str(upload.path)})
+    st.session_state.update({f"{name}_saved": upload, forms.file_key(name): str(upload.path)})
+
+
+def dataset_picker(name: str, label: str, help: str) -> str:
+    """A dataset field's selectbox and, for UPLOAD_CHOICE, its uploader with the upload's preview; returns the choice."""
+    source = st.selectbox(label, [*forms.DATASET_CHOICES, forms.UPLOAD_CHOICE], key=forms.source_key(name), help=help)
+    if source != forms.UPLOAD_CHOICE:
+        return source
+    st.file_uploader(
+        "Images as .npz (arrays x and optional integer labels y) or .zip (PNG/JPEG, one folder per class)",
+        type=["npz", "zip"], key=f"{name}_upload", on_change=read_dataset_upload, args=(name,),
+    )
+    upload = st.session_state.get(f"{name}_saved")
+    if st.session_state.get(f"{name}_upload_error"):
+        st.error(st.session_state[f"{name}_upload_error"])
+    elif upload and str(upload.path) == st.session_state[forms.file_key(name)]:
+        st.success(f"Saved as {upload.path}: {upload.about}")
+        preview, counts = st.columns([3, 2])
+        preview.image(upload.preview, caption="The first 64 images")
+        counts.dataframe(upload.counts, hide_index=True)
+    elif st.session_state.get(forms.file_key(name)):
+        st.caption(f"Using the file {st.session_state[forms.file_key(name)]}.")
+    return source
 
 
 def check_builtin(name: str) -> None:
@@ -109,26 +131,9 @@ if st.session_state.get("config_file_error"):
     right.error(st.session_state["config_file_error"])
 
 st.subheader("Data")
-source = st.selectbox(
-    "Dataset", [*forms.DATASET_CHOICES, forms.UPLOAD_CHOICE], key=forms.SOURCE_KEY,
-    help="mnist-5k is bundled and works offline; mnist and fashion_mnist are downloaded once.",
-)
-if source == forms.UPLOAD_CHOICE:
-    st.file_uploader(
-        "Images as .npz (arrays x and optional integer labels y) or .zip (PNG/JPEG, one folder per class)",
-        type=["npz", "zip"], key="dataset_upload", on_change=read_dataset_upload,
-    )
-    upload = st.session_state.get("upload")
-    if st.session_state.get("upload_error"):
-        st.error(st.session_state["upload_error"])
-    elif upload and str(upload.path) == st.session_state[forms.FILE_KEY]:
-        st.success(f"Saved as {upload.path}: {upload.about}")
-        preview, counts = st.columns([3, 2])
-        preview.image(upload.preview, caption="The first 64 images")
-        counts.dataframe(upload.counts, hide_index=True)
-    elif st.session_state.get(forms.FILE_KEY):
-        st.caption(f"Using the file {st.session_state[forms.FILE_KEY]}.")
-elif source != OFFLINE_DATASET:
+OFFLINE_HELP = "mnist-5k, sklearn-digits (scikit-learn's 8x8 digits, upscaled) and mnist-5k-thick (thick strokes) work offline"
+source = dataset_picker("dataset", "Dataset", f"{OFFLINE_HELP}; mnist and fashion_mnist are downloaded once.")
+if source not in (OFFLINE_DATASET, forms.UPLOAD_CHOICE):
     if st.button("Check dataset", help="Loads it now (downloading it the first time) to see that training can use it."):
         with st.spinner(f"Loading {source}…"):
             check_builtin(source)
@@ -141,6 +146,10 @@ elif source != OFFLINE_DATASET:
             st.success(f"{source} is ready: {checked[2]}")
 if "dataset" in check.field_errors:
     st.error(check.field_errors["dataset"])
+if "domain_b" in field_names(family):
+    dataset_picker("domain_b", "Domain B (CycleGAN translates the dataset above to it and back)", f"{OFFLINE_HELP}. Both domains need images of one size.")
+    if "domain_b" in check.field_errors:
+        st.error(check.field_errors["domain_b"])
 
 st.subheader("Hyperparameters")
 with st.form("config_form", border=False, enter_to_submit=False):
@@ -170,7 +179,7 @@ except GanError as exc:
     st.error(str(exc))
     st.stop()
 for column, part in zip(st.columns(len(summary["parts"])), summary["parts"]):
-    column.metric(f"{part.capitalize()} parameters", f"{summary[f'{part}_params']:,}")
+    column.metric(f"{part.replace('_', ' ').capitalize()} parameters", f"{summary[f'{part}_params']:,}")
     column.dataframe(summary[part], hide_index=True, height=35 * (len(summary[part]) + 1) + 3)
 
 if train:

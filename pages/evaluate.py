@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from gan_core.dashboard import model_cache
-from gan_core.dashboard.common import get_store, page_link, select_run, selected_run_id, start_page
+from gan_core.dashboard.common import get_store, page_link, score_formats, select_run, selected_run_id, start_page
 from gan_core.errors import GanError
 from gan_core.evaluation import evaluate as evaluation
 
@@ -64,17 +64,22 @@ if len(done) > 1:
 for tab, result in zip(st.tabs([f"{r['run_id']} · step {r['step']}" for r in done]), done):
     with tab:
         st.caption(evaluation.evaluator_caption(result))
+        if result.get("columns"):
+            st.subheader("Held-out examples, column by column")
+            st.caption(evaluation.COLUMNS_CAPTION)
+            st.dataframe(pd.DataFrame(result["columns"]), hide_index=True, column_config=score_formats())
         table = evaluation.metric_table(result)
-        st.dataframe(pd.DataFrame(table), hide_index=True, height=35 * (len(table) + 1) + 3)
+        if table:
+            st.dataframe(pd.DataFrame(table), hide_index=True, height=35 * (len(table) + 1) + 3)
         if result["classes"] is not None:
             st.subheader("Classes")
             st.plotly_chart(evaluation.histogram_figure(result), key=f"classes_{result['run_id']}")
             st.dataframe(pd.DataFrame(evaluation.class_table(result)), hide_index=True)
-        st.subheader("Nearest training images")
-        st.caption(evaluation.nearest_caption(result))
-        pairs = evaluation.pair_images(result)
-        for column, (generated, nearest, caption) in zip(st.columns(len(pairs)), pairs):
-            column.image([generated, nearest], caption=["generated", caption])
+        if pairs := evaluation.pair_images(result):
+            st.subheader("Nearest training images")
+            st.caption(evaluation.nearest_caption(result))
+            for column, (generated, nearest, caption) in zip(st.columns(len(pairs)), pairs):
+                column.image([generated, nearest], caption=["generated", caption])
 
 csv_col, json_col = st.columns(2)
 csv_col.download_button("Results (.csv)", evaluation.results_csv(done), "evaluation.csv", "text/csv", on_click="ignore")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from gan_core.dashboard import model_cache
-from gan_core.dashboard.common import get_store, page_link, run_picker, start_page
+from gan_core.dashboard.common import get_store, page_link, run_picker, score_formats, start_page
 from gan_core.errors import GanError
 from gan_core.generation import apply, latents, model_io, pairs
 
@@ -64,10 +64,12 @@ try:
             model_io.grid_png(images, len(names)), output_format="PNG",
             caption=f"{' | '.join(names)}: {len(images) // len(names)} held-out images, seed {seed}",
         )
-        st.caption("Each column beside the original, averaged over these images (higher is closer):")
-        st.dataframe(scores, hide_index=True, column_config={"PSNR (dB)": st.column_config.NumberColumn(format="%.2f"), "SSIM": st.column_config.NumberColumn(format="%.3f")})
+        st.caption("Each column against the one named, averaged over these images (higher is closer); the Evaluate page scores more images and reads their classes.")
+        st.dataframe(scores, hide_index=True, column_config=score_formats())
 
     elif view == APPLY:
+        ways = apply.directions(loaded)
+        way = st.radio("Direction", list(ways), horizontal=True, key="gen_apply_way") if len(ways) > 1 else next(iter(ways))
         upload = st.file_uploader(
             "Your images: one PNG or JPEG, or a batch as .npz (array x) or .zip", type=list(apply.APPLY_SUFFIXES),
             key="gen_apply_file", help=apply.size_hint(loaded),
@@ -75,7 +77,7 @@ try:
         if upload is None:
             st.info(apply.size_hint(loaded) + " Nothing you upload is stored.")
         else:
-            applied = apply.apply_upload(loaded, upload.getvalue(), upload.name)
+            applied = apply.apply_upload(loaded, upload.getvalue(), upload.name, ways[way])
             grid = applied.png()
             st.image(grid, caption=f"{applied.note} Each input beside the generator's output.", output_format="PNG")
             png_col, npz_col = st.columns(2)

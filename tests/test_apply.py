@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from gan_core.config import RunConfig
 from gan_core.errors import DataError, RunError
-from gan_core.generation.apply import apply_upload
+from gan_core.generation.apply import apply_upload, directions, reverse_network
 from gan_core.generation.sampling import load_generator
 from gan_core.store.runs import RunStore
 from gan_core.training.loop import train_run
@@ -28,6 +28,7 @@ def store(tmp_path_factory):
     store = RunStore(tmp_path_factory.mktemp("runs"))
     train_run(store.create(RunConfig(**TINY, family="srgan", blocks=1, feature_weight=0.0, name="sr")))
     train_run(store.create(RunConfig(**TINY, family="dcgan", latent_dim=8, name="noise")))
+    train_run(store.create(RunConfig(**TINY | {"batch_size": 4}, family="cyclegan", blocks=1, pool_size=4, name="thick")))
     return store
 
 
@@ -55,7 +56,7 @@ def test_a_full_size_digit_is_degraded_first_and_a_small_one_goes_in_as_it_is(st
     assert full.inputs.shape == (1, 7, 7, 1) and full.outputs.shape == (1, 28, 28, 1)
     assert "first degraded the run's way (x4) to 7x7" in full.note
     small = apply_upload(loaded, npz(np.zeros((3, 7, 7), np.uint8)), "batch.npz")
-    assert small.outputs.shape == (3, 28, 28, 1) and "restored as they are" in small.note
+    assert small.outputs.shape == (3, 28, 28, 1) and "went in as they are" in small.note
     colour = apply_upload(loaded, png(28, "RGB"), "colour.png")
     assert colour.inputs.shape == (1, 7, 7, 1)
     assert full.grid().shape[1] == 2 * 28 + 3 * 2  # input beside output, with the grid's padding
@@ -91,6 +92,20 @@ def test_a_size_the_generator_does_not_take_and_a_noise_run_are_refused(store):
         apply_upload(load_generator(run_named(store, "noise")), png(28), "digit.png")
 
 
+def test_a_cyclegan_run_applies_either_direction_and_only_it_reverses(store):
+    loaded = load_generator(run_named(store, "thick"))
+    ways = directions(loaded)
+    assert list(ways) == ["mnist-5k -> mnist-5k-thick", "mnist-5k-thick -> mnist-5k"]
+    digits = np.random.default_rng(0).integers(0, 256, (3, 28, 28, 1), dtype=np.uint8)
+    forward, backward = (apply_upload(loaded, npz(digits), "d.npz", network) for network in ways.values())
+    assert forward.outputs.shape == backward.outputs.shape == (3, 28, 28, 1)
+    assert not np.array_equal(forward.outputs, backward.outputs)
+    np.testing.assert_array_equal(forward.outputs, apply_upload(loaded, npz(digits), "d.npz").outputs)  # A->B by default
+    assert reverse_network(loaded) is ways["mnist-5k-thick -> mnist-5k"]
+    with pytest.raises(RunError, match=r"^--reverse is for runs that translate both ways \(cyclegan\); this srgan run has one direction\.$"):
+        reverse_network(load_generator(run_named(store, "sr")))
+
+
 def cli(*args, runs):
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.run([sys.executable, "-m", "gan_core", *args, "--runs-dir", str(runs)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -109,6 +124,13 @@ def test_the_cli_applies_a_run_to_a_file_and_refuses_in_one_line(store, tmp_path
     missing = cli("apply", run.id, "--in", str(tmp_path / "nope.png"), "--out", str(tmp_path / "x.npz"), runs=store.root)
     assert missing.returncode != 0 and missing.stderr.strip().splitlines() == [f"error: Could not read '{tmp_path / 'nope.png'}': No such file or directory."]
     assert not (tmp_path / "x.npz").exists()
+    thick = run_named(store, "thick").id
+    for flags, name in (((), "ab.npz"), (("--reverse",), "ba.npz")):
+        result = cli("apply", thick, "--in", str(source), "--out", str(tmp_path / name), *flags, runs=store.root)
+        assert result.returncode == 0, result.stderr
+    assert not np.array_equal(np.load(tmp_path / "ab.npz")["x"], np.load(tmp_path / "ba.npz")["x"])
+    one_way = cli("apply", run.id, "--in", str(source), "--out", str(tmp_path / "r.npz"), "--reverse", runs=store.root)
+    assert one_way.returncode != 0 and "--reverse is for runs that translate both ways" in one_way.stderr
 
 
 def test_the_generate_page_applies_an_upload_and_offers_the_results(store, monkeypatch):

@@ -40,6 +40,97 @@ def test_mnist5k_test_split_is_held_out(mnist5k_all: ImageSet) -> None:
     np.testing.assert_array_equal(load_dataset("mnist-5k", "test").images, test.images)
 
 
+def _rows(data: ImageSet) -> list[bytes]:
+    """Each (image, label) pair as bytes, sorted: compares splits as multisets of rows."""
+    return sorted(im.tobytes() + bytes([lab]) for im, lab in zip(data.images, data.labels))
+
+
+def _correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each image of a with the same image of b."""
+    a, b = (x.reshape(len(x), -1).astype(np.float64) for x in (a, b))
+    a, b = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
+    return (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
+
+
+@pytest.mark.parametrize("name", ["sklearn-digits", "mnist-5k-thick"])
+def test_new_offline_sets_split_like_mnist5k(name: str) -> None:
+    train, test, full = (load_dataset(name, split) for split in ("train", "test", "all"))
+    total = 1797 if name == "sklearn-digits" else 5000
+    assert full.images.shape == (total, 28, 28, 1) and full.images.dtype == np.uint8
+    assert full.labels.dtype == np.int64 and full.labels.shape == (total,)
+    assert full.class_names == datasets.DIGIT_CLASSES and full.num_classes == 10
+    assert {s.source for s in (train, test, full)} == {name}
+    assert full.images.min() == 0 and full.images.max() == 255
+    for part in (train, test):
+        assert part.labels.min() == 0 and part.labels.max() == 9
+        assert np.all(np.bincount(part.labels, minlength=10) > 0)
+    counts = np.bincount(full.labels)
+    assert np.bincount(test.labels).tolist() == (counts - (counts * 0.9).astype(int)).tolist()
+    assert train.num_images + test.num_images == total
+    assert not set(_rows(train)) & set(_rows(test))  # disjoint (no image+label row in both)
+    assert sorted(_rows(train) + _rows(test)) == _rows(full)
+    again = load_dataset(f" {name.upper()} ", "test")  # case-insensitive, deterministic
+    assert again.source == name
+    np.testing.assert_array_equal(again.images, test.images)
+
+
+def test_sklearn_digits_are_padded_upscaled_originals() -> None:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    full = load_dataset("sklearn-digits", "all")
+    np.testing.assert_array_equal(full.labels, digits.target)
+    border = full.images.copy()
+    border[:, 4:24, 4:24] = 0
+    assert border.max() == 0  # 4 black pixels on every side
+    centre = full.images[:, 4:24, 4:24, 0].astype(np.float64)
+    assert np.all(centre.reshape(len(centre), -1).max(1) > 100)  # every digit has bright strokes
+    # area-average the 20x20 centre back to 8x8 (2x upsample, then 5x5 blocks): a transposed or
+    # flipped image correlates about 0.0-0.6 with the original, the right one above 0.97
+    down = np.repeat(np.repeat(centre, 2, 1), 2, 2).reshape(-1, 8, 5, 8, 5).mean(axis=(2, 4))
+    assert _correlations(down, digits.images).min() > 0.9
+    assert _correlations(down, digits.images.transpose(0, 2, 1)).mean() < 0.5
+    ratio = down[digits.images >= 12] / (digits.images[digits.images >= 12] * 255 / 16)
+    assert 0.8 < ratio.mean() < 1.1  # 0..16 scaled to 0..255
+
+
+def test_dilate_is_a_3x3_max() -> None:
+    images = np.zeros((2, 5, 6, 1), np.uint8)
+    images[0, 2, 3, 0] = 200
+    images[0, 0, 0, 0] = 90  # a corner pixel spreads inside the image only
+    images[1, 4, 5, 0] = 7
+    out = datasets._dilate(images)
+    assert out.shape == images.shape and out.dtype == np.uint8
+    expected = np.zeros_like(images)
+    expected[0, 0:2, 0:2, 0] = 90
+    expected[0, 1:4, 2:5, 0] = 200
+    expected[1, 3:5, 4:6, 0] = 7
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("split", ["train", "test", "all"])
+def test_mnist5k_thick_is_dilated_mnist5k(split: str) -> None:
+    thin, thick = load_dataset("mnist-5k", split), load_dataset("mnist-5k-thick", split)
+    np.testing.assert_array_equal(thick.labels, thin.labels)
+    np.testing.assert_array_equal(thick.images, datasets._dilate(thin.images))
+    assert np.all(thick.images >= thin.images)  # dilation never darkens a pixel
+    assert thick.images.mean() > 1.5 * thin.images.mean()  # clearly more ink overall
+    assert (thick.images > 127).mean() > 1.5 * (thin.images > 127).mean()
+
+
+@pytest.mark.parametrize("name", ["sklearn-digits", "mnist-5k-thick"])
+def test_reference_data_holds_out_the_own_test_split(name: str) -> None:
+    from gan_core.evaluation.evaluator import reference_data
+
+    ref = reference_data(name)
+    train, test = load_dataset(name, "train"), load_dataset(name, "test")
+    np.testing.assert_array_equal(ref.train.images, train.images)
+    np.testing.assert_array_equal(ref.train.labels, train.labels)
+    np.testing.assert_array_equal(ref.heldout.images, test.images)
+    np.testing.assert_array_equal(ref.heldout.labels, test.labels)
+    assert ref.heldout.source == name
+
+
 def test_loaded_arrays_are_independent_copies() -> None:
     a = load_dataset("mnist-5k", "all")
     a.images[0, 0, 0, 0] = 123
@@ -55,7 +146,8 @@ def test_unknown_name() -> None:
     with pytest.raises(DataError) as err:
         load_dataset("foo")
     assert str(err.value) == (
-        "Unknown dataset 'foo': use one of mnist, fashion_mnist, mnist-5k or the path of a .npz or .zip file."
+        "Unknown dataset 'foo': use one of mnist, fashion_mnist, mnist-5k, sklearn-digits, mnist-5k-thick "
+        "or the path of a .npz or .zip file."
     )
 
 
@@ -176,4 +268,4 @@ def test_imageset_contract() -> None:
         ImageSet(np.zeros((2, 8, 8), np.uint8), None, (), "x")
     s = ImageSet(np.zeros((2, 8, 8, 3), np.uint8), None, (), "x")
     assert s.num_classes == 0 and s.image_shape == (8, 8, 3)
-    assert datasets.BUILTIN_DATASETS == ("mnist", "fashion_mnist", "mnist-5k")
+    assert datasets.BUILTIN_DATASETS == ("mnist", "fashion_mnist", "mnist-5k", "sklearn-digits", "mnist-5k-thick")

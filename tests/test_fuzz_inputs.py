@@ -357,7 +357,7 @@ def test_a_hostile_zip_loads_or_is_one_data_error(sandbox, data):
 
 # ---------------------------------------------------------------- the dataset dispatcher
 
-BUILTIN = ("mnist", "fashion_mnist", "mnist-5k")
+BUILTIN = ("mnist", "fashion_mnist", "mnist-5k", "sklearn-digits", "mnist-5k-thick")
 PATH_PREFIXES = st.sampled_from(["", "~", "~/", "~no-such-user-x/", "/", "/proc/", "./", "../", "a" * 300 + "/", "a" * 5000, "\x00", "dir\n", "input"])
 PATH_SUFFIXES = st.sampled_from([".npz", ".zip", ".NPZ", ".Zip", ".npz/", " .zip", ".npz\x00", ""])
 DATASET_NAMES = (st.text(max_size=30) | st.builds(str.__add__, PATH_PREFIXES, PATH_SUFFIXES)).filter(

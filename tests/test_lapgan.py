@@ -1,10 +1,6 @@
 """The lapgan family: pyramid arithmetic, network shapes, one sampler for the whole pyramid, training,
 a worker killed by SIGKILL that resumes with every level restored, and a generator plain Keras loads."""
 
-import os
-import signal
-import time
-
 import keras
 import numpy as np
 import pytest
@@ -18,9 +14,9 @@ from gan_core.families.base import DataSpec
 from gan_core.families.lapgan import LEVELS, compose, downsample, level_shapes, pyramid_images, real_pyramid, upsampler
 from gan_core.generation import latents
 from gan_core.generation.sampling import checkpoint_steps, export_generator, load_generator, sample
-from gan_core.store import jobs
-from gan_core.store.runs import RunStore, atomic_write_text, pid_alive
-from gan_core.training.loop import Trainer, train_run
+from gan_core.store.runs import RunStore, atomic_write_text
+from gan_core.training.loop import train_run
+from tests.killed_worker import kill_and_compare
 
 TINY = dict(
     family="lapgan", dataset="mnist-5k", width=0.125, latent_dim=8, noise_dim=4, batch_size=16, steps=4,
@@ -133,28 +129,8 @@ def test_a_tiny_run_trains_every_level_checkpoints_and_generates(tmp_path, loss)
 def test_a_killed_worker_resumes_with_every_network_and_optimizer_of_every_level_restored(job_store):
     """SIGKILL mid-run: the newest checkpoint holds what an unbroken run of as many steps holds, and the run resumes from it."""
     config = RunConfig(**TINY | {"steps": 5000, "checkpoint_every": 3, "sample_every": 1000})
-    run = jobs.start_job(job_store, config)
-    deadline = time.monotonic() + 180
-    while not (run.raw_status().get("state") == "running" and len(checkpoint_steps(run)) >= 2):
-        assert time.monotonic() < deadline, (run.dir / "worker.log").read_text()
-        time.sleep(0.2)
-    pid = run.raw_status()["pid"]
-    os.kill(pid, signal.SIGKILL)
-    while pid_alive(pid):
-        time.sleep(0.05)
-    newest = checkpoint_steps(run)[-1]
-
-    unbroken = Trainer(job_store.create(config.replace(steps=newest)))  # training is deterministic on the CPU
-    unbroken.fit()
-    restored = Trainer(run)
-    restored.checkpoint.restore(restored.manager.latest_checkpoint).assert_existing_objects_matched()
-    items = unbroken.parts.checkpoint_items()
+    run, newest, items = kill_and_compare(job_store, config)
     assert {"g_coarse", "g_middle", "g_fine", "d_coarse", "d_middle", "d_fine", "generator"} <= set(items)
-    for key, item in items.items():
-        variables = item.weights if isinstance(item, keras.Model) else item.variables
-        mine = restored.parts.checkpoint_items()[key]
-        for want, got in zip(variables, mine.weights if isinstance(mine, keras.Model) else mine.variables, strict=True):
-            np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6, err_msg=f"{key}: {want.path}")
 
     atomic_write_text(run.config_path, config.replace(steps=newest + 3).to_json())
     status = train_run(run, resume=True)

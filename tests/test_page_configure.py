@@ -193,3 +193,29 @@ def test_train_creates_a_run_and_opens_the_train_page(at, store, monkeypatch):
         jobs.stop_job(run)
         _wait_for_exit(run.raw_status()["pid"])
     assert run.status()["state"] == "stopped"
+
+
+def test_the_cyclegan_preset_offers_domain_b_as_a_dataset_or_an_upload(at, store, monkeypatch):
+    assert not [box for box in at.selectbox if box.key == "cfg_domain_b_source"]  # only cyclegan has a domain B
+    at.selectbox(key="preset").set_value("cyclegan").run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="cfg_domain_b_source").value == "mnist-5k-thick"
+    assert set(metrics(at)) == {f"{name} parameters" for name in ("Generator a to b", "Generator b to a", "Discriminator a", "Discriminator b")}
+    at.selectbox(key="cfg_domain_b_source").set_value(UPLOAD_CHOICE).run()
+    assert [error.value for error in at.error] == ["domain_b must name a dataset (e.g. mnist-5k-thick or sklearn-digits) or a .npz/.zip file."]
+    at.file_uploader[-1].set_value(("thick.npz", npz_bytes(side=28), "application/octet-stream")).run()
+    assert not at.exception and not at.error
+    (saved,) = (store.root / "_uploads").iterdir()
+    assert at.success[0].value == f"Saved as {saved}: 40 images of 28x28x1 pixels, 4 classes."
+    assert at.selectbox(key="cfg_dataset_source").value == "mnist-5k"  # domain A is untouched
+    at.selectbox(key="cfg_domain_b_source").set_value("sklearn-digits").run()
+    monkeypatch.setenv("GAN_MAX_JOBS", "1")
+    busy = store.create(load_preset("dcgan"))
+    busy.update_status(state="running", pid=os.getpid(), host=socket.gethostname())
+    submit(at, "Train")
+    run = next(run for run in store.list() if run.id != busy.id)
+    try:
+        assert run.config() == load_preset("cyclegan").replace(domain_b="sklearn-digits")
+    finally:
+        jobs.stop_job(run)
+        _wait_for_exit(run.raw_status()["pid"])

@@ -14,7 +14,7 @@ PAGE = "pages/evaluate.py"
 
 def tiny(**changes) -> RunConfig:
     base = dict(dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=6, sample_every=3, checkpoint_every=3, seed=1)
-    return RunConfig(**(base | changes))
+    return RunConfig(**{key: value for key, value in (base | changes).items() if value is not None})  # None: a field the family lacks
 
 
 @pytest.fixture
@@ -97,3 +97,33 @@ def test_two_runs_are_compared_side_by_side(store):
     assert comparison["Run"].tolist() == [first.id, second.id]
     assert {"Step", "N", "Evaluator accuracy", "Fréchet distance (evaluator features)"} <= set(comparison.columns)
     assert len(at.tabs) == 2
+
+
+def test_an_srgan_run_is_scored_column_by_column_without_distribution_metrics(store):
+    """Its outputs restore the held-out digits themselves, so FD and near-copies would mean nothing."""
+    run = trained(store, family="srgan", blocks=1, feature_weight=0.0, latent_dim=None)
+    at = open_page(run.id)
+    at.number_input[0].set_value(50).run()
+    evaluate_button(at).click().run()
+    assert not at.exception and not at.error
+    (table,) = [frame.value for frame in at.dataframe]
+    assert list(table["column"]) == ["Bicubic", "SRGAN", "Original"]
+    assert list(table["against"].fillna("")) == ["Original", "Original", ""]
+    assert table["Class kept (%)"].between(0, 100).all() and table["Class kept (%)"].iloc[-1] > 80  # the originals: the evaluator's accuracy
+    assert not at.get("plotly_chart") and not at.get("image")
+    assert "Held-out examples, column by column" in [header.value for header in at.subheader]
+
+
+def test_a_cyclegan_run_is_scored_against_domain_b_and_column_by_column(store):
+    run = trained(store, family="cyclegan", blocks=1, pool_size=4, batch_size=4, latent_dim=None)
+    at = open_page(run.id)
+    at.number_input[0].set_value(50).run()
+    evaluate_button(at).click().run()
+    assert not at.exception and not at.error
+    columns, metrics = (frame.value for frame in at.dataframe[:2])
+    assert list(columns["column"]) == ["A", "A->B", "A->B->A", "B", "B->A", "B->A->B"]
+    a, b = "mnist-5k evaluator", "mnist-5k-thick evaluator"
+    assert list(columns["read by"]) == [a, b, a, b, a, b]
+    assert metrics["Metric"].iloc[0] == "Fréchet distance (evaluator features)"
+    result = (run.dir / "evaluations" / "step_000006_n0050.json").read_text()
+    assert '"dataset": "mnist-5k-thick"' in result

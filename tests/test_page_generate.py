@@ -19,6 +19,7 @@ TINY = dict(dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=
 LAPGAN = dict(TINY, family="lapgan", noise_dim=4)
 SRGAN = dict(TINY, family="srgan", blocks=1, feature_weight=0.0)
 del SRGAN["latent_dim"]
+CYCLEGAN = {key: value for key, value in TINY.items() if key != "latent_dim"} | dict(family="cyclegan", blocks=1, pool_size=4, batch_size=4)
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "pages/generate.py"
 
@@ -38,6 +39,7 @@ def store(tmp_path_factory):
     train_run(store.create(RunConfig(**TINY, name="conditional", conditional=True)))
     train_run(store.create(RunConfig(**LAPGAN, name="pyramid")))
     train_run(store.create(RunConfig(**SRGAN, name="super-resolution")))
+    train_run(store.create(RunConfig(**CYCLEGAN, name="thin-to-thick")))
     return store
 
 
@@ -232,6 +234,18 @@ def test_an_srgan_run_shows_held_out_pairs_with_psnr_and_ssim_instead_of_latent_
     assert not at.exception and at.image[0].value != before
     at.selectbox[0].set_value(runs[0].id).run()
     assert not at.exception and at.segmented_control(key="gen_view").options == ["Grid", "Interpolate", "Latent walk"]
+
+
+def test_a_cyclegan_run_shows_both_triplets_and_applies_either_direction(page, store):
+    at = page(named(store, "thin-to-thick").id)
+    assert not at.exception and not at.error
+    assert at.image[0].captions == ["A | A->B | A->B->A | B | B->A | B->A->B: 16 held-out images, seed 0"]
+    scores = at.dataframe[0].value
+    assert list(scores["column"]) == ["A->B->A", "B->A->B"] and list(scores["against"]) == ["A", "B"]
+    at.segmented_control(key="gen_view").set_value("Apply to your images").run()
+    assert not at.exception
+    assert at.radio(key="gen_apply_way").options == ["mnist-5k -> mnist-5k-thick", "mnist-5k-thick -> mnist-5k"]
+    assert "Images of 28x28 pixels go in as they are." in at.info[0].value
 
 
 def test_picking_another_run_and_step_selects_it(page, runs):

@@ -104,9 +104,12 @@ def test_a_tiny_run_trains_checkpoints_and_restores_held_out_digits(tmp_path, de
     family = families.get("srgan")
     grid, cols = family.sample_grid(loaded.model, loaded.config, 10)
     columns = family.pairs(loaded.model, loaded.config, 3, seed=2)
+    originals, labels = family.originals(loaded.config, 3, seed=2)
     assert list(columns) == (["Low-res (7x7)", "Bicubic", "SRGAN", "Original"] if degradation == "x4" else ["Degraded (noise)", "Restored", "Original"])
     assert cols == len(columns) and grid.shape == (8 * cols, 28, 28, 1)
-    np.testing.assert_array_equal(columns["Original"], family.originals(loaded.config, 3, seed=2))
+    np.testing.assert_array_equal(columns["Original"].images, originals)
+    assert all(column.labels is None or list(column.labels) == list(labels) for column in columns.values())
+    assert {name for name, column in columns.items() if column.scored_against == "Original"} == set(list(columns)[-3:-1])
 
 
 def test_the_feature_loss_uses_the_evaluator_of_the_dataset(tmp_path, cache_dir, monkeypatch):

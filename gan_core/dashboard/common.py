@@ -181,3 +181,11 @@ def page_link(page: str, label: str, icon: str | None = None) -> None:
     """`st.page_link` to a page file that carries the selected run as ?run=, when one is selected."""
     run_id = selected_run_id()
     st.page_link(page, label=label, icon=icon, query_params={RUN_PARAM: run_id} if run_id else None)
+
+
+def score_formats() -> dict:
+    """Number formats of the image-to-image score tables (Generate's Pairs view, Evaluate)."""
+    from gan_core.evaluation.columns import KEPT, PSNR, SSIM
+
+    number = st.column_config.NumberColumn
+    return {PSNR: number(format="%.2f"), SSIM: number(format="%.3f"), KEPT: number(format="%.1f")}

@@ -1,7 +1,8 @@
 """The Configure page's logic: widget specs from RunConfig metadata, form state, validation and uploads.
 
-Form widgets use the session-state keys `cfg_<field>`; the dataset is chosen with
-`cfg_dataset_source` (a builtin name or UPLOAD_CHOICE) plus `dataset_file` (the saved upload).
+Form widgets use the session-state keys `cfg_<field>`; a dataset field (`dataset`, and CycleGAN's
+`domain_b`) is chosen outside the form with `cfg_<field>_source` (a builtin name or UPLOAD_CHOICE)
+plus `<field>_file` (the saved upload).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gan_core.config import DEFAULT_FAMILY, RunConfig, field_info, field_names, load_preset
-from gan_core.data.datasets import OFFLINE_DATASET
+from gan_core.data.datasets import DIGITS_DATASET, OFFLINE_DATASET, THICK_DATASET
 from gan_core.data.images import encode_png, make_grid
 from gan_core.data.imageset import ImageSet
 from gan_core.data.uploads import load_npz, load_zip
@@ -31,10 +32,22 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Schedule", ("schedule",)),
     ("Output & performance", ("output", "performance")),
 )
-DATASET_CHOICES = (OFFLINE_DATASET, "mnist", "fashion_mnist")
+DATASET_CHOICES = (OFFLINE_DATASET, "mnist", "fashion_mnist", DIGITS_DATASET, THICK_DATASET)
 UPLOAD_CHOICE = "upload .npz/.zip"
-SOURCE_KEY = "cfg_dataset_source"
-FILE_KEY = "dataset_file"
+DATASET_FIELDS = ("dataset", "domain_b")  # fields chosen outside the form: a builtin dataset or an upload
+
+
+def source_key(name: str) -> str:
+    """The session-state key of a dataset field's selectbox (a builtin name or UPLOAD_CHOICE)."""
+    return f"cfg_{name}_source"
+
+
+def file_key(name: str) -> str:
+    """The session-state key of a dataset field's saved upload."""
+    return f"{name}_file"
+
+
+SOURCE_KEY, FILE_KEY = source_key("dataset"), file_key("dataset")
 UPLOADS_DIRNAME = "_uploads"
 PREVIEW_COUNT = 64
 FLOAT_STEPS = {"g_lr": 1e-5, "d_lr": 1e-5, "width": 0.125, "gp_weight": 1.0, "ema_decay": 0.001}
@@ -58,7 +71,11 @@ def widget_key(name: str) -> str:
 
 def form_keys(family: str = DEFAULT_FAMILY) -> tuple[str, ...]:
     """The session-state keys of a form for a config of `family`."""
-    return (*(widget_key(name) for name in field_names(family) if name != "dataset"), SOURCE_KEY, FILE_KEY)
+    names = field_names(family)
+    return (
+        *(widget_key(name) for name in names if name not in DATASET_FIELDS),
+        *(key for name in DATASET_FIELDS if name in names for key in (source_key(name), file_key(name))),
+    )
 
 
 def widget_spec(name: str, family: str = DEFAULT_FAMILY) -> dict[str, Any]:
@@ -92,12 +109,12 @@ def form_state(config: RunConfig) -> dict[str, Any]:
     """Session-state entries that put a config into the form (floats as floats, as number_input needs)."""
     state: dict[str, Any] = {}
     for name in field_names(config.family):
-        if name == "dataset":
-            continue
         value = getattr(config, name)
-        state[widget_key(name)] = float(value) if field_info(name, config.family)["type"] == "float" else value
-    state[SOURCE_KEY] = dataset_source(config.dataset)
-    state[FILE_KEY] = "" if config.dataset in DATASET_CHOICES else config.dataset
+        if name in DATASET_FIELDS:
+            state[source_key(name)] = dataset_source(value)
+            state[file_key(name)] = "" if value in DATASET_CHOICES else value
+        else:
+            state[widget_key(name)] = float(value) if field_info(name, config.family)["type"] == "float" else value
     return state
 
 
@@ -116,9 +133,13 @@ def preset_state(name: str) -> dict[str, Any]:
 
 def values_from_state(state: Mapping[str, Any]) -> dict[str, Any]:
     """The field values held by the form's widgets."""
-    values = {name: state[widget_key(name)] for name in field_names(family_in(state)) if widget_key(name) in state}
-    source = state.get(SOURCE_KEY, OFFLINE_DATASET)
-    values["dataset"] = source if source != UPLOAD_CHOICE else state.get(FILE_KEY, "")
+    names = field_names(family_in(state))
+    values = {name: state[widget_key(name)] for name in names if widget_key(name) in state}
+    values["dataset"] = OFFLINE_DATASET
+    for name in DATASET_FIELDS:
+        if source_key(name) in state and name in names:
+            source = state[source_key(name)]
+            values[name] = source if source != UPLOAD_CHOICE else state.get(file_key(name), "")
     return values
 
 

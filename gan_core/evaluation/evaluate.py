@@ -23,9 +23,11 @@ from typing import Callable
 
 import numpy as np
 
+from gan_core import families
 from gan_core.data.images import encode_png
 from gan_core.errors import RunError
 from gan_core.evaluation import metrics
+from gan_core.evaluation.columns import KEPT, PSNR, SSIM, column_scores
 from gan_core.evaluation.evaluator import (
     EVALUATOR_VERSION,
     Evaluator,
@@ -38,7 +40,7 @@ from gan_core.evaluation.evaluator import (
 )
 from gan_core.store.runs import Run, atomic_write_json
 
-RESULT_FORMAT = 1
+RESULT_FORMAT = 2  # 2: image-to-image runs add their column scores
 MAX_N = 10_000
 MIN_N = 10
 SEED = 0
@@ -69,6 +71,10 @@ BETTER = {
     "coverage": "higher", "classes_covered": "higher", "class_kl": "lower", "conditional_accuracy": "higher",
     "swd": "lower", "nn_median": "near floor", "memorised": "lower",
 }
+COLUMNS_CAPTION = (
+    "Held-out examples column by column: PSNR and SSIM against the column named, and the share of images whose class "
+    "the evaluator of the column's dataset still reads as the original's."
+)
 USES_EVALUATOR = ("fd", "classifier_score", "precision", "recall", "density", "coverage", "classes_covered", "class_kl", "conditional_accuracy")
 
 
@@ -240,12 +246,16 @@ def assemble(result: dict, floor: Floor, evaluator: Evaluator, data: ReferenceDa
             "training_labels": label_shares(data).tolist(),
             "generated_accuracy": values.get("per_class_accuracy"), "real_accuracy": floor_values.get("per_class_accuracy"),
         }
-    evaluator_info = evaluator.describe() | {"train_images": data.train.num_images, "heldout_images": data.heldout.num_images}
     return {
-        "format": RESULT_FORMAT, "n": n, "seed": SEED, "dataset": data.train.source, "evaluator": evaluator_info,
+        "format": RESULT_FORMAT, "n": n, "seed": SEED, "dataset": data.train.source, "evaluator": evaluator_facts(evaluator, data),
         "metrics": rows, "classes": classes,
         "nearest": {"threshold": floor.threshold, "percentile": NN_PERCENTILE, "checked": min(n, NN_SAMPLES), "pairs": pairs},
     }
+
+
+def evaluator_facts(evaluator: Evaluator, data: ReferenceData) -> dict:
+    """What a result says of its evaluator: kind, accuracy, layers and the sizes of its splits."""
+    return evaluator.describe() | {"train_images": data.train.num_images, "heldout_images": data.heldout.num_images}
 
 
 def result_path(run: Run, step: int, n: int) -> Path:
@@ -270,9 +280,15 @@ def largest_n(dataset: str) -> int:
     return check_n(min(MAX_N, data.heldout.num_images), data)
 
 
+def measured_dataset(run: Run) -> str:
+    """The dataset a run's generated images belong to (CycleGAN's domain B; the run's dataset otherwise)."""
+    config = run.config()
+    return families.get(config.family).target_dataset(config)
+
+
 def default_n(run: Run) -> int:
-    """The default (and largest) N for a run: largest_n of its dataset."""
-    return largest_n(run.config().dataset)
+    """The default (and largest) N for a run: largest_n of the dataset its images belong to."""
+    return largest_n(measured_dataset(run))
 
 
 def saved_results(targets: list[tuple[Run, int]], n: int) -> list[dict | None]:
@@ -302,17 +318,30 @@ def evaluate_run(
     report = progress or (lambda fraction, message: None)
     steps = checkpoint_steps(run)
     step = steps[-1] if step is None and steps else step
-    data = reference_data(run.config().dataset)
-    n = check_n(largest_n(run.config().dataset) if n is None else n, data)
+    dataset = measured_dataset(run)
+    data = reference_data(dataset)
+    n = check_n(largest_n(dataset) if n is None else n, data)
     if step is not None and not force and (saved := load_result(run, step, n)) is not None:
         report(1.0, "Loaded the saved evaluation")
         return saved
     started = time.time()
+    family = families.get(run.config().family)
     loaded = load_generator(run, step)
-    evaluator = get_evaluator(run.config().dataset, cache_dir, lambda f, m: report(0.4 * f, m), data=data)
-    report(0.4, f"Generating {n} images")
-    images, labels = sample(loaded, n, seed=SEED)
-    result = evaluate_images(images, labels, evaluator, data, n, lambda f, m: report(0.4 + 0.6 * f, m))
+    evaluator = get_evaluator(dataset, cache_dir, lambda f, m: report(0.4 * f, m), data=data)
+    if family.compares_distributions:
+        report(0.4, f"Generating {n} images")
+        images, labels = sample(loaded, n, seed=SEED)
+        share = 0.5 if family.image_to_image else 0.6
+        result = evaluate_images(images, labels, evaluator, data, n, lambda f, m: report(0.4 + share * f, m))
+    else:
+        result = {
+            "format": RESULT_FORMAT, "n": n, "seed": SEED, "dataset": data.train.source,
+            "evaluator": evaluator_facts(evaluator, data), "metrics": [], "classes": None, "nearest": None,
+        }
+    if family.image_to_image:
+        report(0.9, f"Scoring {n} held-out examples column by column")
+        columns = family.pairs(loaded.model, loaded.config, n, SEED, loaded.partners)
+        result["columns"] = column_scores(columns, lambda name: get_evaluator(name, cache_dir))
     result |= {
         "run_id": run.id, "step": loaded.step, "conditional": loaded.conditional,
         "created": time.time(), "seconds": round(time.time() - started, 2),
@@ -410,8 +439,19 @@ def comparison_rows(results: list[dict]) -> list[dict]:
         row = {"Run": result.get("run_id", ""), "Step": result.get("step"), "N": result["n"],
                "Evaluator accuracy": None if accuracy is None else round(accuracy, 4)}
         row.update({metric["label"]: metric["value"] for metric in result["metrics"]})
+        row.update(column_values(result))
         rows.append(row)
     return rows
+
+
+def column_values(result: dict) -> dict[str, float]:
+    """An image-to-image run's column scores as "column: score" -> value (empty for other runs)."""
+    return {
+        f"{row['column']}: {score}": row[score]
+        for row in result.get("columns", [])
+        for score in (PSNR, SSIM, KEPT)
+        if score in row
+    }
 
 
 def results_csv(results: list[dict]) -> str:
@@ -427,6 +467,8 @@ def results_csv(results: list[dict]) -> str:
                 "label": row["label"], "value": row["value"], "std": row["std"], "floor": row["floor"],
                 "floor_std": row["floor_std"], "evaluator_accuracy": result["evaluator"]["accuracy"] if row["uses_evaluator"] else None,
             })
+        for label, value in column_values(result).items():
+            writer.writerow({"run_id": result.get("run_id", ""), "step": result.get("step"), "n": result["n"], "metric": label, "label": label, "value": value})
     return buffer.getvalue()
 
 
@@ -446,7 +488,9 @@ def nearest_caption(result: dict) -> str:
 
 
 def pair_images(result: dict) -> list[tuple[bytes, bytes, str]]:
-    """(generated PNG, nearest training PNG, caption) for each nearest-neighbour pair."""
+    """(generated PNG, nearest training PNG, caption) for each nearest-neighbour pair (none for restoring families)."""
+    if result["nearest"] is None:
+        return []
     return [
         (base64.b64decode(p["generated_png"]), base64.b64decode(p["train_png"]),
          f"distance {p['distance']:.2f}{' — near-copy' if p['flagged'] else ''}")
@@ -476,17 +520,21 @@ def format_report(result: dict) -> str:
         "",
     ]
     table = metric_table(result)
-    width = max(len(row["Metric"]) for row in table)
-    lines.append(f"{'Metric':<{width}}  {'Generated':>16}  {'Real floor':>16}  Better")
-    for row in table:
-        lines.append(f"{row['Metric']:<{width}}  {row['Generated']:>16}  {row['Real held-out vs train']:>16}  {row['Better']}")
+    if table:
+        width = max(len(row["Metric"]) for row in table)
+        lines.append(f"{'Metric':<{width}}  {'Generated':>16}  {'Real floor':>16}  Better")
+        for row in table:
+            lines.append(f"{row['Metric']:<{width}}  {row['Generated']:>16}  {row['Real held-out vs train']:>16}  {row['Better']}")
     if result["classes"] is not None:
         shares = "  ".join(f"{name}:{100 * share:.0f}%" for name, share in zip(result["classes"]["names"], result["classes"]["generated"]))
         lines += ["", f"Generated class shares: {shares}"]
-    closest = nearest["pairs"][0]
-    lines += [
-        "", nearest_caption(result),
-        f"Closest pair: generated #{closest['generated_index']} and training #{closest['train_index']} at "
-        f"{closest['distance']:.3f}{' (near-copy)' if closest['flagged'] else ''}.",
-    ]
+    if result.get("columns"):
+        lines += ["", COLUMNS_CAPTION] + [f"  {label}: {value:.4g}" for label, value in column_values(result).items()]
+    if nearest is not None:
+        closest = nearest["pairs"][0]
+        lines += [
+            "", nearest_caption(result),
+            f"Closest pair: generated #{closest['generated_index']} and training #{closest['train_index']} at "
+            f"{closest['distance']:.3f}{' (near-copy)' if closest['flagged'] else ''}.",
+        ]
     return "\n".join(lines)

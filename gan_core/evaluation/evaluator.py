@@ -38,7 +38,7 @@ from typing import Callable
 
 import numpy as np
 
-from gan_core.data.datasets import OFFLINE_DATASET, load_dataset
+from gan_core.data.datasets import BUILTIN_DATASETS, load_dataset
 from gan_core.data.imageset import ImageSet
 from gan_core.errors import DataError
 from gan_core.store.runs import atomic_write_json
@@ -80,7 +80,7 @@ def _subset(data: ImageSet, idx: np.ndarray) -> ImageSet:
 def reference_data(dataset: str) -> ReferenceData:
     """Train and held-out splits: the dataset's own for builtins, a fixed 10% split for user files."""
     key = str(dataset).strip().lower()
-    if key in ("mnist", "fashion_mnist", OFFLINE_DATASET):
+    if key in BUILTIN_DATASETS:
         return ReferenceData(load_dataset(dataset, "train"), load_dataset(dataset, "test"))
     data = load_dataset(dataset, "all")
     rng = np.random.default_rng(SEED)
@@ -91,6 +91,14 @@ def reference_data(dataset: str) -> ReferenceData:
     if mask.all() or mask.sum() < 2:
         raise DataError(f"Dataset '{dataset}' is too small to hold out images for evaluation.")
     return ReferenceData(_subset(data, np.flatnonzero(~mask)), _subset(data, np.flatnonzero(mask)))
+
+
+def heldout_sample(dataset: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """n held-out images of a dataset picked by a seed, as floats in [-1, 1], and their labels (None when unlabelled)."""
+    heldout = reference_data(dataset).heldout
+    picked = np.random.default_rng(seed).choice(heldout.num_images, n, replace=n > heldout.num_images)
+    labels = None if heldout.labels is None else heldout.labels[picked]
+    return heldout.images[picked].astype(np.float32) / 127.5 - 1.0, labels
 
 
 def default_epochs(num_train: int) -> int:

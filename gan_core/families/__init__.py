@@ -24,6 +24,7 @@ FAMILIES = {
     "mlp": "gan_core.families.mlp:MLPGAN",
     "lapgan": "gan_core.families.lapgan:LAPGAN",
     "srgan": "gan_core.families.srgan:SRGAN",
+    "cyclegan": "gan_core.families.cyclegan:CycleGAN",
 }
 PLUGINS_ENV = "GAN_FAMILIES"
 

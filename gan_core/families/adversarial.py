@@ -210,7 +210,7 @@ class AdversarialFamily(GanFamily):
             labels = np.full(n, label, np.int32) if label is not None else (np.arange(n) % num_classes).astype(np.int32)
         return run_generator(model, z, labels), labels
 
-    def sample_grid(self, model, config, num_classes):
+    def sample_grid(self, model, config, num_classes, networks=None):
         z, labels = fixed_inputs(config, num_classes)
         return run_generator(model, z, labels), grid_columns(config, num_classes, len(z))
 

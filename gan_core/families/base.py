@@ -47,6 +47,16 @@ class Parts:
         return self.networks[self.sampler]
 
 
+@dataclass
+class Column:
+    """One column of an image-to-image family's Pairs view: n images, and how Generate and Evaluate score them."""
+
+    images: np.ndarray  # n images in [-1, 1]
+    labels: np.ndarray | None = None  # the class each image should still read as (None: unlabelled)
+    read_by: str = ""  # the dataset whose evaluator reads its classes ("" = not read)
+    scored_against: str = ""  # the column PSNR and SSIM compare it with ("" = not scored)
+
+
 class StepContext:
     """Loss scaling and gradient application across replicas: what a train step asks the loop for."""
 
@@ -81,6 +91,9 @@ class GanFamily:
     divergence_advice = "Try lower learning rates."
     stage_view = ""  # the Generate view that shows `stages` (e.g. "Pyramid"); "" for families that draw in one stage
     image_to_image = False  # the sampler maps an image to an image: Generate shows `pairs` instead of latent views
+    # Evaluate compares the sampler's images with held-out ones as distributions (FD, precision, near-copies); False
+    # for families whose outputs restore those very held-out images (SRGAN), which Evaluate scores by `pairs` alone.
+    compares_distributions = True
 
     # ---- data -------------------------------------------------------------------------
     def check_data(self, config: RunConfig, data: ImageSet) -> None:
@@ -124,8 +137,10 @@ class GanFamily:
         """n images in [-1, 1] (and their labels, for class-conditional samplers) from a seed."""
         raise NotImplementedError
 
-    def sample_grid(self, model: keras.Model, config: RunConfig, num_classes: int) -> tuple[np.ndarray, int]:
-        """The fixed-seed images of a run's sample grids, and the grid's columns."""
+    def sample_grid(
+        self, model: keras.Model, config: RunConfig, num_classes: int, networks: dict[str, keras.Model] | None = None
+    ) -> tuple[np.ndarray, int]:
+        """The fixed-seed images of a run's sample grids, and the grid's columns (`networks`: the partners, by checkpoint key)."""
         raise NotImplementedError
 
     def stages(self, model: keras.Model, config: RunConfig, z: np.ndarray) -> list[tuple[str, np.ndarray]]:
@@ -140,9 +155,23 @@ class GanFamily:
         """Image-to-image families: the sampler's inputs made from images of the training size in [-1, 1] (SRGAN degrades them)."""
         raise NotImplementedError
 
-    def pairs(self, model: keras.Model, config: RunConfig, n: int, seed: int) -> dict[str, np.ndarray]:
-        """Image-to-image families: n held-out examples as named columns in [-1, 1] (input, baselines, output; the original last)."""
+    def pairs(
+        self, model: keras.Model, config: RunConfig, n: int, seed: int, networks: dict[str, keras.Model] | None = None
+    ) -> dict[str, Column]:
+        """Image-to-image families: n held-out examples as named columns (inputs, baselines, outputs, originals)."""
         raise NotImplementedError
+
+    def directions(self, model: keras.Model, config: RunConfig, partners: dict[str, keras.Model]) -> dict[str, keras.Model]:
+        """Image-to-image families: the networks Apply can run, by what they do (the sampler first)."""
+        return {"restore": model}
+
+    def partners(self, config: RunConfig, spec: DataSpec) -> dict[str, keras.Model]:
+        """Networks, freshly built by checkpoint key, that are restored beside the sampler because the views use them (CycleGAN's B->A)."""
+        return {}
+
+    def target_dataset(self, config: RunConfig) -> str:
+        """The dataset the sampler's images belong to, whose evaluator and held-out images measure them."""
+        return config.dataset
 
     def exports(self, config: RunConfig, spec: DataSpec) -> dict[str, keras.Model]:
         """Freshly built networks that Models and `export` offer as .keras files, by checkpoint key."""

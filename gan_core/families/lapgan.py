@@ -255,7 +255,7 @@ class LAPGAN(GanFamily):
         z = np.random.default_rng(seed).standard_normal((n, model.inputs[0].shape[-1]), dtype=np.float32)
         return run_generator(model, z), None
 
-    def sample_grid(self, model, config, num_classes):
+    def sample_grid(self, model, config, num_classes, networks=None):
         z = np.random.default_rng(config.seed).standard_normal((SAMPLE_COUNT, model.inputs[0].shape[-1]), dtype=np.float32)
         return run_generator(model, z), SAMPLE_COLUMNS
 

@@ -26,7 +26,7 @@ from gan_core.data.images import interleaved, scaled_to
 from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError
 from gan_core.families.adversarial import make_optimizer, run_generator
-from gan_core.families.base import DataSpec, GanFamily, Parts
+from gan_core.families.base import Column, DataSpec, GanFamily, Parts
 from gan_core.history_metrics import Metric
 from gan_core.lazy_tf import keras, layers, tf
 
@@ -162,6 +162,7 @@ class SRGAN(GanFamily):
     name = "srgan"
     settings = SrganSettings
     image_to_image = True
+    compares_distributions = False
     metrics = (
         Metric("g_loss", "G loss (total)", "Losses", short="G", loss=True),
         Metric("d_loss", "D loss", "Losses", short="D", loss=True),
@@ -258,33 +259,37 @@ class SRGAN(GanFamily):
     def exports(self, config, spec):
         return {"generator": self.sampler(config, spec), "discriminator": ("discriminator", build_discriminator(spec.image_shape, config.width))}
 
-    def originals(self, config: RunConfig, n: int, seed: int) -> np.ndarray:
-        """n held-out images of the run's dataset (the evaluator's split), picked by a seed, as floats in [-1, 1]."""
-        from gan_core.evaluation.evaluator import reference_data
+    def originals(self, config: RunConfig, n: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """n held-out images of the run's dataset (the evaluator's split), picked by a seed, as floats in [-1, 1], and their labels."""
+        from gan_core.evaluation.evaluator import heldout_sample
 
-        heldout = reference_data(config.dataset).heldout.images
-        picked = np.random.default_rng(seed).choice(len(heldout), n, replace=n > len(heldout))
-        return heldout[picked].astype(np.float32) / 127.5 - 1.0
+        return heldout_sample(config.dataset, n, seed)
 
     def model_inputs(self, config, originals, seed):
         """The originals degraded the run's way (noise drawn from the seed)."""
         noise = np.random.default_rng(seed).standard_normal(originals.shape, dtype=np.float32)
         return np.asarray(degrade(tf.constant(originals, tf.float32), config.degradation, noise, config.noise_std))
 
-    def pairs(self, model, config, n, seed):
+    def pairs(self, model, config, n, seed, networks=None):
         """Held-out originals degraded, the baseline, the generator's restoration, the original."""
-        originals = self.originals(config, n, seed)
+        originals, labels = self.originals(config, n, seed)
         degraded = self.model_inputs(config, originals, seed)
         restored = run_generator(model, degraded)
+
+        def scored(images: np.ndarray) -> Column:
+            return Column(images, labels, read_by=config.dataset, scored_against="Original")
+
+        original = Column(originals, labels, read_by=config.dataset)
         if config.degradation in SCALES:
             low = f"Low-res ({degraded.shape[1]}x{degraded.shape[2]})"
-            return {low: degraded, "Bicubic": np.asarray(baseline(degraded, config, originals.shape[1:])), "SRGAN": restored, "Original": originals}
-        return {f"Degraded ({config.degradation})": degraded, "Restored": restored, "Original": originals}
+            bicubic = np.asarray(baseline(degraded, config, originals.shape[1:]))
+            return {low: Column(degraded), "Bicubic": scored(bicubic), "SRGAN": scored(restored), "Original": original}
+        return {f"Degraded ({config.degradation})": scored(degraded), "Restored": scored(restored), "Original": original}
 
     def generate(self, model, config, num_classes, n, seed, label=None):
-        return run_generator(model, self.model_inputs(config, self.originals(config, n, seed), seed)), None
+        return run_generator(model, self.model_inputs(config, self.originals(config, n, seed)[0], seed)), None
 
-    def sample_grid(self, model, config, num_classes):
-        columns = list(self.pairs(model, config, SAMPLE_ROWS, config.seed).values())
+    def sample_grid(self, model, config, num_classes, networks=None):
+        columns = [column.images for column in self.pairs(model, config, SAMPLE_ROWS, config.seed).values()]
         shown = [scaled_to(images, columns[-1].shape[1]) for images in columns]
         return interleaved(shown), len(shown)

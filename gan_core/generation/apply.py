@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from gan_core import families
@@ -54,6 +55,11 @@ def _channels(images: np.ndarray, channels: int) -> np.ndarray:
     return np.repeat(images, channels, axis=-1)
 
 
+def directions(loaded: LoadedGenerator) -> dict[str, keras.Model]:
+    """The networks Apply can run on a user's images, by what they do (CycleGAN: both ways)."""
+    return families.get(loaded.config.family).directions(loaded.model, loaded.config, loaded.partners)
+
+
 def size_hint(loaded: LoadedGenerator) -> str:
     """The sentence that says which image sizes the generator takes."""
     height, width = (int(d) for d in loaded.model.inputs[0].shape[1:3])
@@ -63,20 +69,21 @@ def size_hint(loaded: LoadedGenerator) -> str:
     return f"Images of {height}x{width} pixels go in as they are; images of {out_h}x{out_w} are first degraded the way the run was trained."
 
 
-def apply_generator(loaded: LoadedGenerator, images: np.ndarray, name: str) -> Applied:
-    """Run the generator on uint8 images (N, H, W, C) of its input size, or of its training size after degrading them."""
+def apply_generator(loaded: LoadedGenerator, images: np.ndarray, name: str, network: keras.Model | None = None) -> Applied:
+    """Run the generator (or another of `directions`) on uint8 images (N, H, W, C) of its input size, or of its training size after degrading them."""
     family = families.get(loaded.config.family)
     if not family.image_to_image:
         raise RunError(
             f"Run '{loaded.config.name}' is a {loaded.config.family} run, which draws images from noise; "
-            "Apply needs an image-to-image run (srgan or restore)."
+            f"Apply needs an image-to-image run ({', '.join(image_to_image_families())})."
         )
-    height, width, channels = (int(d) for d in loaded.model.inputs[0].shape[1:])
-    out_h, out_w = (int(d) for d in loaded.model.outputs[0].shape[1:3])
+    network = network or loaded.model
+    height, width, channels = (int(d) for d in network.inputs[0].shape[1:])
+    out_h, out_w = (int(d) for d in network.outputs[0].shape[1:3])
     images = _channels(images, channels)
     size = tuple(images.shape[1:3])
     if size == (height, width):
-        inputs, note = images, f"{len(images)} images of {height}x{width}, restored as they are."
+        inputs, note = images, f"{len(images)} images of {height}x{width}, which went in as they are."
     elif size == (out_h, out_w):
         originals = images.astype(np.float32) / 127.5 - 1.0
         inputs = to_uint8(family.model_inputs(loaded.config, originals, SEED))
@@ -87,23 +94,37 @@ def apply_generator(loaded: LoadedGenerator, images: np.ndarray, name: str) -> A
             f"or {out_h}x{out_w} ones, which it first degrades the way it was trained."
         )
     batch = inputs.astype(np.float32) / 127.5 - 1.0
-    return Applied(inputs, to_uint8(run_generator(loaded.model, batch)), note)
+    return Applied(inputs, to_uint8(run_generator(network, batch)), note)
 
 
-def apply_upload(loaded: LoadedGenerator, data: bytes, name: str) -> Applied:
-    """Check the uploaded bytes (in memory) and apply the generator to the images they hold."""
-    return apply_generator(loaded, load_images(data, name), name)
+def image_to_image_families() -> list[str]:
+    """The registered families whose generators map an image to an image."""
+    return [name for name in families.names() if families.get(name).image_to_image]
 
 
-def apply_file(loaded: LoadedGenerator, source: Path, target: Path) -> Applied:
-    """Apply the generator to an image file and write the outputs: .npz (array 'x') or .png (each input beside its output)."""
+def apply_upload(loaded: LoadedGenerator, data: bytes, name: str, network: keras.Model | None = None) -> Applied:
+    """Check the uploaded bytes (in memory) and apply the generator (or `network`) to the images they hold."""
+    return apply_generator(loaded, load_images(data, name), name, network)
+
+
+def reverse_network(loaded: LoadedGenerator) -> keras.Model:
+    """The network that runs the other way (CycleGAN's B->A); a RunError for one-way runs."""
+    found = directions(loaded)
+    if len(found) < 2:
+        raise RunError(f"--reverse is for runs that translate both ways (cyclegan); this {loaded.config.family} run has one direction.")
+    return list(found.values())[1]
+
+
+def apply_file(loaded: LoadedGenerator, source: Path, target: Path, reverse: bool = False) -> Applied:
+    """Apply the generator (reverse: the other way) to an image file and write the outputs: .npz (array 'x') or .png (each input beside its output)."""
+    network = reverse_network(loaded) if reverse else None
     if target.suffix.lower() not in (".npz", ".png"):
         raise RunError(f"--out must end in .npz or .png; got '{target.name}'.")
     try:
         data = source.read_bytes()
     except OSError as exc:
         raise RunError(f"Could not read '{source}': {exc.strerror or exc}.") from None
-    applied = apply_upload(loaded, data, source.name)
+    applied = apply_upload(loaded, data, source.name, network)
     if target.suffix.lower() == ".png":
         atomic_write_bytes(target, applied.png())
     else:

@@ -1,8 +1,8 @@
 """The Pairs view of image-to-image families (Generate): held-out examples as rows of named columns, with PSNR and SSIM.
 
-Each row is one held-out image: its degraded input, the baseline, the generator's output and the
-original last, every column scaled (nearest) to the original's size. Each column the size of the
-original is scored against it.
+Each row is one held-out example: for SRGAN its degraded input, the baseline, the generator's output
+and the original; for CycleGAN A, A->B, A->B->A, B, B->A, B->A->B. Every column is scaled (nearest) to
+the largest size, and each column with a reference column is scored against it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 
 from gan_core import families
 from gan_core.data.images import interleaved, scaled_to, to_uint8
-from gan_core.evaluation.restoration import psnr, ssim
+from gan_core.evaluation.columns import column_scores
 from gan_core.generation.sampling import LoadedGenerator
 
 MAX_ROWS = 16
@@ -23,14 +23,9 @@ def is_image_to_image(loaded: LoadedGenerator) -> bool:
 
 
 def pair_rows(loaded: LoadedGenerator, n: int, seed: int) -> tuple[np.ndarray, list[str], list[dict]]:
-    """n rows of the family's columns as uint8 images (row-major), the column names, and each column's scores."""
-    columns = families.get(loaded.config.family).pairs(loaded.model, loaded.config, min(n, MAX_ROWS), seed)
-    names = list(columns)
-    pictures = [to_uint8(images) for images in columns.values()]
-    original = pictures[-1]
-    scores = [
-        {"column": name, "PSNR (dB)": float(np.mean(psnr(images, original))), "SSIM": float(np.mean(ssim(images, original)))}
-        for name, images in zip(names[:-1], pictures[:-1])
-        if images.shape == original.shape
-    ]
-    return interleaved([scaled_to(images, original.shape[1]) for images in pictures]), names, scores
+    """n rows of the family's columns as uint8 images (row-major), the column names, and the scored columns' PSNR and SSIM."""
+    family = families.get(loaded.config.family)
+    columns = family.pairs(loaded.model, loaded.config, min(n, MAX_ROWS), seed, loaded.partners)
+    side = max(column.images.shape[1] for column in columns.values())
+    pictures = [scaled_to(to_uint8(column.images), side) for column in columns.values()]
+    return interleaved(pictures), list(columns), column_scores(columns)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -30,6 +30,7 @@ class LoadedGenerator:
     num_classes: int
     class_names: tuple[str, ...]
     note: str = ""  # set when damaged newer checkpoints were skipped
+    partners: dict[str, keras.Model] = field(default_factory=dict)  # other networks the family's views use, by checkpoint key
 
     @property
     def latent_dim(self) -> int:
@@ -72,14 +73,15 @@ def load_generator(run: Run, step: int | None = None) -> LoadedGenerator:
     unreadable = []
     for candidate in candidates:
         key, model = family.sampler(config, spec)
+        partners = family.partners(config, spec)
         prefix = run.checkpoints_dir / f"ckpt-{candidate}"
         try:
-            tf.train.Checkpoint(**{key: model}).restore(str(prefix)).expect_partial()
+            tf.train.Checkpoint(**{key: model}, **partners).restore(str(prefix)).expect_partial()
         except Exception as exc:  # a damaged file fails in many ways (OpError, IndexError, ...)
             unreadable.append(f"ckpt-{candidate} ({unreadable_reason(prefix, exc)})")
             continue
         note = f"Checkpoint {', '.join(unreadable)} could not be read; using step {candidate}." if unreadable else ""
-        return LoadedGenerator(model, config, candidate, spec.num_classes, tuple(status.get("class_names", ())), note)
+        return LoadedGenerator(model, config, candidate, spec.num_classes, tuple(status.get("class_names", ())), note, partners)
     advice = "pick another step" if step is not None else "train it again or start a new run"
     raise RunError(f"Run '{run.id}' has no readable checkpoint: {', '.join(unreadable)} could not be read; {advice}.")
 

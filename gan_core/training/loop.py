@@ -108,8 +108,9 @@ class QualityMonitor:
         message = self.run.raw_status().get("message", "")
         self.run.update_status(message="Preparing the quality metrics: loading the evaluator (the first use per dataset trains it, about 20 s).")
         try:
-            data = reference_data(self.config.dataset)
-            self.evaluator = get_evaluator(self.config.dataset, progress=self._report, epochs=evaluator_epochs(), data=data)
+            target = self.family.target_dataset(self.config)
+            data = reference_data(target)
+            self.evaluator = get_evaluator(target, progress=self._report, epochs=evaluator_epochs(), data=data)
             self.n = check_n(min(QUALITY_N, data.heldout.num_images), data)
             self.reference = make_reference(self.evaluator, data, self.n)
             real = data.train.images[subset(data.train.num_images, self.n)]
@@ -327,7 +328,7 @@ class Trainer:
             pending.clear()
 
     def _save_samples(self, step: int) -> None:
-        images, cols = self.family.sample_grid(self.parts.sampling_model, self.config, self.data.num_classes)
+        images, cols = self.family.sample_grid(self.parts.sampling_model, self.config, self.data.num_classes, self.parts.networks)
         grid = make_grid(to_uint8(images), cols=cols)
         with _writing(f"the samples for step {step}"):
             save_png(self.run.samples_dir / f"step_{step:06d}.png", grid)

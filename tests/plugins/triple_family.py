@@ -93,6 +93,6 @@ class TripleGan(GanFamily):
         z = np.random.default_rng(seed).standard_normal((n, config.code_dim), dtype=np.float32)
         return np.asarray(model(z, training=False), dtype=np.float32), None
 
-    def sample_grid(self, model, config, num_classes):
+    def sample_grid(self, model, config, num_classes, networks=None):
         images, _ = self.generate(model, config, num_classes, 16, config.seed)
         return images, 4

@@ -1,0 +1,314 @@
+"""CycleGAN: unpaired image-to-image translation between two domains (Zhu et al., 2017).
+
+Domain A is the run's dataset; domain B is another dataset (`domain_b`: a builtin such as
+`mnist-5k-thick` or `sklearn-digits`, or the path of a .npz/.zip file), whose training split is held
+in memory and sampled by the run's RNG, so the two domains are never paired. Two generators (ResNet
+blocks between two stride-2 convolutions and two transposed ones, instance normalization) translate
+A to B and B to A; two PatchGAN discriminators score 7x7 patches of each domain. The generators
+minimize the adversarial loss (least squares by default) plus `cycle_weight` x the L1 distance of
+A->B->A to A and of B->A->B to B, plus `identity_weight` x the L1 distance of G_AB(B) to B and of
+G_BA(A) to A. The discriminators see generated images through a history pool of the last
+`pool_size` ones (each new image has a one-in-two chance of being swapped for an older one), which
+the paper uses to keep D from chasing the generators' latest outputs.
+
+The sampler is the A->B generator; Generate shows A | A->B | A->B->A beside B | B->A | B->A->B for
+held-out images of both domains, and Evaluate gives the share of translated digits whose class the
+target domain's evaluator still reads. Both generators export as plain-Keras image-in image-out models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+
+from gan_core import losses
+from gan_core.config import RunConfig, Settings, setting
+from gan_core.data.images import interleaved
+from gan_core.data.imageset import ImageSet
+from gan_core.errors import ConfigError, RunError
+from gan_core.evaluation.evaluator import heldout_sample, reference_data
+from gan_core.families.adversarial import make_optimizer, run_generator
+from gan_core.families.base import Column, GanFamily, Parts
+from gan_core.history_metrics import Metric
+from gan_core.lazy_tf import keras, layers, tf
+
+SAMPLE_ROWS = 8
+DOWNSAMPLING = 4  # two stride-2 convolutions: image sides must be multiples of 4
+NETWORKS = {"g_ab": "generator_a_to_b", "g_ba": "generator_b_to_a", "d_a": "discriminator_a", "d_b": "discriminator_b"}
+
+
+@dataclasses.dataclass
+class CycleganSettings(Settings):
+    """The settings of a two-way unpaired translation GAN."""
+
+    domain_b: str = setting(
+        "mnist-5k-thick", "The dataset to translate to and from: a builtin name (mnist-5k-thick, sklearn-digits, ...) "
+        "or the path of a .npz/.zip file. The run's dataset is domain A.", "data", "Domain B dataset", max_len=4096,
+    )
+    blocks: int = setting(3, "ResNet blocks in each generator.", "architecture", "Residual blocks", min=1, max=12)
+    width: float = setting(0.5, "Channel multiplier of every network (1.0 = 32 base channels).", "architecture", "Width multiplier", min=0.125, max=4.0)
+    loss: str = setting("lsgan", "Adversarial objective (the paper's least squares by default).", "loss", "Loss", choices=losses.LOSSES)
+    cycle_weight: float = setting(10.0, "Weight of the cycle-consistency L1 loss (A->B->A and B->A->B).", "loss", "Cycle weight", min=0.0, max=1000.0)
+    identity_weight: float = setting(
+        5.0, "Weight of the identity L1 loss (G_AB(B) close to B, G_BA(A) close to A); 0 turns it off.", "loss", "Identity weight", min=0.0, max=1000.0,
+    )
+    pool_size: int = setting(50, "Generated images kept in each discriminator's history pool; 0 turns the pool off.", "regularizers", "History pool size", min=0, max=1000)
+    gp_weight: float = setting(10.0, "Gradient-penalty weight (wgan-gp only).", "regularizers", "Gradient-penalty weight", min=0.0, max=1000.0)
+    g_lr: float = setting(2e-4, "Learning rate of both generators (Adam).", "optimizer", "G learning rate", min=1e-7, max=1000.0)
+    d_lr: float = setting(2e-4, "Learning rate of both discriminators (Adam).", "optimizer", "D learning rate", min=1e-7, max=1000.0)
+    beta1: float = setting(0.5, "Adam beta 1 of every network.", "optimizer", "Adam beta 1", min=0.0, max=0.999)
+    beta2: float = setting(0.999, "Adam beta 2 of every network.", "optimizer", "Adam beta 2", min=0.0, max=0.9999)
+
+    def validate(self) -> None:
+        if not str(self.domain_b).strip():
+            raise ConfigError("domain_b must name a dataset (e.g. mnist-5k-thick or sklearn-digits) or a .npz/.zip file.")
+        losses.check_penalty_weight(self.loss, self.gp_weight)
+
+
+# ---- the second domain --------------------------------------------------------------------------
+@lru_cache(maxsize=2)
+def domain_train(dataset: str) -> ImageSet:
+    """The training split of a domain (the evaluator's: its held-out images are never trained on)."""
+    return reference_data(dataset).train
+
+
+# ---- the history pool ---------------------------------------------------------------------------
+def pool_query(pool: tf.Variable, count: tf.Variable, images: tf.Tensor, chance: tf.Tensor, slots: tf.Tensor) -> tf.Tensor:
+    """The images D sees: while the pool fills, the new ones (stored); then each new image, with chance > 0.5, is swapped for a stored one.
+
+    `chance` (uniform in [0, 1)) and `slots` (pool indices) are one per image; a slot picked twice in a batch
+    swaps only for its first image. Static shapes only (one-hot writes), so the step compiles with XLA.
+    """
+    size, n = pool.shape[0], images.shape[0]
+    images = tf.cast(images, tf.float32)
+    position = tf.cast(count, tf.int32) + tf.range(n)
+    filling = (count < size) & (position < size)
+    earlier = tf.linalg.band_part(tf.ones([n, n], tf.bool), -1, 0) & ~tf.eye(n, dtype=tf.bool)  # [i, j]: j before i
+    repeated = tf.reduce_any(tf.equal(slots[:, None], slots[None, :]) & earlier, axis=1)
+    swapping = (count >= size) & (chance > 0.5) & ~repeated
+    shown = tf.where(swapping[:, None, None, None], tf.gather(pool, slots), images)
+    target = tf.where(filling, position, tf.where(swapping, slots, -1))
+    writes = tf.one_hot(target, size, dtype=tf.float32)  # [n, size]; a row of zeros writes nothing
+    written = tf.reduce_max(writes, axis=0)[:, None, None, None]
+    pool.assign(pool * (1.0 - written) + tf.einsum("ns,nhwc->shwc", writes, images))
+    count.assign(tf.minimum(count + n, size))
+    return shown
+
+
+def replica_local(initial) -> tf.Variable:
+    """State each replica updates on its own (a history pool); checkpoints keep the first replica's."""
+    return tf.Variable(
+        initial, trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
+        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+    )
+
+
+# ---- networks -------------------------------------------------------------------------------
+def _channels(width: float) -> int:
+    return max(4, int(round(32 * width)))
+
+
+def _instance_norm(x: keras.KerasTensor) -> keras.KerasTensor:
+    return layers.GroupNormalization(groups=x.shape[-1], epsilon=1e-5)(x)
+
+
+def build_generator(shape: tuple[int, int, int], blocks: int, width: float, name: str) -> keras.Model:
+    """Image -> image of the same shape (tanh): down twice, ResNet blocks, up twice (Johnson et al.'s network, as in CycleGAN)."""
+    c = _channels(width)
+    image = keras.Input(shape=shape, name="image")
+    x = layers.ReLU()(_instance_norm(layers.Conv2D(c, 7, padding="same")(image)))
+    for filters in (2 * c, 4 * c):
+        x = layers.ReLU()(_instance_norm(layers.Conv2D(filters, 3, strides=2, padding="same")(x)))
+    for _ in range(blocks):
+        y = layers.ReLU()(_instance_norm(layers.Conv2D(4 * c, 3, padding="same")(x)))
+        x = layers.Add()([x, _instance_norm(layers.Conv2D(4 * c, 3, padding="same")(y))])
+    for filters in (2 * c, c):
+        x = layers.ReLU()(_instance_norm(layers.Conv2DTranspose(filters, 3, strides=2, padding="same")(x)))
+    translated = layers.Conv2D(shape[-1], 7, padding="same", activation="tanh", dtype="float32")(x)
+    return keras.Model(image, translated, name=name)
+
+
+def build_discriminator(shape: tuple[int, int, int], width: float, name: str) -> keras.Model:
+    """PatchGAN: image -> a grid of logits, one per overlapping patch (7x7 for 28x28 images)."""
+    c = _channels(width)
+    image = keras.Input(shape=shape, name="image")
+    x = layers.LeakyReLU(0.2)(layers.Conv2D(c, 4, strides=2, padding="same")(image))
+    x = layers.LeakyReLU(0.2)(_instance_norm(layers.Conv2D(2 * c, 4, strides=2, padding="same")(x)))
+    x = layers.LeakyReLU(0.2)(_instance_norm(layers.Conv2D(4 * c, 4, padding="same")(x)))
+    patches = layers.Conv2D(1, 4, padding="same", dtype="float32")(x)
+    return keras.Model(image, patches, name=name)
+
+
+def l1(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    """Mean absolute difference, in float32."""
+    return tf.reduce_mean(tf.abs(tf.cast(a, tf.float32) - tf.cast(b, tf.float32)))
+
+
+# ---- the family ---------------------------------------------------------------------------------
+class CycleGAN(GanFamily):
+    """Two generators (A->B, B->A) and two PatchGAN discriminators, with cycle and identity losses."""
+
+    name = "cyclegan"
+    settings = CycleganSettings
+    image_to_image = True
+    metrics = (
+        Metric("g_loss", "G loss (total, both generators)", "Losses", short="G", loss=True),
+        Metric("d_loss", "D loss (both discriminators)", "Losses", short="D", loss=True),
+        Metric("cycle_loss", "Cycle loss (L1, A->B->A plus B->A->B)", "Cycle and identity", short="Cycle", loss=True),
+        Metric("identity_loss", "Identity loss (L1, both generators)", "Cycle and identity", loss=True),
+        Metric("g_adversarial", "G adversarial term (both directions)", "Adversarial", loss=True),
+        Metric("d_b_fake", "D_B(G_AB(A))", "Adversarial"),
+        Metric("d_a_fake", "D_A(G_BA(B))", "Adversarial"),
+    )
+    divergence_advice = "Try lower learning rates or a higher cycle weight."
+
+    def check_data(self, config: RunConfig, data: ImageSet) -> None:
+        height, width, _ = data.image_shape
+        if height % DOWNSAMPLING or width % DOWNSAMPLING:
+            raise ConfigError(f"cyclegan needs image sides divisible by {DOWNSAMPLING}; '{data.source}' has {height}x{width} images.")
+        other = domain_train(config.domain_b)
+        if other.image_shape != data.image_shape:
+            shape_b, shape_a = ("x".join(map(str, s)) for s in (other.image_shape, data.image_shape))
+            raise ConfigError(
+                f"domain_b '{config.domain_b}' has {shape_b} images but domain A '{data.source}' has {shape_a}: "
+                "both domains need images of one size."
+            )
+
+    # ---- training ---------------------------------------------------------------------------
+    def build(self, config, spec, sync_batch_norm):
+        policy = keras.mixed_precision.global_policy().name
+        networks = {
+            "g_ab": build_generator(spec.image_shape, config.blocks, config.width, NETWORKS["g_ab"]),
+            "g_ba": build_generator(spec.image_shape, config.blocks, config.width, NETWORKS["g_ba"]),
+            "d_a": build_discriminator(spec.image_shape, config.width, NETWORKS["d_a"]),
+            "d_b": build_discriminator(spec.image_shape, config.width, NETWORKS["d_b"]),
+        }
+        optimizers = {
+            "g_optimizer": make_optimizer(config.g_lr, config.beta1, config.beta2, policy),
+            "d_optimizer": make_optimizer(config.d_lr, config.beta1, config.beta2, policy),
+        }
+        optimizers["g_optimizer"].build(self._generator_variables(networks))
+        optimizers["d_optimizer"].build(self._discriminator_variables(networks))
+        state = {}
+        for domain in ("a", "b"):
+            if config.pool_size:
+                state[f"pool_{domain}"] = replica_local(tf.zeros([config.pool_size, *spec.image_shape]))
+                state[f"pool_{domain}_count"] = replica_local(0)
+        images_b = tf.constant(domain_train(config.domain_b).images)
+        return Parts(networks, optimizers, "g_ab", state=state, fixed={"images_b": images_b})
+
+    @staticmethod
+    def _generator_variables(networks):
+        return networks["g_ab"].trainable_variables + networks["g_ba"].trainable_variables
+
+    @staticmethod
+    def _discriminator_variables(networks):
+        return networks["d_a"].trainable_variables + networks["d_b"].trainable_variables
+
+    def draws(self, config, rng, rows, spec):
+        size = max(1, config.pool_size)
+        draws = {"b_index": rng.uniform([rows], 0, domain_train(config.domain_b).num_images, dtype=tf.int64)}
+        for domain in ("a", "b"):
+            draws[f"pool_{domain}_chance"] = rng.uniform([rows])
+            draws[f"pool_{domain}_slot"] = rng.uniform([rows], 0, size, dtype=tf.int64)
+        return draws
+
+    def _pooled(self, parts, domain, fakes, draws):
+        if f"pool_{domain}" not in parts.state:
+            return fakes
+        return pool_query(
+            parts.state[f"pool_{domain}"], parts.state[f"pool_{domain}_count"], tf.stop_gradient(fakes),
+            draws[f"pool_{domain}_chance"], tf.cast(draws[f"pool_{domain}_slot"], tf.int32),
+        )
+
+    def train_step(self, parts, config, images, labels, draws, ctx):
+        n = parts.networks
+        g_opt, d_opt = parts.optimizers["g_optimizer"], parts.optimizers["d_optimizer"]
+        objective = losses.get(config.loss)
+        real_a = tf.cast(images, tf.float32)
+        real_b = tf.cast(tf.gather(parts.fixed["images_b"], draws["b_index"]), tf.float32) / 127.5 - 1.0
+        with tf.GradientTape() as g_tape:
+            fake_b, fake_a = n["g_ab"](real_a, training=True), n["g_ba"](real_b, training=True)
+            cycle = l1(n["g_ba"](fake_b, training=True), real_a) + l1(n["g_ab"](fake_a, training=True), real_b)
+            identity = l1(n["g_ab"](real_b, training=True), real_b) + l1(n["g_ba"](real_a, training=True), real_a)
+            d_b_fake, d_a_fake = n["d_b"](fake_b, training=True), n["d_a"](fake_a, training=True)
+            g_adversarial = objective.g_loss(d_b_fake) + objective.g_loss(d_a_fake)
+            g_loss = g_adversarial + config.cycle_weight * cycle + config.identity_weight * identity
+            g_scaled = ctx.scaled(g_opt, g_loss)
+        ctx.apply(g_opt, g_tape, g_scaled, self._generator_variables(n))
+        shown_b, shown_a = self._pooled(parts, "b", fake_b, draws), self._pooled(parts, "a", fake_a, draws)
+        with tf.GradientTape() as d_tape:
+            d_loss = self._d_loss(objective, n["d_a"], real_a, shown_a, config) + self._d_loss(objective, n["d_b"], real_b, shown_b, config)
+            d_scaled = ctx.scaled(d_opt, d_loss)
+        ctx.apply(d_opt, d_tape, d_scaled, self._discriminator_variables(n))
+        return {
+            "g_loss": tf.cast(g_loss, tf.float32),
+            "d_loss": tf.cast(d_loss, tf.float32),
+            "cycle_loss": cycle,
+            "identity_loss": identity,
+            "g_adversarial": tf.cast(g_adversarial, tf.float32),
+            "d_b_fake": objective.probability(d_b_fake),
+            "d_a_fake": objective.probability(d_a_fake),
+        }
+
+    @staticmethod
+    def _d_loss(objective, discriminator, real, fake, config):
+        loss = objective.d_loss(discriminator(real, training=True), discriminator(fake, training=True), 0.0)
+        penalty = objective.penalty(discriminator, real, fake, None, config.gp_weight)
+        return loss if penalty is None else loss + penalty
+
+    # ---- sampling ---------------------------------------------------------------------------
+    def target_dataset(self, config):
+        return config.domain_b
+
+    def sampler(self, config, spec):
+        return "g_ab", build_generator(spec.image_shape, config.blocks, config.width, NETWORKS["g_ab"])
+
+    def partners(self, config, spec):
+        return {"g_ba": build_generator(spec.image_shape, config.blocks, config.width, NETWORKS["g_ba"])}
+
+    def exports(self, config, spec):
+        return {
+            NETWORKS["g_ab"]: self.sampler(config, spec),
+            NETWORKS["g_ba"]: ("g_ba", self.partners(config, spec)["g_ba"]),
+            NETWORKS["d_a"]: ("d_a", build_discriminator(spec.image_shape, config.width, NETWORKS["d_a"])),
+            NETWORKS["d_b"]: ("d_b", build_discriminator(spec.image_shape, config.width, NETWORKS["d_b"])),
+        }
+
+    def directions(self, model, config, partners):
+        """A->B, and B->A when the B->A generator is loaded (a run's checkpoint, not an uploaded file)."""
+        found = {f"{config.dataset} -> {config.domain_b}": model}
+        if "g_ba" in partners:
+            found[f"{config.domain_b} -> {config.dataset}"] = partners["g_ba"]
+        return found
+
+    def model_inputs(self, config, originals, seed):
+        """Domain A images go in as they are."""
+        return originals
+
+    def generate(self, model, config, num_classes, n, seed, label=None):
+        """Held-out domain A images translated to B."""
+        images_a, _ = heldout_sample(config.dataset, n, seed)
+        return run_generator(model, images_a), None
+
+    def pairs(self, model, config, n, seed, networks=None):
+        """Held-out A images with A->B and A->B->A, beside held-out B images with B->A and B->A->B."""
+        if not networks or "g_ba" not in networks:
+            raise RunError("The B->A generator is not loaded: the triplets need a run's checkpoint, not an uploaded generator.")
+        g_ab, g_ba = model, networks["g_ba"]
+        images_a, labels_a = heldout_sample(config.dataset, n, seed)
+        images_b, labels_b = heldout_sample(config.domain_b, n, seed)
+        a_to_b, b_to_a = run_generator(g_ab, images_a), run_generator(g_ba, images_b)
+        a, b = config.dataset, config.domain_b
+        return {
+            "A": Column(images_a, labels_a, read_by=a),
+            "A->B": Column(a_to_b, labels_a, read_by=b),
+            "A->B->A": Column(run_generator(g_ba, a_to_b), labels_a, read_by=a, scored_against="A"),
+            "B": Column(images_b, labels_b, read_by=b),
+            "B->A": Column(b_to_a, labels_b, read_by=a),
+            "B->A->B": Column(run_generator(g_ab, b_to_a), labels_b, read_by=b, scored_against="B"),
+        }
+
+    def sample_grid(self, model, config, num_classes, networks=None):
+        columns = self.pairs(model, config, SAMPLE_ROWS, config.seed, networks)
+        return interleaved([column.images for column in columns.values()]), len(columns)

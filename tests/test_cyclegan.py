@@ -1,0 +1,165 @@
+"""The cyclegan family: network shapes, the history pool, cycle and identity losses, a trained tiny run with its
+triplets and scores, a worker killed by SIGKILL that resumes with all four networks restored, and both
+generators as plain-Keras image-in image-out models."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gan_core import families
+from gan_core.config import RunConfig, load_preset
+from gan_core.data.imageset import ImageSet
+from gan_core.errors import ConfigError
+from gan_core.evaluation.columns import column_scores
+from gan_core.families.base import DataSpec, StepContext
+from gan_core.families.cyclegan import build_discriminator, build_generator, pool_query
+from gan_core.generation import model_io, pairs
+from gan_core.generation.sampling import checkpoint_steps, load_generator, sample
+from gan_core.store.runs import RunStore, atomic_write_text
+from gan_core.training.loop import train_run
+from tests.killed_worker import kill_and_compare
+
+TINY = dict(
+    family="cyclegan", dataset="mnist-5k", domain_b="mnist-5k-thick", width=0.125, blocks=1, pool_size=4,
+    batch_size=4, steps=4, sample_every=2, checkpoint_every=2, seed=5, precision="float32",
+)
+SPEC = DataSpec((28, 28, 1), 10)
+TRIPLETS = ["A", "A->B", "A->B->A", "B", "B->A", "B->A->B"]
+
+
+def batch(n: int, value: float) -> tf.Tensor:
+    return tf.fill([n, 2, 2, 1], value)
+
+
+def test_the_networks_keep_the_image_shape_and_the_discriminator_scores_7x7_patches():
+    assert build_generator((28, 28, 1), 2, 0.25, "g").output_shape == (None, 28, 28, 1)
+    assert build_discriminator((28, 28, 1), 0.25, "d").output_shape == (None, 7, 7, 1)
+    assert build_generator((32, 32, 3), 1, 0.125, "g").output_shape == (None, 32, 32, 3)
+
+
+def test_the_pool_stores_while_filling_then_swaps_half_and_a_slot_only_once():
+    pool, count = tf.Variable(tf.zeros([3, 2, 2, 1])), tf.Variable(0)
+    chance, slots = tf.constant([0.9, 0.9]), tf.constant([0, 1])
+    shown = pool_query(pool, count, batch(2, 1.0), chance, slots)  # filling: D sees the new images, stored in slots 0 and 1
+    np.testing.assert_array_equal(shown, batch(2, 1.0))
+    np.testing.assert_array_equal(pool[:, 0, 0, 0], [1.0, 1.0, 0.0])
+    shown = pool_query(pool, count, batch(2, 2.0), chance, slots)  # the third image fills slot 2; the fourth passes through
+    np.testing.assert_array_equal(shown, batch(2, 2.0))
+    np.testing.assert_array_equal(pool[:, 0, 0, 0], [1.0, 1.0, 2.0])
+    assert int(count) == 3
+    # full: image 0 (chance 0.9, slot 2) swaps; image 1 (chance 0.1) passes; image 2 picks slot 2 again and passes
+    shown = pool_query(pool, count, tf.constant([3.0, 4.0, 5.0])[:, None, None, None] * tf.ones([3, 2, 2, 1]),
+                       tf.constant([0.9, 0.1, 0.9]), tf.constant([2, 0, 2]))
+    np.testing.assert_array_equal(shown[:, 0, 0, 0], [2.0, 4.0, 5.0])
+    np.testing.assert_array_equal(pool[:, 0, 0, 0], [1.0, 1.0, 3.0])
+
+
+def test_cycle_and_identity_losses_are_zero_for_identity_generators_and_weighted_into_g_loss():
+    """With both generators the identity, cycle and identity L1 are 0, so G's loss is its adversarial term alone."""
+    family = families.get("cyclegan")
+    config = RunConfig(**TINY)
+    parts = family.build(config, SPEC, False)
+    for key in ("g_ab", "g_ba"):  # a 1x1 convolution with weight 1 and bias 0: the identity, with variables to train
+        image = keras.Input((28, 28, 1))
+        parts.networks[key] = keras.Model(image, keras.layers.Conv2D(1, 1, kernel_initializer="ones")(image))
+    parts.optimizers["g_optimizer"] = keras.optimizers.Adam()
+    parts.optimizers["g_optimizer"].build(parts.networks["g_ab"].trainable_variables + parts.networks["g_ba"].trainable_variables)
+    images = tf.random.uniform([4, 28, 28, 1], -1, 1, seed=1)
+    draws = family.draws(config, tf.random.Generator.from_seed(1), 4, SPEC)
+    metrics = family.train_step(parts, config, images, tf.zeros([4], tf.int32), draws, StepContext(tf.distribute.get_strategy()))
+    assert float(metrics["cycle_loss"]) == 0.0 and float(metrics["identity_loss"]) == 0.0
+    assert float(metrics["g_loss"]) == pytest.approx(float(metrics["g_adversarial"]), rel=1e-6)
+
+
+def test_settings_and_data_are_checked_in_one_sentence():
+    with pytest.raises(ConfigError, match=r"^domain_b must name a dataset"):
+        RunConfig(**TINY | {"domain_b": " "})
+    family = families.get("cyclegan")
+    odd = ImageSet(np.zeros((4, 30, 30, 1), np.uint8), None, (), "odd.npz")
+    with pytest.raises(ConfigError, match=r"^cyclegan needs image sides divisible by 4; 'odd.npz' has 30x30 images\.$"):
+        family.check_data(RunConfig(**TINY), odd)
+    big = ImageSet(np.zeros((4, 32, 32, 1), np.uint8), None, (), "big.npz")
+    with pytest.raises(ConfigError, match=r"^domain_b 'mnist-5k-thick' has 28x28x1 images but domain A 'big.npz' has 32x32x1: "):
+        family.check_data(RunConfig(**TINY), big)
+
+
+def test_the_preset_loads():
+    config = load_preset("cyclegan")
+    assert (config.family, config.dataset, config.domain_b, config.loss) == ("cyclegan", "mnist-5k", "mnist-5k-thick", "lsgan")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run = RunStore(tmp_path_factory.mktemp("cyclegan") / "runs").create(RunConfig(**TINY))
+    status = train_run(run)
+    assert status["state"] == "finished", status
+    return run
+
+
+def test_a_tiny_run_trains_checkpoints_and_draws_its_triplets(tiny_run):
+    assert checkpoint_steps(tiny_run) == [2, 4]
+    assert [m.name for m in tiny_run.metrics()] == [
+        "g_loss", "d_loss", "cycle_loss", "identity_loss", "g_adversarial", "d_b_fake", "d_a_fake",
+    ]
+    rows = tiny_run.history_rows()
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    assert all(np.isfinite(float(r[name])) and float(r[name]) > 0 for r in rows for name in ("g_loss", "d_loss", "cycle_loss", "identity_loss"))
+    grid = sorted(tiny_run.samples_dir.glob("*.png"))[-1]
+    assert grid.name == "step_000004.png"
+    loaded = load_generator(tiny_run)
+    assert set(loaded.partners) == {"g_ba"}
+    images, names, scores = pairs.pair_rows(loaded, 3, seed=1)
+    assert names == TRIPLETS and images.shape == (18, 28, 28, 1)
+    assert [(row["column"], row["against"]) for row in scores] == [("A->B->A", "A"), ("B->A->B", "B")]
+    translated, labels = sample(loaded, 5, seed=2)
+    assert translated.shape == (5, 28, 28, 1) and labels is None
+
+
+def test_class_kept_is_read_by_each_columns_own_evaluator(tiny_run):
+    loaded = load_generator(tiny_run)
+    columns = families.get("cyclegan").pairs(loaded.model, loaded.config, 20, 0, loaded.partners)
+    readers = {}
+
+    class Reader:  # reads class 3 for every image: the share kept is the share of label 3
+        num_classes = 10
+
+        def probabilities(self, images):
+            return np.eye(10)[np.full(len(images), 3)]
+
+    def reader(dataset):
+        readers.setdefault(dataset, 0)
+        readers[dataset] += 1
+        return Reader()
+
+    scores = {row["column"]: row for row in column_scores(columns, reader)}
+    assert set(scores) == set(TRIPLETS) and readers == {"mnist-5k": 3, "mnist-5k-thick": 3}
+    for name in TRIPLETS:
+        assert scores[name]["Class kept (%)"] == pytest.approx(100 * np.mean(columns[name].labels == 3))
+    assert scores["A->B"]["read by"] == "mnist-5k-thick evaluator" and scores["B->A"]["read by"] == "mnist-5k evaluator"
+
+
+def test_both_generators_download_as_plain_keras_image_in_image_out(tiny_run, tmp_path):
+    downloads = {d.label: d for d in model_io.run_downloads(tiny_run, None)}
+    assert {"Generator a to b (.keras)", "Generator b to a (.keras)", "Discriminator a (.keras)", "Discriminator b (.keras)"} <= set(downloads)
+    loaded = load_generator(tiny_run)
+    digits = np.random.default_rng(0).uniform(-1, 1, (2, 28, 28, 1)).astype(np.float32)
+    for label, network in (("Generator a to b (.keras)", loaded.model), ("Generator b to a (.keras)", loaded.partners["g_ba"])):
+        path = tmp_path / downloads[label].file_name
+        path.write_bytes(downloads[label].data)
+        plain = keras.saving.load_model(path)
+        np.testing.assert_allclose(np.asarray(plain(digits)), np.asarray(network(digits)), atol=1e-5)
+    assert not np.allclose(np.asarray(loaded.model(digits)), np.asarray(loaded.partners["g_ba"](digits)))
+
+
+def test_a_killed_worker_resumes_with_all_four_networks_both_pools_and_the_optimizers_restored(job_store):
+    """SIGKILL mid-run: the newest checkpoint holds what an unbroken run of as many steps holds, and the run resumes from it."""
+    config = RunConfig(**TINY | {"steps": 5000, "checkpoint_every": 3, "sample_every": 1000})
+    run, newest, items = kill_and_compare(job_store, config)
+    assert {"g_ab", "g_ba", "d_a", "d_b", "g_optimizer", "d_optimizer", "pool_a", "pool_b", "pool_a_count", "pool_b_count"} <= set(items)
+    assert int(items["pool_a_count"]) == 4
+
+    atomic_write_text(run.config_path, config.replace(steps=newest + 3).to_json())
+    status = train_run(run, resume=True)
+    assert status["state"] == "finished" and f"Resumed from step {newest}" in status["message"]
+    assert [int(r["step"]) for r in run.history_rows()] == list(range(1, newest + 4))

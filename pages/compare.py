@@ -60,7 +60,10 @@ differing = differing_fields(table)
 only_differing = st.toggle("Only the fields that differ", value=False)
 shown = table.loc[differing] if only_differing else table
 st.caption(f"{len(differing)} of {len(table)} fields differ" + (f": {', '.join(differing)}." if differing else "."))
-st.dataframe(highlight_differences(shown), height=35 * (len(shown) + 1) + 3)
+st.dataframe(  # the index holds the field names, wide enough to read whole
+    highlight_differences(shown), height=35 * (len(shown) + 1) + 3,
+    column_config={"_index": st.column_config.TextColumn("field", width="medium")},
+)
 
 st.subheader("Final figures")
 st.dataframe(final_figures(runs), hide_index=True)

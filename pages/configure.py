@@ -68,7 +68,9 @@ def dataset_picker(name: str, label: str, help: str) -> str:
         type=["npz", "zip"], key=f"{name}_upload", on_change=read_dataset_upload, args=(name,),
     )
     upload = st.session_state.get(f"{name}_saved")
-    if st.session_state.get(f"{name}_upload_error"):
+    if forms.upload_pending(st.session_state, name) and not st.session_state.get(f"{name}_upload_error"):
+        st.info("Choose a file: training waits for it.")
+    elif st.session_state.get(f"{name}_upload_error"):
         st.error(st.session_state[f"{name}_upload_error"])
     elif upload and str(upload.path) == st.session_state[forms.file_key(name)]:
         st.success(f"Saved as {upload.path}: {upload.about}")
@@ -100,11 +102,8 @@ def field_widget(name: str, error: str | None) -> None:
         st.checkbox(spec["label"], key=key, help=spec["help"])
     elif spec["kind"] == "selectbox":
         st.selectbox(spec["label"], spec["options"], key=key, help=spec["help"])
-    elif spec["kind"] == "number":
-        st.number_input(
-            spec["label"], min_value=spec["min"], max_value=spec["max"], step=spec["step"],
-            format=spec["format"], key=key, help=spec["help"],
-        )
+    elif spec["kind"] == "number":  # no min/max here: the browser would keep an out-of-range entry silently; the engine's sentence shows below
+        st.number_input(spec["label"], step=spec["step"], format=spec["format"], key=key, help=spec["help"])
     else:
         st.text_input(spec["label"], key=key, help=spec["help"], max_chars=spec["max_chars"])
     if error:
@@ -144,18 +143,19 @@ if source not in (OFFLINE_DATASET, forms.UPLOAD_CHOICE):
             st.button(f"Use {OFFLINE_DATASET} instead", on_click=use_offline_dataset)
         else:
             st.success(f"{source} is ready: {checked[2]}")
-if "dataset" in check.field_errors:
+if "dataset" in check.field_errors and not forms.upload_pending(st.session_state, "dataset"):
     st.error(check.field_errors["dataset"])
 if "domain_b" in field_names(family):
     dataset_picker("domain_b", "Domain B (CycleGAN translates the dataset above to it and back)", f"{OFFLINE_HELP}. Both domains need images of one size.")
-    if "domain_b" in check.field_errors:
+    if "domain_b" in check.field_errors and not forms.upload_pending(st.session_state, "domain_b"):
         st.error(check.field_errors["domain_b"])
 
 st.subheader("Hyperparameters")
 with st.form("config_form", border=False, enter_to_submit=False):
     if check.form_error:
         st.error(check.form_error)
-    for tab, (_, groups) in zip(st.tabs([title for title, _ in forms.SECTIONS]), forms.SECTIONS):
+    titles = [title for title, _ in forms.SECTIONS]
+    for tab, (_, groups) in zip(st.tabs(titles, default=forms.error_section(check.field_errors, family)), forms.SECTIONS):
         with tab:
             columns = st.columns(3)
             for i, name in enumerate(forms.form_fields(groups, family)):
@@ -166,7 +166,11 @@ with st.form("config_form", border=False, enter_to_submit=False):
     check_col.form_submit_button("Check", help="Validate the values and update the model summary.")
 
 if check.config is None:
-    st.warning("Fix the values marked above to see the model summary and to train.")
+    waiting = [name for name in forms.DATASET_FIELDS if forms.upload_pending(st.session_state, name)]
+    if waiting and set(check.field_errors) <= set(waiting):
+        st.warning("Upload the dataset file above to see the model summary and to train.")
+    else:
+        st.warning("Fix the values marked above to see the model summary and to train.")
     st.stop()
 config = check.config
 st.download_button("Download config.json", config.to_json(), file_name="config.json", mime="application/json")

@@ -43,13 +43,16 @@ n = int(st.number_input(
 targets = [(store.get(run_id), steps[run_id]) for run_id in chosen]
 results = evaluation.saved_results(targets, n)
 missing = [target for target, result in zip(targets, results) if result is None]
-if missing and st.button(f"Evaluate ({len(missing)} of {len(targets)} not evaluated yet)", type="primary"):
+button = st.empty()  # replaced once everything chosen is evaluated, so the label never contradicts the results below
+if missing and button.button(f"Evaluate ({len(missing)} of {len(targets)} not evaluated yet)", type="primary"):
     bar = st.progress(0.0, text="Starting")
     try:
         evaluation.evaluate_runs(missing, n, progress=lambda fraction, message: bar.progress(fraction, text=message))
     except GanError as exc:
         st.error(str(exc))
     results = evaluation.saved_results(targets, n)
+    if all(result is not None for result in results):
+        button.empty()
 elif missing:
     st.caption("Evaluating trains the dataset's evaluator classifier the first time (about half a minute for mnist-5k); results are saved in the run folder.")
 

@@ -14,13 +14,21 @@ KEEP = "page"  # a view's widgets keep their values while another view is shown
 
 start_page("Generate")
 
+
+def strip_downloads(png: bytes, images, labels, stem: str) -> None:
+    """Download buttons for a view's picture (.png) and its images (.npz)."""
+    png_col, npz_col = st.columns(2)
+    png_col.download_button("Picture (.png)", png, f"{stem}.png", "image/png", on_click="ignore")
+    npz_col.download_button("Images (.npz)", model_io.samples_npz(images, labels), f"{stem}.npz", "application/octet-stream", on_click="ignore")
+
+
 store = get_store()
 uploaded = model_cache.uploaded_generator(st.session_state)
 runs = model_cache.runs_with_checkpoints(store)
 source = "run"
 if uploaded is not None:
     source = st.radio(
-        "Generator", ["run", "upload"], horizontal=True,
+        "Generator", ["run", "upload"], horizontal=True, key=model_cache.SOURCE_KEY,
         format_func=lambda choice: "A run's checkpoint" if choice == "run" else f"Uploaded: {uploaded.config.name}",
     )
 
@@ -43,20 +51,21 @@ except GanError as exc:
     st.error(str(exc))
     st.stop()
 
-count_col, seed_col, class_col = st.columns(3)
-n = count_col.number_input("Images", 1, 256, 64, key="gen_n")
-seed = seed_col.number_input("Seed", 0, MAX_SEED, 0, key="gen_seed")
-label = None
-if loaded.conditional:
-    classes = latents.class_choices(loaded)
-    label = class_col.selectbox("Class", list(classes), format_func=classes.get)
-
 # Only the chosen view is computed (st.tabs would run them all on every rerun).
 stage_view = latents.stage_view(loaded)
 views = [PAIRS, APPLY] if pairs.is_image_to_image(loaded) else VIEWS + [stage_view] * bool(stage_view)
 if st.session_state.get("gen_view", views[0]) not in views:  # a view kept from a generator of another family
     st.session_state["gen_view"] = views[0]
 view = st.segmented_control("View", views, default=views[0], required=True, key="gen_view")
+
+# The shared count and seed only where the view reads them (Interpolate and the walk have seeds of their own).
+count_col, seed_col, class_col = st.columns(3)
+n = count_col.number_input("Images", 1, 256, 64, key="gen_n", persist_state=KEEP) if view in (PAIRS, "Grid") else 0
+seed = seed_col.number_input("Seed", 0, MAX_SEED, 0, key="gen_seed", persist_state=KEEP) if view in (PAIRS, "Grid", stage_view) else 0
+label = None
+if loaded.conditional and view in VIEWS:
+    classes = latents.class_choices(loaded)
+    label = class_col.selectbox("Class", list(classes), format_func=classes.get)
 try:
     if view == PAIRS:
         images, names, scores = pairs.pair_rows(loaded, int(n), int(seed))
@@ -91,12 +100,7 @@ try:
         images, labels, cols = latents.grid_for(loaded, int(n), int(seed), label)
         grid = model_io.grid_png(images, cols)
         st.image(grid, caption=f"{len(images)} images, seed {seed}", output_format="PNG")
-        png_col, npz_col = st.columns(2)
-        png_col.download_button("Grid (.png)", grid, f"{name}-seed{seed}.png", "image/png", on_click="ignore")
-        npz_col.download_button(
-            "Samples (.npz)", model_io.samples_npz(images, labels), f"{name}-seed{seed}.npz",
-            "application/octet-stream", on_click="ignore",
-        )
+        strip_downloads(grid, images, labels, f"{name}-seed{seed}")
 
     elif view == "Interpolate":
         a_col, b_col, steps_col = st.columns(3)
@@ -104,8 +108,10 @@ try:
         seed_b = b_col.number_input("Seed B", 0, MAX_SEED, 1, key="gen_seed_b", persist_state=KEEP)
         path_steps = steps_col.slider("Steps", 2, latents.MAX_STEPS, 10, key="gen_path_steps", persist_state=KEEP)
         spherical = st.toggle("Spherical interpolation (slerp)", value=True, key="gen_spherical", persist_state=KEEP)
-        images, _, cols = latents.interpolation_images(loaded, int(seed_a), int(seed_b), path_steps, spherical, label)
-        st.image(model_io.grid_png(images, cols), caption=f"Seed {seed_a} to seed {seed_b}", output_format="PNG")
+        images, labels, cols = latents.interpolation_images(loaded, int(seed_a), int(seed_b), path_steps, spherical, label)
+        strip = model_io.grid_png(images, cols)
+        st.image(strip, caption=f"Seed {seed_a} to seed {seed_b}", output_format="PNG")
+        strip_downloads(strip, images, labels, f"{name}-seed{seed_a}-to-{seed_b}")
 
     elif view == stage_view:
         rows_col, redraw_col = st.columns(2)
@@ -127,7 +133,9 @@ try:
         dim = dim_col.number_input("Dimension", 0, latent_dim - 1, 0, key=f"gen_walk_dim_{latent_dim}", persist_state=KEEP)
         walk_steps = steps_col.slider("Steps", 2, latents.MAX_STEPS, 10, key="gen_walk_steps", persist_state=KEEP)
         low, high = st.slider("Range", -5.0, 5.0, (-3.0, 3.0), step=0.5, key="gen_walk_range", persist_state=KEEP)
-        images, _, cols = latents.walk_images(loaded, int(walk_seed), int(dim), low, high, walk_steps, label)
-        st.image(model_io.grid_png(images, cols), caption=f"Dimension {dim} from {low} to {high}", output_format="PNG")
+        images, labels, cols = latents.walk_images(loaded, int(walk_seed), int(dim), low, high, walk_steps, label)
+        strip = model_io.grid_png(images, cols)
+        st.image(strip, caption=f"Dimension {dim} from {low} to {high}", output_format="PNG")
+        strip_downloads(strip, images, labels, f"{name}-seed{walk_seed}-dim{dim}")
 except GanError as exc:
     st.error(str(exc))

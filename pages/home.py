@@ -44,8 +44,9 @@ if event.selection.rows:
         select_run(current)
 
 if run_exists(store, current):
-    st.write(f"Run **{current}**:")
-    for column, (label, page) in zip(st.columns(len(RUN_PAGES)), RUN_PAGES.items()):
-        column.page_link(page, label=label, query_params={"run": current})
+    message = table.loc[table["run"] == current, "message"].iloc[0] if (table["run"] == current).any() else ""
+    st.write(f"Run **{current}**" + (f": {message}" if message else ""))  # the whole message, which the table's column cuts
+    for column, (label, (page, icon)) in zip(st.columns(len(RUN_PAGES)), RUN_PAGES.items()):
+        column.page_link(page, label=label, icon=icon, query_params={"run": current})
 else:
     st.caption("Select a row to open its run on the Train, Generate, Compare or Models page.")

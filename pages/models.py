@@ -3,7 +3,7 @@
 import streamlit as st
 
 from gan_core.dashboard import model_cache
-from gan_core.dashboard.common import get_store, page_link, run_picker, select_run, start_page
+from gan_core.dashboard.common import get_store, run_picker, select_run, start_page
 from gan_core.errors import GanError
 from gan_core.generation import model_io
 from gan_core.generation.sampling import checkpoint_steps
@@ -40,7 +40,8 @@ with upload_tab:
             f"Generator '{uploaded.config.name}' is ready: latent size {uploaded.latent_dim}, "
             f"{uploaded.num_classes or 'no'} classes."
         )
-        page_link("pages/generate.py", label="Generate with it", icon=":material/auto_awesome:")
+        if st.button("Generate with it", icon=":material/auto_awesome:", on_click=model_cache.use_uploaded_generator, args=(st.session_state,)):
+            st.switch_page("pages/generate.py")
 
 with download_tab:
     runs = store.list()

@@ -51,7 +51,10 @@ def live_status(polling: bool) -> None:
         st.rerun()
 
     if view.active:
-        if st.button("Stop", icon=":material/stop:", help="A queued run stops at once; a running one after its current step, with a checkpoint."):
+        if st.button(
+            "Stopping…" if view.stopping else "Stop", icon=":material/stop:", disabled=view.stopping,
+            help="A queued run stops at once; a running one after its current step, with a checkpoint.",
+        ):
             jobs.stop_job(run)
             st.rerun()
     elif view.resumable:
@@ -71,7 +74,7 @@ def live_status(polling: bool) -> None:
 
     st.progress(view.progress, text=jobs.progress_text(view))
     state, speed, *values = st.columns(2 + len(view.headline))
-    state.metric("State", view.state)
+    state.metric("State", "stopping" if view.stopping else view.state)
     speed.metric("Images/s", f"{view.images_per_sec:,.0f}" if view.images_per_sec is not None else "-")
     for column, (label, value) in zip(values, view.headline):
         column.metric(label, f"{value:.3f}" if value is not None else "-")

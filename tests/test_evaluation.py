@@ -177,7 +177,9 @@ def test_a_report_csv_and_json_come_from_a_result(trained_run, cache_dir):
     assert rows[-1]["metric"] == "memorised" and rows[-1]["evaluator_accuracy"] == ""
     assert json.loads(evaluation.results_json([result]))[0]["run_id"] == trained_run.id
     table = evaluation.metric_table(result)
-    assert table[0]["Evaluator accuracy"].endswith("%") and table[-1]["Evaluator accuracy"] == "—"
+    assert list(table[0]) == ["Metric", "Generated", "Real held-out vs train", "Better"]  # the evaluator's accuracy is in the caption, once
+    assert table[0]["Metric"] == "Fréchet distance (evaluator features) *" and not table[-1]["Metric"].endswith("*")
+    assert "Metrics marked with an asterisk use its features: the penultimate Dense layer" in evaluation.evaluator_caption(result)
     generated, nearest, caption = evaluation.pair_images(result)[0]
     assert generated.startswith(b"\x89PNG") and nearest.startswith(b"\x89PNG") and caption.startswith("distance ")
     assert len(evaluation.histogram_figure(result).data) == 2
@@ -215,4 +217,4 @@ def test_an_unlabelled_dataset_still_gets_swd_fd_and_knn_numbers(tmp_path, store
     keys = [row["key"] for row in result["metrics"]]
     assert keys == ["fd", "precision", "recall", "density", "coverage", "swd", "nn_median", "memorised"]
     assert "no classifier" in evaluation.evaluator_caption(result)
-    assert all(row["Evaluator accuracy"] == "—" for row in evaluation.metric_table(result))
+    assert evaluation.metric_table(result)[0]["Metric"] == "Fréchet distance (evaluator features) *"

@@ -258,3 +258,36 @@ def test_a_worker_that_cannot_launch_leaves_no_queued_run_behind(store, monkeypa
         jobs.resume_job(store, run.id, {"steps": 9})
     assert str(caught.value) == f"Could not resume run '{run.id}' in {store.root}: No such file or directory."
     assert state(run) == "stopped" and jobs.job_state(run).resumable
+
+
+def test_the_progress_line_says_what_is_happening_while_a_job_starts_stops_and_resumes(store, monkeypatch):
+    """Starting the worker, compiling the first step, stopping, resuming: never a stale 'step 0' or '420 / 420, 0:00 left'."""
+    here = dict(pid=os.getpid(), host=socket.gethostname())
+    run = store.create(tiny(steps=420))
+    run.update_status(state="queued", queued_at=time.time(), **here)
+    assert jobs.progress_text(jobs.job_state(run)) == "Starting the worker process."  # a free slot: nothing to wait for
+    busy = store.create(tiny())
+    busy.update_status(state="running", **here)
+    assert jobs.progress_text(jobs.job_state(run)) == "Queued (position 1 in the queue): waiting for a free training slot."
+    busy.update_status(state="finished")
+
+    run.update_status(state="running", step=0, start_step=0, total_steps=420)
+    assert jobs.progress_text(jobs.job_state(run)).startswith("Starting: building the networks and compiling the training step")
+    run.append_history(rows(2, d_fake=0.5, d_loss=1.0))
+    run.update_status(step=2)
+    assert jobs.progress_text(jobs.job_state(run)).startswith("Running: step 2 / 420")
+    run.request_stop()
+    view = jobs.job_state(run)
+    assert view.stopping and jobs.progress_text(view) == "Stopping: finishing the current step and saving a checkpoint."
+
+    run.update_status(state="finished", step=420, pid=None)
+    run.stop_path.unlink()
+    monkeypatch.setattr(jobs, "_launch", lambda store, run, resume: subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
+    jobs.resume_job(store, run.id, {"steps": 920})
+    try:
+        text = jobs.progress_text(jobs.job_state(run))
+        assert "420 / 420" not in text and text == "Starting the worker process."
+        run.update_status(state="running", step=420, start_step=420, total_steps=920)
+        assert jobs.progress_text(jobs.job_state(run)).startswith("Resuming from step 420: building the networks")
+    finally:
+        os.kill(run.raw_status()["pid"], signal.SIGKILL)

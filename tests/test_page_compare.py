@@ -64,6 +64,7 @@ def test_only_differing_fields_and_highlighting(runs_dir):
     table = at.dataframe[0]
     assert list(table.value.index) == ["name", "g_lr"]
     assert "background-color: #fff3b0" in table.proto.arrow_data.styler.styles
+    assert json.loads(table.proto.columns)["_index"] == {"label": "field", "width": "medium", "type_config": {"type": "text"}}
 
 
 def test_one_run_chosen_draws_one_line_per_chart(runs_dir, trained):

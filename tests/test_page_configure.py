@@ -96,7 +96,10 @@ def test_a_cross_field_error_is_shown_at_the_top_and_blocks_training(at, store):
 
 def test_a_valid_upload_shows_a_preview_and_class_counts_and_is_saved(at, store):
     at.selectbox(key="cfg_dataset_source").set_value(UPLOAD_CHOICE).run()
-    assert [error.value for error in at.error][0].startswith("dataset must not be empty")
+    assert not at.error  # nothing uploaded yet is a prompt, not a mistake
+    assert at.info[0].value == "Choose a file: training waits for it."
+    assert at.warning[0].value == "Upload the dataset file above to see the model summary and to train."
+    assert not at.metric and not at.download_button
     at.file_uploader[-1].set_value(("my digits.npz", npz_bytes(), "application/octet-stream")).run()
     assert not at.exception and not at.error
     saved = list((store.root / "_uploads").iterdir())
@@ -202,7 +205,7 @@ def test_the_cyclegan_preset_offers_domain_b_as_a_dataset_or_an_upload(at, store
     assert at.selectbox(key="cfg_domain_b_source").value == "mnist-5k-thick"
     assert set(metrics(at)) == {f"{name} parameters" for name in ("Generator a to b", "Generator b to a", "Discriminator a", "Discriminator b")}
     at.selectbox(key="cfg_domain_b_source").set_value(UPLOAD_CHOICE).run()
-    assert [error.value for error in at.error] == ["domain_b must name a dataset (e.g. mnist-5k-thick or sklearn-digits) or a .npz/.zip file."]
+    assert not at.error and at.info[0].value == "Choose a file: training waits for it."
     at.file_uploader[-1].set_value(("thick.npz", npz_bytes(side=28), "application/octet-stream")).run()
     assert not at.exception and not at.error
     (saved,) = (store.root / "_uploads").iterdir()
@@ -219,3 +222,17 @@ def test_the_cyclegan_preset_offers_domain_b_as_a_dataset_or_an_upload(at, store
     finally:
         jobs.stop_job(run)
         _wait_for_exit(run.raw_status()["pid"])
+
+
+def test_an_out_of_range_number_is_stated_beside_its_field_and_blocks_train_and_the_download(at, store):
+    """The browser no longer clamps or keeps the old value: the engine's sentence is shown and nothing goes on."""
+    at.number_input(key="cfg_epochs").set_value(-3)
+    submit(at, "Check")
+    assert [error.value for error in at.error] == ["epochs must be an integer between 0 and 100000; got -3."]
+    assert not at.download_button and not at.metric
+    assert at.warning[0].value == "Fix the values marked above to see the model summary and to train."
+    submit(at, "Train")
+    assert store.list() == []
+    at.number_input(key="cfg_epochs").set_value(2)
+    submit(at, "Check")
+    assert not at.error and [button.label for button in at.download_button] == ["Download config.json"]

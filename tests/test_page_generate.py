@@ -186,7 +186,7 @@ def test_the_page_draws_a_grid_for_the_selected_run_and_a_new_seed_changes_it(pa
     view = at.segmented_control(key="gen_view")
     assert view.options == ["Grid", "Interpolate", "Latent walk"] and view.value == "Grid"
     assert len(at.image) == 1 and at.image[0].captions == ["64 images, seed 0"], "only the open view is computed"
-    assert [d.label for d in at.download_button] == ["Grid (.png)", "Samples (.npz)"]
+    assert [d.label for d in at.download_button] == ["Picture (.png)", "Images (.npz)"]
     before = at.image[0].value
     at.number_input(key="gen_seed").set_value(7).run()
     assert not at.exception and at.image[0].value != before
@@ -272,6 +272,8 @@ def test_the_interpolation_and_walk_views_redraw_their_images_and_keep_their_val
     at = page(plain.id)
     at.segmented_control(key="gen_view").set_value("Interpolate").run()
     assert not at.exception and len(at.image) == 1 and at.image[0].captions == ["Seed 0 to seed 1"]
+    assert [box.label for box in at.number_input] == ["Seed A", "Seed B"]  # not a second, unused Seed
+    assert [d.label for d in at.download_button] == ["Picture (.png)", "Images (.npz)"]
     interpolation = at.image[0].value
     at.number_input(key="gen_seed_b").set_value(5)
     at.toggle(key="gen_spherical").set_value(False).run()
@@ -280,6 +282,8 @@ def test_the_interpolation_and_walk_views_redraw_their_images_and_keep_their_val
 
     at.segmented_control(key="gen_view").set_value("Latent walk").run()
     assert not at.exception and len(at.image) == 1 and not at.toggle
+    assert [box.label for box in at.number_input] == ["Seed", "Dimension"]
+    assert [d.label for d in at.download_button] == ["Picture (.png)", "Images (.npz)"]
     walk = at.image[0].value
     at.slider(key="gen_walk_range").set_value((-1.0, 4.0)).run()
     assert not at.exception and at.image[0].value != walk

@@ -85,3 +85,8 @@ def test_selecting_a_row_selects_the_run_and_links_its_pages(store):
     assert at.query_params["run"] == second
     links = [link.value for link in at.get("page_link")]
     assert links == ["New experiment", "Train", "Generate", "Evaluate", "Compare", "Models"]
+    assert all(link.proto.icon.startswith(":material/") for link in at.get("page_link"))  # links, not plain text
+    long = "Stopped on request." + " A long message the table's column cuts." * 5
+    store.get(second).update_status(message=long)
+    at.run()
+    assert f"Run **{second}**: {long}" in [text.value for text in at.markdown]  # said whole under the table

@@ -93,6 +93,10 @@ def test_a_generator_upload_is_kept_for_the_generate_page(page, trained):
     assert not at.exception and not at.error
     assert "Generator 'digits' is ready: latent size 8, no classes." in [s.value for s in at.success]
     assert model_cache.uploaded_generator(at.session_state).config.latent_dim == 8
+    at = click(at, "Generate with it")
+    assert not at.exception
+    assert at.radio(key="gen_source").value == "upload"  # the uploaded generator, not a run's checkpoint
+    assert not at.selectbox and at.image[0].captions == ["64 images, seed 0"]
 
 
 def test_importing_a_run_zip_adds_and_selects_a_new_run(page, store, trained):

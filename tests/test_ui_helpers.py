@@ -147,6 +147,8 @@ def test_errors_by_field_names_each_bad_value_with_the_engines_message():
     assert "one of bce" in errors["loss"]
     check = ui_forms.check_form(values)
     assert check.config is None and check.field_errors == errors and check.form_error is None
+    assert ui_forms.error_section(errors) == "Family & architecture"  # the tab the page opens
+    assert ui_forms.error_section({"g_lr": "...", "epochs": "..."}) == "Optimizer" and ui_forms.error_section({}) is None
 
 
 def test_cross_field_errors_are_not_blamed_on_one_field():

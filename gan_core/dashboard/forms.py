@@ -64,6 +64,14 @@ def form_fields(groups: tuple[str, ...], family: str = DEFAULT_FAMILY) -> list[s
     return [name for name in field_names(family) if field_info(name, family)["group"] in groups]
 
 
+def error_section(field_errors: Mapping[str, str], family: str = DEFAULT_FAMILY) -> str | None:
+    """The title of the first form section with a field in error (the tab to show), None when none has one."""
+    for title, groups in SECTIONS:
+        if any(name in field_errors for name in form_fields(groups, family)):
+            return title
+    return None
+
+
 def widget_key(name: str) -> str:
     """The session-state key of a field's widget."""
     return f"cfg_{name}"
@@ -129,6 +137,11 @@ def preset_state(name: str) -> dict[str, Any]:
     state = form_state(load_preset(name))
     del state[SOURCE_KEY], state[FILE_KEY]
     return state
+
+
+def upload_pending(state: Mapping[str, Any], name: str) -> bool:
+    """True when a dataset field is set to upload a file and none is saved yet (a prompt, not an error)."""
+    return state.get(source_key(name)) == UPLOAD_CHOICE and not state.get(file_key(name))
 
 
 def values_from_state(state: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from gan_core.store.runs import Run, RunStore
 
 MAX_GENERATORS = 3
 UPLOAD_KEY = "_gan_uploaded_generator"
+SOURCE_KEY = "gen_source"  # Generate's choice between a run's checkpoint ("run") and the uploaded generator ("upload")
 DOWNLOADS_KEY = "_gan_downloads"
 
 
@@ -82,3 +83,8 @@ def prepared_downloads(state: MutableMapping[str, Any], run: Run, step: int | No
     """The files prepared for exactly this run, step and checkpoint state, if any."""
     current = state.get(DOWNLOADS_KEY)
     return current[1] if current is not None and current[0] == checkpoint_key(run, step) else None
+
+
+def use_uploaded_generator(state: MutableMapping[str, Any]) -> None:
+    """Make Generate open on the uploaded generator (Models' "Generate with it")."""
+    state[SOURCE_KEY] = "upload"

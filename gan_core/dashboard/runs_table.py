@@ -16,12 +16,12 @@ from gan_core.store.runs import Run, RunStore
 COLUMNS = (
     "run", "name", "dataset", "model", "loss", "status", "step", "started", "duration", "message",
 )  # the families' headline metrics (e.g. G loss, D loss) come after "step"
-RUN_PAGES = {
-    "Train": "pages/train.py",
-    "Generate": "pages/generate.py",
-    "Evaluate": "pages/evaluate.py",
-    "Compare": "pages/compare.py",
-    "Models": "pages/models.py",
+RUN_PAGES = {  # label: (page, icon) of the links Home offers for the selected run
+    "Train": ("pages/train.py", ":material/model_training:"),
+    "Generate": ("pages/generate.py", ":material/auto_awesome:"),
+    "Evaluate": ("pages/evaluate.py", ":material/fact_check:"),
+    "Compare": ("pages/compare.py", ":material/compare_arrows:"),
+    "Models": ("pages/models.py", ":material/download:"),
 }
 
 

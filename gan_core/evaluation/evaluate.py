@@ -398,19 +398,18 @@ def evaluator_caption(result: dict) -> str:
     if info["kind"] == "classifier":
         return (
             f"Evaluator: CNN classifier trained on {info['train_images']} training images, held-out accuracy "
-            f"{100 * info['accuracy']:.1f}% on {info['heldout_images']} images; features: {info['feature_layer']}."
+            f"{100 * info['accuracy']:.1f}% on {info['heldout_images']} images. Metrics marked with an asterisk use its features: "
+            f"{info['feature_layer']}."
         )
-    return f"Evaluator: no labels, so no classifier; features: {info['feature_layer']}."
+    return f"Evaluator: no labels, so no classifier. Metrics marked with an asterisk use {info['feature_layer']}."
 
 
 def metric_table(result: dict) -> list[dict]:
-    """Display rows: metric, generated, real floor, which is better, evaluator accuracy."""
-    accuracy = result["evaluator"]["accuracy"]
+    """Display rows: metric (with an asterisk when it uses the evaluator, whose accuracy the caption states), generated, real floor, which is better."""
     return [
         {
-            "Metric": row["label"], "Generated": _number(row["value"], row["std"]),
+            "Metric": f"{row['label']} *" if row["uses_evaluator"] else row["label"], "Generated": _number(row["value"], row["std"]),
             "Real held-out vs train": _number(row["floor"], row["floor_std"]), "Better": row["better"],
-            "Evaluator accuracy": f"{100 * accuracy:.1f}%" if row["uses_evaluator"] and accuracy is not None else "—",
         }
         for row in result["metrics"]
     ]

@@ -204,10 +204,10 @@ class ClassifierEvaluator(Evaluator):
         self.accuracy = float(accuracy)
         self.fingerprint = fingerprint
         conv = model.get_layer(CONV_LAYER).output
-        self.feature_layer = f"'{FEATURE_LAYER}': the penultimate Dense layer, {FEATURE_DIM}-d, after ReLU"
+        self.feature_layer = f"the penultimate Dense layer, {FEATURE_DIM}-d, after ReLU (layer '{FEATURE_LAYER}')"
         self.knn_layer = (
-            f"'{CONV_LAYER}': the last conv block flattened ({conv.shape[-1]}-d), L2-normalised, "
-            f"randomly projected to {FEATURE_DIM}-d"
+            f"the last conv block flattened ({conv.shape[-1]}-d), L2-normalised, "
+            f"randomly projected to {FEATURE_DIM}-d (layer '{CONV_LAYER}')"
         )
         self._outputs = keras.Model(model.input, [conv, model.get_layer(FEATURE_LAYER).output, model.output])
         self._projection = _projection(int(conv.shape[-1]))

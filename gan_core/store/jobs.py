@@ -89,7 +89,8 @@ def resume_job(store: RunStore, run_id: str, changes: dict[str, Any] | None = No
         resume = has_checkpoint(run)
         if not resume:
             run.truncate_history(0)
-        run.update_status(state="queued", message="", finished=None, pid=None, queued_at=time.time())
+        # total_steps is the worker's to write: until it does, the page says "starting", not "step 420 / 420, 0:00 left"
+        run.update_status(state="queued", message="", finished=None, pid=None, queued_at=time.time(), total_steps=None)
         try:
             worker = _launch(store, run, resume=resume)
         except OSError:
@@ -263,6 +264,9 @@ class JobView:
     message: str
     queue_position: int | None
     warnings: list[JobWarning] = field(default_factory=list)
+    slot_free: bool = False  # queued with a free training slot: its worker is starting and takes it at once
+    stopping: bool = False  # running, asked to stop: it finishes the current step and saves a checkpoint
+    start_step: int | None = None  # the step this worker started (or resumed) from, until its first call is done
 
     @property
     def active(self) -> bool:
@@ -279,6 +283,9 @@ def job_state(run: Run) -> JobView:
     recent = run.history_tail(RECENT_STEPS)
     state, step, total = status["state"], int(status.get("step") or 0), status.get("total_steps")
     last = recent[-1] if recent else {}
+    store = RunStore(run.dir.parent)
+    position = queue_position(store, run) if state == "queued" else None
+    start = status.get("start_step")
     return JobView(
         run_id=run.id,
         state=state,
@@ -290,8 +297,11 @@ def job_state(run: Run) -> JobView:
         images_per_sec=statistics.median(r["images_per_sec"] for r in recent) if recent else None,
         headline=tuple((m.label, last.get(m.name)) for m in headline(from_status(status))),
         message=status.get("message") or "",
-        queue_position=queue_position(RunStore(run.dir.parent), run) if state == "queued" else None,
+        queue_position=position,
         warnings=_warnings(run, status),
+        slot_free=position is not None and position <= max_jobs() - _queue_snapshot(store)[0],
+        stopping=state == "running" and run.stop_requested(),
+        start_step=start if state == "running" and start == step else None,
     )
 
 
@@ -344,12 +354,19 @@ def format_duration(seconds: float) -> str:
 
 
 def progress_text(view: JobView) -> str:
-    """The line under the progress bar: step, epoch and time left."""
+    """The line under the progress bar: what the job is doing now (starting, step and time left, stopping)."""
+    if view.state == "queued" and view.slot_free:
+        return "Starting the worker process."
     if view.state == "queued":
         place = f" (position {view.queue_position} in the queue)" if view.queue_position else ""
         return f"Queued{place}: waiting for a free training slot."
+    if view.stopping:
+        return "Stopping: finishing the current step and saving a checkpoint."
     if not view.total_steps:
         return "Starting: loading TensorFlow and the data." if view.active else f"{view.state.capitalize()} before training started."
+    if view.start_step is not None:
+        where = f"Resuming from step {view.start_step:,}" if view.start_step else "Starting"
+        return f"{where}: building the networks and compiling the training step (the first call takes longest)."
     text = f"{view.state.capitalize()}: step {view.step:,} / {view.total_steps or 0:,}, epoch {view.epoch}"
     if view.eta_seconds is not None:
         text += f", about {format_duration(view.eta_seconds)} left"

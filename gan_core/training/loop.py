@@ -235,7 +235,7 @@ class Trainer:
         status = self.run.raw_status()
         self._train_seconds = float(status.get("train_seconds", 0.0))
         self.run.update_status(
-            state="running", step=step, total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
+            state="running", step=step, start_step=step, total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
             metrics=[m.to_dict() for m in self.metrics], warning=None,
             pid=os.getpid(), host=socket.gethostname(), started=status.get("started", time.time()),
             dataset=self.data.source, image_shape=list(self.data.image_shape),

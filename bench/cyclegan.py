@@ -6,8 +6,9 @@ For each domain B, the `cyclegan` preset (domain A: mnist-5k) trains with gan_co
 in turns of `--slice` seconds, until it has trained `--budget` seconds. After every turn the
 held-out digits of both domains (500 of mnist-5k, all of B's test split) are translated both
 ways and scored as Evaluate scores them: the share whose class the target domain's cached
-evaluator still reads as the original's label (the originals' share is the ceiling: the
-evaluator's own accuracy), the PSNR of each cycle (A->B->A against A), and whether A->B looks like
+evaluator still reads as the original's label, beside the share it reads of the untranslated
+digits (what doing nothing keeps) and of its own domain's digits (the ceiling: the evaluator's
+own accuracy), the PSNR of each cycle (A->B->A against A), and whether A->B looks like
 B: the Frechet distance, in B's evaluator features, of the translated digits to B's held-out
 digits, beside the untranslated A digits' distance (the start) and B's own training digits'
 distance (the floor). Judging is not
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image
@@ -45,6 +47,8 @@ def judge(entry: Entry, config) -> dict[str, dict]:
     shown = np.linspace(0, n - 1, SHOWN).astype(int)
     entry.grid = Image.fromarray(make_grid(interleaved([to_uint8(c.images)[shown] for c in columns.values()]), cols=len(columns))[..., 0])
     scores = {row["column"]: row for row in column_scores(columns, get_evaluator)}
+    untranslated = {"A": replace(columns["A"], read_by=config.domain_b), "B": replace(columns["B"], read_by=config.dataset)}
+    scores["untranslated"] = {row["column"]: row[KEPT] for row in column_scores(untranslated, get_evaluator)}
     scores["fd"] = frechet_to_b(config.domain_b, {name: to_uint8(columns[name].images) for name in ("A", "A->B")})
     return scores
 
@@ -60,8 +64,8 @@ def frechet_to_b(domain_b: str, images: dict[str, np.ndarray]) -> dict[str, floa
 
 def line(scores: dict[str, dict]) -> str:
     return (
-        f"class kept A->B {scores['A->B'][KEPT]:.1f}% (ceiling {scores['B'][KEPT]:.1f}%), B->A {scores['B->A'][KEPT]:.1f}% "
-        f"(ceiling {scores['A'][KEPT]:.1f}%); cycle PSNR A {scores['A->B->A'][PSNR]:.2f} dB, B {scores['B->A->B'][PSNR]:.2f} dB; "
+        f"class kept A->B {scores['A->B'][KEPT]:.1f}% (untranslated {scores['untranslated']['A']:.1f}%, ceiling {scores['B'][KEPT]:.1f}%), "
+        f"B->A {scores['B->A'][KEPT]:.1f}% (untranslated {scores['untranslated']['B']:.1f}%, ceiling {scores['A'][KEPT]:.1f}%); cycle PSNR A {scores['A->B->A'][PSNR]:.2f} dB, B {scores['B->A->B'][PSNR]:.2f} dB; "
         f"FD to B {scores['fd']['A->B']:.1f} (untranslated {scores['fd']['A']:.1f}, floor {scores['fd']['floor']:.1f})"
     )
 
@@ -84,12 +88,13 @@ def main() -> None:
             scores = judge(entry, config)
             print(f"{domain:>15}: {entry.seconds:5.0f} s, {entry.steps:5d} steps, {line(scores)}", flush=True)
         results.append((entry, scores))
-    print("\n| domain B | training s | steps | class kept A->B (ceiling) | class kept B->A (ceiling) | cycle PSNR A / B (dB) | FD to B: A->B / A / floor |")
+    print("\n| domain B | training s | steps | class kept A->B / untranslated / ceiling | class kept B->A / untranslated / ceiling "
+          "| cycle PSNR A / B (dB) | FD to B: A->B / A / floor |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for entry, s in results:
         print(
-            f"| {entry.name} | {entry.seconds:.0f} | {entry.steps:,} | {s['A->B'][KEPT]:.1f}% ({s['B'][KEPT]:.1f}%) "
-            f"| {s['B->A'][KEPT]:.1f}% ({s['A'][KEPT]:.1f}%) | {s['A->B->A'][PSNR]:.2f} / {s['B->A->B'][PSNR]:.2f} "
+            f"| {entry.name} | {entry.seconds:.0f} | {entry.steps:,} | {s['A->B'][KEPT]:.1f}% / {s['untranslated']['A']:.1f}% / {s['B'][KEPT]:.1f}% "
+            f"| {s['B->A'][KEPT]:.1f}% / {s['untranslated']['B']:.1f}% / {s['A'][KEPT]:.1f}% | {s['A->B->A'][PSNR]:.2f} / {s['B->A->B'][PSNR]:.2f} "
             f"| {s['fd']['A->B']:.1f} / {s['fd']['A']:.1f} / {s['fd']['floor']:.1f} |"
         )
     side_by_side([(f"mnist-5k <-> {e.name}: A | A->B | A->B->A | B | B->A | B->A->B", e.grid) for e, _ in results]).save(args.out)

@@ -61,6 +61,10 @@ class CommonSettings(Settings):
         min=0,
         max=1_000_000,
     )
+    tensorboard: bool = setting(
+        True, "Also write TensorBoard event files (the metrics, quality and sample grids) to <run>/tensorboard, "
+        "for `tensorboard --logdir runs`.", "output", "TensorBoard event files",
+    )
     seed: int = setting(42, "Random seed for weights, noise and shuffling.", "schedule", "Seed", min=0, max=2**31 - 1)
     precision: str = setting(
         "auto",

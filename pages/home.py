@@ -45,7 +45,7 @@ if event.selection.rows:
 
 if run_exists(store, current):
     message = table.loc[table["run"] == current, "message"].iloc[0] if (table["run"] == current).any() else ""
-    st.write(f"Run **{current}**" + (f": {message}" if message else ""))  # the whole message, which the table's column cuts
+    st.write(f"Run **{current}**:" + (f" {message}" if message else ""))  # the whole message, which the table's column cuts
     for column, (label, (page, icon)) in zip(st.columns(len(RUN_PAGES)), RUN_PAGES.items()):
         column.page_link(page, label=label, icon=icon, query_params={"run": current})
 else:

@@ -40,6 +40,7 @@ from gan_core.families.base import DataSpec, GanFamily, Parts, StepContext
 from gan_core.history_metrics import Metric
 from gan_core.store.runs import ACTIVE_STATES, Run, unreadable_reason, write_error
 from gan_core.training import devices
+from gan_core.training.events import EventLog
 
 STATUS_EVERY_SEC = 1.0
 KEEP_CHECKPOINTS = 3
@@ -93,6 +94,7 @@ class QualityMonitor:
 
     def __init__(self, run: Run, config: RunConfig, family: GanFamily, num_classes: int, sampler: keras.Model) -> None:
         self.run, self.config, self.family, self.num_classes, self.sampler = run, config, family, num_classes, sampler
+        self.events: EventLog | None = None  # the trainer's TensorBoard log, when the run writes one
         self.every = config.eval_every
         self.note = ""
 
@@ -129,10 +131,11 @@ class QualityMonitor:
         """Append one metrics.csv row for the generator as it is at `step`."""
         try:
             values = cheap_metrics(self._generate, self.evaluator, self.reference, self.n)
-            self.run.append_metrics([{
-                "step": step, "frechet_distance": values["fd"],
-                "classes_covered": values.get("classes_covered"), "class_kl": values.get("class_kl"),
-            }])
+            row = {"frechet_distance": values["fd"], "classes_covered": values.get("classes_covered"), "class_kl": values.get("class_kl")}
+            self.run.append_metrics([{"step": step, **row}])
+            if self.events is not None:
+                self.events.scalars(step, {f"Quality/{name}": value for name, value in row.items()})
+                self.events.flush()
         except Exception as exc:  # see start
             self._fail(step, exc)
 
@@ -189,6 +192,7 @@ class Trainer:
         self.train_fn = tf.function(self._train_calls, jit_compile=devices.use_xla(self.config.xla))
         self.quality = QualityMonitor(run, self.config, self.family, self.data.num_classes, self.parts.sampling_model)
         self.recent: list[dict] = []
+        self.events: EventLog | None = None  # opened by fit when the run writes TensorBoard events
 
     def _build(self) -> Parts:
         """The family's parts (inside the strategy's scope), seeded, under the run's dtype policy; then the step and RNG.
@@ -242,6 +246,9 @@ class Trainer:
             num_classes=self.data.num_classes, class_names=list(self.data.class_names),
             precision=self.policy, message=" ".join(self.notes), finished=None,
         )
+        if self.config.tensorboard:
+            with _writing("the TensorBoard event file"):
+                self.events = self.quality.events = EventLog(self.run.dir, step)
         self.quality.start(step)
         if step == 0:
             self._save_samples(0)
@@ -325,6 +332,12 @@ class Trainer:
         if pending:
             with _writing(f"history.csv at step {int(pending[-1]['step'])}"):
                 self.run.append_history(pending)
+            if self.events is not None:
+                with _writing(f"the TensorBoard events of step {int(pending[-1]['step'])}"):
+                    for row in pending:
+                        values = {f"{m.group}/{m.name}": row[m.name] for m in self.metrics}
+                        self.events.scalars(row["step"], values | {"Throughput/images_per_sec": row["images_per_sec"]})
+                    self.events.flush()
             pending.clear()
 
     def _save_samples(self, step: int) -> None:
@@ -332,6 +345,10 @@ class Trainer:
         grid = make_grid(to_uint8(images), cols=cols)
         with _writing(f"the samples for step {step}"):
             save_png(self.run.samples_dir / f"step_{step:06d}.png", grid)
+        if self.events is not None:
+            with _writing(f"the TensorBoard samples of step {step}"):
+                self.events.image(step, "Samples", grid)
+                self.events.flush()
 
     def _save_checkpoint(self, step: int, pending: list[dict]) -> None:
         """History first, then the checkpoint, so history always reaches the checkpoint's step."""
@@ -350,13 +367,20 @@ class Trainer:
         if state == "finished" and self.quality.on and step % self.quality.every:
             self.quality.measure(step)
         message = " ".join(filter(None, [*self.notes, message, self.quality.note]))
+        self._close_events()
         return self.run.update_status(
             state=state, step=step, message=message, finished=time.time(), train_seconds=self._train_seconds,
             warning=self.family.warning(self.config, self.recent),
         )
 
+    def _close_events(self) -> None:
+        if self.events is not None:
+            self.events.close()
+            self.events = self.quality.events = None
+
     def _diverge(self, bad_step: int, good_rows: list[dict], bad_row: dict) -> dict:
         self._flush(good_rows)
+        self._close_events()
         bad = ", ".join(f"{m.name}={bad_row[m.name]:.3g}" for m in self.metrics if _out_of_range(m, bad_row[m.name], self.policy == "mixed_float16"))
         latest = self.manager.latest_checkpoint
         kept = f"the checkpoint at step {latest.rsplit('-', 1)[1]} is kept" if latest else "there is no checkpoint yet"

@@ -3,7 +3,8 @@
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's C++ start-up chatter
+if "--verbose" not in sys.argv:  # hide TensorFlow's C++ chatter; --verbose shows all of it
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from gan_core.cli import main  # noqa: E402
 

@@ -53,6 +53,21 @@ def test_train_prints_the_run_id_and_leaves_the_run_folder(trained):
     assert "4/4" in result.stderr and "ETA" in result.stderr
 
 
+def test_a_command_prints_only_the_workbench_lines_unless_verbose(trained):
+    """TensorFlow's start-up lines (absl, oneDNN, CUDA probing) reach the terminal only with --verbose."""
+    runs, run_id, _ = trained
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"} | {"PYTHONUNBUFFERED": "1"}
+
+    def generate(*extra):
+        command = [sys.executable, "-m", "gan_core", "generate", run_id, "--n", "4", "--out", str(runs / "four.png"), "--runs-dir", str(runs), *extra]
+        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+
+    quiet, verbose = generate(), generate("--verbose")
+    assert quiet.returncode == 0 and verbose.returncode == 0, verbose.stderr
+    assert quiet.stderr == "" and quiet.stdout.startswith("wrote 4 images")
+    assert "oneDNN" in verbose.stderr or "cuda" in verbose.stderr.lower()
+
+
 def test_resume_continues_from_the_saved_step(trained):
     runs, run_id, _ = trained
     result = cli("resume", run_id, "--set", "steps=7", runs_dir=runs)

@@ -4,9 +4,10 @@ The worker writes `<run>/tensorboard/events.out.tfevents.<time>.<host>.<pid>`: t
 images/s for every step (as history.csv has them), the quality metrics at each measurement, and the
 fixed-seed sample grid at each sample step. An event file is a TFRecord file of `Event` protocol
 buffers, so the Event and Summary protos are built here and written with `tf.io.TFRecordWriter`: no
-op runs per value, which keeps the cost to a few microseconds a scalar (tf.summary's eager ops cost
-about 50 µs each). A resumed run starts its file with a SessionLog START at the step it resumed from,
-which tells TensorBoard to drop the events a crash left beyond that step, as history.csv is cut back.
+op runs per value, so a history row of seven scalars costs about 6.5 µs, where tf.summary's eager
+ops cost about 117 µs a scalar on this CPU (bench/tensorboard.py, docs/PERFORMANCE.md). A resumed
+run starts its file with a SessionLog START one step past the checkpoint it resumed from, which
+tells TensorBoard to drop the events a crash left beyond it, as history.csv is cut back.
 """
 
 from __future__ import annotations

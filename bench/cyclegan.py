@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from bench.loops import gan_core_loop
-from bench.time_to_quality import Entry
+from bench.time_to_quality import Entry, turn_options
 from bench.two_minutes import side_by_side
 from gan_core import families
 from gan_core.config import load_preset
@@ -73,9 +73,7 @@ def line(scores: dict[str, dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--domains", nargs="+", default=["mnist-5k-thick", "sklearn-digits"])
-    parser.add_argument("--budget", type=float, default=300.0, help="training seconds per domain pair")
-    parser.add_argument("--slice", type=float, default=60.0, help="training seconds per turn")
-    parser.add_argument("--out", default="docs/cyclegan.png")
+    turn_options(parser, 300.0, 60.0, "docs/cyclegan.png", "domain pair")
     args = parser.parse_args()
     store = RunStore(tempfile.mkdtemp(prefix="cyclegan-"))
     print(f"# bench/cyclegan.py: mnist-5k <-> {', '.join(args.domains)}, {args.budget:g} s each")

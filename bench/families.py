@@ -19,7 +19,7 @@ import tempfile
 from PIL import Image
 
 from bench.loops import gan_core_loop
-from bench.time_to_quality import Entry, Judge
+from bench.time_to_quality import Entry, Judge, turn_options
 from bench.two_minutes import side_by_side
 from gan_core.config import load_preset
 from gan_core.data.images import make_grid
@@ -49,9 +49,7 @@ def race(entries: list[Entry], judge: Judge, budget: float, slice_seconds: float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["dcgan", "lapgan"])
-    parser.add_argument("--budget", type=float, default=300.0, help="training seconds per preset")
-    parser.add_argument("--slice", type=float, default=30.0, help="training seconds per turn")
-    parser.add_argument("--out", default="docs/families.png")
+    turn_options(parser, 300.0, 30.0, "docs/families.png", "preset")
     args = parser.parse_args()
     judge = Judge()
     floor = real_floor(judge.evaluator, reference_data("mnist-5k"), judge.n).result["values"]

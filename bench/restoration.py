@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from bench.loops import gan_core_loop
-from bench.time_to_quality import Entry
+from bench.time_to_quality import Entry, turn_options
 from bench.two_minutes import side_by_side
 from gan_core import families
 from gan_core.config import RunConfig, load_preset
@@ -64,9 +64,7 @@ class Judge:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["srgan", "restore"], help="preset names; preset:degradation trains it with another degradation")
-    parser.add_argument("--budget", type=float, default=180.0, help="training seconds per preset")
-    parser.add_argument("--slice", type=float, default=30.0, help="training seconds per turn")
-    parser.add_argument("--out", default="docs/restoration.png")
+    turn_options(parser, 180.0, 30.0, "docs/restoration.png", "preset")
     args = parser.parse_args()
     judge = Judge()
     store = RunStore(tempfile.mkdtemp(prefix="restoration-"))

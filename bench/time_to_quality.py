@@ -55,6 +55,13 @@ class Entry:
         self.seconds += time.perf_counter() - started
 
 
+def turn_options(parser: argparse.ArgumentParser, budget: float, slice_seconds: float, out: str, each: str) -> None:
+    """The options of a bench that trains its contenders in turns: --budget, --slice and --out (the picture)."""
+    parser.add_argument("--budget", type=float, default=budget, help=f"training seconds per {each}")
+    parser.add_argument("--slice", type=float, default=slice_seconds, help="training seconds per turn")
+    parser.add_argument("--out", default=out)
+
+
 class Judge:
     """FD of N generated digits against the held-out reference, from the same seeded latents every time."""
 

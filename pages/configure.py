@@ -5,7 +5,7 @@ import streamlit as st
 from gan_core.config import RunConfig, field_names, load_preset, preset_names
 from gan_core.dashboard import forms
 from gan_core.dashboard.common import get_store, select_run, start_page
-from gan_core.dashboard.summary import dataset_shape, summarize
+from gan_core.dashboard.summary import data_problem, dataset_shape, summarize
 from gan_core.data.datasets import OFFLINE_DATASET, load_dataset
 from gan_core.errors import GanError
 from gan_core.store import jobs
@@ -19,6 +19,12 @@ DEFAULT_PRESET = "dcgan"
 def model_summary(config_json: str, image_shape: tuple[int, int, int], num_classes: int) -> dict:
     """The summary of a config, cached: building the models takes a moment."""
     return summarize(RunConfig.from_json(config_json), image_shape, num_classes)
+
+
+@st.cache_data(show_spinner="Checking the data against the settings…", max_entries=16)
+def cached_data_problem(config_json: str) -> str | None:
+    """Why the data cannot feed a config (None when it can), cached: files are validated once per config."""
+    return data_problem(RunConfig.from_json(config_json))
 
 
 @st.cache_data(show_spinner="Reading the dataset…", max_entries=8)
@@ -173,6 +179,9 @@ if check.config is None:
         st.warning("Fix the values marked above to see the model summary and to train.")
     st.stop()
 config = check.config
+if problem := cached_data_problem(config.to_json()):  # what the worker would refuse, said before Train
+    st.error(problem)
+    st.stop()
 st.download_button("Download config.json", config.to_json(), file_name="config.json", mime="application/json")
 
 st.subheader("Model summary")

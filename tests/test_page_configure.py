@@ -112,9 +112,10 @@ def test_a_valid_upload_shows_a_preview_and_class_counts_and_is_saved(at, store)
     generator = at.dataframe[1].value
     assert generator["output_shape"].iloc[-1] == "(None, 32, 32, 1)"
     at.selectbox(key="preset").set_value("mlp-gan").run()
-    assert at.selectbox(key="cfg_dataset_source").value == UPLOAD_CHOICE
-    assert at.dataframe[1].value["output_shape"].iloc[-1] == "(None, 32, 32, 1)"
-    assert at.selectbox(key="cfg_family").value == "mlp"
+    assert at.selectbox(key="cfg_dataset_source").value == UPLOAD_CHOICE and at.selectbox(key="cfg_family").value == "mlp"
+    # its batch of 64 is more than the 40 images: said before Train, as the worker would refuse it
+    assert [error.value for error in at.error] == ["One training step takes 64 images, more than the dataset's 40; lower batch_size."]
+    assert not at.metric and not at.download_button
     assert store.list() == []
 
 
@@ -206,11 +207,18 @@ def test_the_cyclegan_preset_offers_domain_b_as_a_dataset_or_an_upload(at, store
     assert set(metrics(at)) == {f"{name} parameters" for name in ("Generator a to b", "Generator b to a", "Discriminator a", "Discriminator b")}
     at.selectbox(key="cfg_domain_b_source").set_value(UPLOAD_CHOICE).run()
     assert not at.error and at.info[0].value == "Choose a file: training waits for it."
+    at.file_uploader[-1].set_value(("big.npz", npz_bytes(side=32), "application/octet-stream")).run()
+    (big,) = (store.root / "_uploads").iterdir()
+    assert [error.value for error in at.error] == [  # the worker's own check, said before Train
+        f"domain_b '{big}' has 32x32x1 images but domain A 'mnist-5k' has 28x28x1: both domains need images of one size."
+    ]
+    assert not at.metric and not at.download_button
     at.file_uploader[-1].set_value(("thick.npz", npz_bytes(side=28), "application/octet-stream")).run()
     assert not at.exception and not at.error
-    (saved,) = (store.root / "_uploads").iterdir()
+    (saved,) = set((store.root / "_uploads").iterdir()) - {big}
     assert at.success[0].value == f"Saved as {saved}: 40 images of 28x28x1 pixels, 4 classes."
     assert at.selectbox(key="cfg_dataset_source").value == "mnist-5k"  # domain A is untouched
+    assert len(metrics(at)) == 4
     at.selectbox(key="cfg_domain_b_source").set_value("sklearn-digits").run()
     monkeypatch.setenv("GAN_MAX_JOBS", "1")
     busy = store.create(load_preset("dcgan"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from gan_core.config import RunConfig
-from gan_core.data.datasets import load_dataset
-from gan_core.errors import ConfigError
+from gan_core.data.datasets import load_dataset, needs_download
+from gan_core.errors import ConfigError, GanError
 
 BUILTIN_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
     "mnist-5k": ((28, 28, 1), 10),
@@ -23,6 +23,22 @@ def dataset_shape(dataset: str) -> tuple[tuple[int, int, int], int]:
         return BUILTIN_SHAPES[dataset]
     images = load_dataset(dataset)
     return images.image_shape, images.num_classes
+
+
+def data_problem(config: RunConfig) -> str | None:
+    """The sentence that says why the data cannot feed this config (the worker's own check), None when it can.
+
+    Datasets that Keras downloads are left to the worker, so a change of field never starts a download.
+    """
+    from gan_core.training.loop import check_data_fits  # TensorFlow, as for the summary
+
+    if needs_download(config.dataset):
+        return None
+    try:
+        check_data_fits(config, load_dataset(config.dataset))
+    except GanError as exc:
+        return str(exc)
+    return None
 
 
 def summarize(config: RunConfig, image_shape: tuple[int, int, int], num_classes: int) -> dict[str, Any]:

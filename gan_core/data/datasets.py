@@ -25,9 +25,10 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     import tensorflow as tf
 
 OFFLINE_DATASET = "mnist-5k"
+KERAS_DATASETS = ("mnist", "fashion_mnist")  # downloaded by Keras on first use
 DIGITS_DATASET = "sklearn-digits"
 THICK_DATASET = "mnist-5k-thick"
-BUILTIN_DATASETS = ("mnist", "fashion_mnist", OFFLINE_DATASET, DIGITS_DATASET, THICK_DATASET)  # each has its own test split
+BUILTIN_DATASETS = (*KERAS_DATASETS, OFFLINE_DATASET, DIGITS_DATASET, THICK_DATASET)  # each has its own test split
 SPLITS = ("train", "test", "all")
 TEST_FRACTION = 0.1  # share of each class of an offline set held out as the "test" split
 DIGITS_SIDE = 20  # sklearn digits are resized to this, then padded to 28×28 (MNIST's 20×20 box in a 4-pixel margin)
@@ -47,13 +48,18 @@ def load_dataset(name_or_path: str | os.PathLike, split: str = "train") -> Image
     key = str(name_or_path).strip()
     if key.lower() in _OFFLINE_ARRAYS:
         return _load_offline(key.lower(), split)
-    if key.lower() in ("mnist", "fashion_mnist"):
+    if needs_download(key):
         return _load_keras(key.lower(), split)
     if key.lower().endswith(FILE_SUFFIXES):
         return _load_file(key, split)
     raise DataError(
         f"Unknown dataset '{shown(key)}': use one of {', '.join(BUILTIN_DATASETS)} or the path of a .npz or .zip file."
     )
+
+
+def needs_download(name: str) -> bool:
+    """True for the builtins Keras downloads (mnist, fashion_mnist); offline sets and files need none."""
+    return str(name).strip().lower() in KERAS_DATASETS
 
 
 def _load_file(key: str, split: str) -> ImageSet:

@@ -246,16 +246,17 @@ def assemble(result: dict, floor: Floor, evaluator: Evaluator, data: ReferenceDa
             "training_labels": label_shares(data).tolist(),
             "generated_accuracy": values.get("per_class_accuracy"), "real_accuracy": floor_values.get("per_class_accuracy"),
         }
+    nearest = {"threshold": floor.threshold, "percentile": NN_PERCENTILE, "checked": min(n, NN_SAMPLES), "pairs": pairs}
+    return result_without_metrics(evaluator, data, n) | {"metrics": rows, "classes": classes, "nearest": nearest}
+
+
+def result_without_metrics(evaluator: Evaluator, data: ReferenceData, n: int) -> dict:
+    """A result's fields before any metric: format, N, seed, dataset and the evaluator (with the sizes of its splits)."""
+    facts = evaluator.describe() | {"train_images": data.train.num_images, "heldout_images": data.heldout.num_images}
     return {
-        "format": RESULT_FORMAT, "n": n, "seed": SEED, "dataset": data.train.source, "evaluator": evaluator_facts(evaluator, data),
-        "metrics": rows, "classes": classes,
-        "nearest": {"threshold": floor.threshold, "percentile": NN_PERCENTILE, "checked": min(n, NN_SAMPLES), "pairs": pairs},
+        "format": RESULT_FORMAT, "n": n, "seed": SEED, "dataset": data.train.source, "evaluator": facts,
+        "metrics": [], "classes": None, "nearest": None,
     }
-
-
-def evaluator_facts(evaluator: Evaluator, data: ReferenceData) -> dict:
-    """What a result says of its evaluator: kind, accuracy, layers and the sizes of its splits."""
-    return evaluator.describe() | {"train_images": data.train.num_images, "heldout_images": data.heldout.num_images}
 
 
 def result_path(run: Run, step: int, n: int) -> Path:
@@ -334,10 +335,7 @@ def evaluate_run(
         share = 0.5 if family.image_to_image else 0.6
         result = evaluate_images(images, labels, evaluator, data, n, lambda f, m: report(0.4 + share * f, m))
     else:
-        result = {
-            "format": RESULT_FORMAT, "n": n, "seed": SEED, "dataset": data.train.source,
-            "evaluator": evaluator_facts(evaluator, data), "metrics": [], "classes": None, "nearest": None,
-        }
+        result = result_without_metrics(evaluator, data, n)
     if family.image_to_image:
         report(0.9, f"Scoring {n} held-out examples column by column")
         columns = family.pairs(loaded.model, loaded.config, n, SEED, loaded.partners)

@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--label", type=int, help="Class to generate (conditional runs only).")
     generate.add_argument("--seed", type=int, default=0, help="Latent seed (default 0).")
     generate.add_argument("--step", type=int, help="Checkpoint step (default: the newest).")
+    generate.add_argument(
+        "--truncation", type=float, default=1.0, metavar="PSI",
+        help="Truncation psi in [0, 1]: 1 (default) draws as trained, lower values give more typical, less varied images.",
+    )
 
     apply = add("apply", "Apply an image-to-image run (srgan, restore, cyclegan) to your images: one PNG/JPEG, or a batch as .npz or .zip.")
     apply.add_argument("run_id")
@@ -196,15 +200,17 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 def cmd_generate(args: argparse.Namespace, store: RunStore) -> int:
-    from gan_core.generation.sampling import load_generator, sample, save_samples
+    from gan_core import families
+    from gan_core.generation.sampling import check_truncation, load_generator, sample, save_samples
 
     run = store.get(args.run_id)
     if Path(args.out).suffix not in (".npz", ".png"):
         raise GanError(f"--out must end in .npz or .png; got '{args.out}'.")
+    check_truncation(families.get(run.config().family), args.truncation)
     loaded = load_generator(run, args.step)
     if loaded.note:
         print(loaded.note, file=sys.stderr)
-    images, labels = sample(loaded, args.n, seed=args.seed, label=args.label)
+    images, labels = sample(loaded, args.n, seed=args.seed, label=args.label, truncation=args.truncation)
     out = save_samples(images, labels, args.out)
     print(f"wrote {len(images)} images from step {loaded.step} to {out}")
     return 0

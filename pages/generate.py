@@ -1,11 +1,12 @@
-"""Generate: sample images from a run's checkpoint or an uploaded generator, interpolate, walk the latent space; for image-to-image families, restore held-out images."""
+"""Generate: sample images from a run's checkpoint or an uploaded generator, interpolate, walk the latent space, mix styles
+(StyleGAN); for image-to-image families, restore held-out images."""
 
 import streamlit as st
 
 from gan_core.dashboard import model_cache
 from gan_core.dashboard.common import get_store, page_link, run_picker, score_formats, start_page
 from gan_core.errors import GanError
-from gan_core.generation import apply, latents, model_io, pairs
+from gan_core.generation import apply, latents, model_io, pairs, styles
 
 MAX_SEED = 2**31 - 1
 VIEWS = ["Grid", "Interpolate", "Latent walk"]
@@ -13,6 +14,19 @@ PAIRS, APPLY = "Pairs", "Apply to your images"  # the views of image-to-image fa
 KEEP = "page"  # a view's widgets keep their values while another view is shown
 
 start_page("Generate")
+
+
+def truncation_slider() -> float:
+    """The truncation psi: 1 draws as trained, lower values trade variety for typical images."""
+    return st.slider(
+        "Truncation ψ", 0.0, 1.0, 1.0, step=0.05, key="gen_truncation", persist_state=KEEP,
+        help="1 draws as trained; lower values pull each sample towards the average (the latent's centre, or StyleGAN's average w): "
+        "more typical, less varied.",
+    )
+
+
+def noise_toggle() -> bool:
+    return st.toggle("Per-pixel noise", value=True, key="gen_noise", persist_state=KEEP, help="Off: the noise maps are zeros, so only the styles draw.")
 
 
 def strip_downloads(png: bytes, images, labels, stem: str) -> None:
@@ -53,7 +67,8 @@ except GanError as exc:
 
 # Only the chosen view is computed (st.tabs would run them all on every rerun).
 stage_view = latents.stage_view(loaded)
-views = [PAIRS, APPLY] if pairs.is_image_to_image(loaded) else VIEWS + [stage_view] * bool(stage_view)
+style_view = styles.VIEW if styles.is_style_based(loaded) else ""
+views = [PAIRS, APPLY] if pairs.is_image_to_image(loaded) else VIEWS + [view for view in (stage_view, style_view) if view]
 if st.session_state.get("gen_view", views[0]) not in views:  # a view kept from a generator of another family
     st.session_state["gen_view"] = views[0]
 view = st.segmented_control("View", views, default=views[0], required=True, key="gen_view")
@@ -97,20 +112,50 @@ try:
             )
 
     elif view == "Grid":
-        images, labels, cols = latents.grid_for(loaded, int(n), int(seed), label)
+        psi = truncation_slider()
+        images, labels, cols = latents.grid_for(loaded, int(n), int(seed), label, psi)
         grid = model_io.grid_png(images, cols)
-        st.image(grid, caption=f"{len(images)} images, seed {seed}", output_format="PNG")
-        strip_downloads(grid, images, labels, f"{name}-seed{seed}")
+        st.image(grid, caption=f"{len(images)} images, seed {seed}" + f", truncation ψ {psi:g}" * (psi != 1), output_format="PNG")
+        strip_downloads(grid, images, labels, f"{name}-seed{seed}" + f"-psi{psi:g}" * (psi != 1))
+
+    elif view == style_view:
+        blocks = styles.block_names(loaded)
+        rows_col, row_from_col, cols_col, col_from_col = st.columns(4)
+        rows = rows_col.number_input("Rows", 1, styles.MAX_SOURCES, 4, key="gen_mix_rows", persist_state=KEEP)
+        row_from = row_from_col.number_input("Row seeds from", 0, MAX_SEED, 0, key="gen_mix_row_seed", persist_state=KEEP)
+        cols = cols_col.number_input("Columns", 1, styles.MAX_SOURCES, 5, key="gen_mix_cols", persist_state=KEEP)
+        col_from = col_from_col.number_input("Column seeds from", 0, MAX_SEED, 100, key="gen_mix_col_seed", persist_state=KEEP)
+        cut = st.select_slider(
+            "Cut-over block", list(range(1, len(blocks))), value=min(3, len(blocks) - 1), key=f"gen_mix_cut_{len(blocks)}", persist_state=KEEP,
+            format_func=lambda block: f"{block} ({blocks[block]})",
+            help="Blocks before it take the row's style (coarse: shape, slant, thickness); blocks from it on take the column's (fine detail).",
+        )
+        psi, noise = truncation_slider(), noise_toggle()
+        row_seeds, col_seeds = list(range(int(row_from), int(row_from) + int(rows))), list(range(int(col_from), int(col_from) + int(cols)))
+        images, grid_cols = styles.mixing_grid(loaded, row_seeds, col_seeds, cut, psi, noise)
+        grid = model_io.grid_png(images, grid_cols)
+        st.image(
+            grid, output_format="PNG",
+            caption=f"Top row: column seeds {col_seeds[0]}-{col_seeds[-1]}; left column: row seeds {row_seeds[0]}-{row_seeds[-1]}. "
+            f"Each cell: the row's styles for blocks {', '.join(blocks[:cut])}, the column's for {', '.join(blocks[cut:])}.",
+        )
+        strip_downloads(grid, images, None, f"{name}-mix-cut{cut}")
 
     elif view == "Interpolate":
         a_col, b_col, steps_col = st.columns(3)
         seed_a = a_col.number_input("Seed A", 0, MAX_SEED, 0, key="gen_seed_a", persist_state=KEEP)
         seed_b = b_col.number_input("Seed B", 0, MAX_SEED, 1, key="gen_seed_b", persist_state=KEEP)
         path_steps = steps_col.slider("Steps", 2, latents.MAX_STEPS, 10, key="gen_path_steps", persist_state=KEEP)
-        spherical = st.toggle("Spherical interpolation (slerp)", value=True, key="gen_spherical", persist_state=KEEP)
-        images, labels, cols = latents.interpolation_images(loaded, int(seed_a), int(seed_b), path_steps, spherical, label)
+        if style_view:
+            psi, noise = truncation_slider(), noise_toggle()
+            images, cols = styles.z_and_w_paths(loaded, int(seed_a), int(seed_b), path_steps, psi, noise)
+            labels, caption = None, f"Seed {seed_a} to seed {seed_b}. Top: along the great circle in z; bottom: along a straight line in w."
+        else:
+            spherical = st.toggle("Spherical interpolation (slerp)", value=True, key="gen_spherical", persist_state=KEEP)
+            images, labels, cols = latents.interpolation_images(loaded, int(seed_a), int(seed_b), path_steps, spherical, label)
+            caption = f"Seed {seed_a} to seed {seed_b}"
         strip = model_io.grid_png(images, cols)
-        st.image(strip, caption=f"Seed {seed_a} to seed {seed_b}", output_format="PNG")
+        st.image(strip, caption=caption, output_format="PNG")
         strip_downloads(strip, images, labels, f"{name}-seed{seed_a}-to-{seed_b}")
 
     elif view == stage_view:

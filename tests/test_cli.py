@@ -93,6 +93,9 @@ def test_generate_png_and_npz(trained, tmp_path):
     first, again = np.load(tmp_path / "s.npz"), np.load(tmp_path / "again.npz")
     assert first["x"].shape == (9, 28, 28, 1) and first["x"].dtype == np.uint8
     assert (first["x"] == again["x"]).all(), "same seed, same digits"
+    cli("generate", run_id, "--n", "9", "--seed", "5", "--truncation", "0", "--out", str(tmp_path / "centre.npz"), runs_dir=runs)
+    centre = np.load(tmp_path / "centre.npz")["x"]
+    assert (centre == centre[0]).all() and not (centre == first["x"]).all(), "psi 0: every z shrunk to the centre"
 
 
 def test_generate_refusals_are_one_sentence_and_write_nothing(trained, tmp_path):
@@ -101,6 +104,8 @@ def test_generate_refusals_are_one_sentence_and_write_nothing(trained, tmp_path)
     assert bad_suffix.returncode == 2 and "must end in .npz or .png" in bad_suffix.stderr
     label = cli("generate", run_id, "--label", "3", "--out", str(tmp_path / "x.png"), runs_dir=runs, check=False)
     assert label.returncode == 2 and "only for conditional runs" in label.stderr
+    psi = cli("generate", run_id, "--truncation", "2", "--out", str(tmp_path / "x.png"), runs_dir=runs, check=False)
+    assert psi.returncode == 2 and psi.stderr.strip().endswith("truncation must be between 0 and 1; got 2.0.")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -19,6 +19,7 @@ TINY = dict(dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=
 LAPGAN = dict(TINY, family="lapgan", noise_dim=4)
 SRGAN = dict(TINY, family="srgan", blocks=1, feature_weight=0.0)
 del SRGAN["latent_dim"]
+STYLEGAN = dict(TINY, family="stylegan", w_dim=8, mapping_layers=2)
 CYCLEGAN = {key: value for key, value in TINY.items() if key != "latent_dim"} | dict(family="cyclegan", blocks=1, pool_size=4, batch_size=4)
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "pages/generate.py"
@@ -40,6 +41,7 @@ def store(tmp_path_factory):
     train_run(store.create(RunConfig(**LAPGAN, name="pyramid")))
     train_run(store.create(RunConfig(**SRGAN, name="super-resolution")))
     train_run(store.create(RunConfig(**CYCLEGAN, name="thin-to-thick")))
+    train_run(store.create(RunConfig(**STYLEGAN, name="styles")))
     return store
 
 
@@ -220,6 +222,37 @@ def test_a_lapgan_run_shows_each_sample_as_its_pyramid_and_redraws_only_the_fine
     at.selectbox[0].set_value(runs[0].id).run()  # a one-stage family: the view falls back to the grid
     assert not at.exception and at.segmented_control(key="gen_view").options == ["Grid", "Interpolate", "Latent walk"]
     assert at.image[0].captions == ["64 images, seed 0"]
+
+
+def test_a_stylegan_run_mixes_styles_moves_truncation_and_interpolates_in_z_and_w(page, runs, store):
+    at = page(named(store, "styles").id)
+    assert not at.exception and not at.error
+    assert at.segmented_control(key="gen_view").options == ["Grid", "Interpolate", "Latent walk", "Style mixing"]
+    plain = at.image[0].value
+    at.slider(key="gen_truncation").set_value(0.0).run()
+    assert not at.exception and at.image[0].captions == ["64 images, seed 0, truncation ψ 0"] and at.image[0].value != plain
+
+    at.segmented_control(key="gen_view").set_value("Style mixing").run()
+    assert not at.exception and not at.error and at.slider(key="gen_truncation").value == 0.0  # ψ is kept across views
+    assert at.image[0].captions == [
+        "Top row: column seeds 100-104; left column: row seeds 0-3. Each cell: the row's styles for blocks 7x7, 14x14, 14x14, "
+        "the column's for 28x28, 28x28."
+    ]
+    at.slider(key="gen_truncation").set_value(1.0).run()
+    mixed = at.image[0].value
+    at.select_slider(key="gen_mix_cut_5").set_value(1).run()
+    assert not at.exception and at.image[0].value != mixed and "blocks 7x7, the column's for 14x14" in at.image[0].captions[0]
+    at.toggle(key="gen_noise").set_value(False).run()
+    assert not at.exception and not at.error
+    assert [b.label for b in at.get("download_button")] == ["Picture (.png)", "Images (.npz)"]
+
+    at.segmented_control(key="gen_view").set_value("Interpolate").run()
+    assert not at.exception and not at.error
+    assert at.image[0].captions == ["Seed 0 to seed 1. Top: along the great circle in z; bottom: along a straight line in w."]
+    assert all(t.key != "gen_spherical" for t in at.toggle)  # StyleGAN shows both paths instead of one of two
+
+    at.selectbox[0].set_value(runs[0].id).run()  # another family: the style view goes, the grid keeps its ψ slider
+    assert not at.exception and at.segmented_control(key="gen_view").options == ["Grid", "Interpolate", "Latent walk"]
 
 
 def test_an_srgan_run_shows_held_out_pairs_with_psnr_and_ssim_instead_of_latent_views(page, runs, store):

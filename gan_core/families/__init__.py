@@ -25,6 +25,7 @@ FAMILIES = {
     "lapgan": "gan_core.families.lapgan:LAPGAN",
     "srgan": "gan_core.families.srgan:SRGAN",
     "cyclegan": "gan_core.families.cyclegan:CycleGAN",
+    "stylegan": "gan_core.families.stylegan:StyleGAN",
 }
 PLUGINS_ENV = "GAN_FAMILIES"
 

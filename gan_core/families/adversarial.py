@@ -173,13 +173,8 @@ class AdversarialFamily(GanFamily):
         }
 
     def after_step(self, parts, config):
-        """EMA of generator weights, with warm-up so early samples are not dominated by the init."""
-        if "ema_generator" not in parts.networks:
-            return
-        t = tf.cast(parts.optimizers["g_optimizer"].iterations, tf.float32)
-        decay = tf.minimum(config.ema_decay, (1.0 + t) / (10.0 + t))
-        for ema_weight, weight in zip(parts.networks["ema_generator"].weights, parts.networks["generator"].weights):
-            ema_weight.assign(decay * ema_weight + (1.0 - decay) * weight)
+        if "ema_generator" in parts.networks:
+            ema_update([(parts.networks["ema_generator"], parts.networks["generator"])], parts.optimizers["g_optimizer"].iterations, config.ema_decay)
 
     def warning(self, config, recent):
         if not losses.get(config.loss).sigmoid or len(recent) < OVERPOWER_STEPS:
@@ -203,8 +198,8 @@ class AdversarialFamily(GanFamily):
     def exports(self, config, spec):
         return {"generator": self.sampler(config, spec), "discriminator": ("discriminator", self.discriminator(config, spec))}
 
-    def generate(self, model, config, num_classes, n, seed, label=None):
-        z = np.random.default_rng(seed).standard_normal((n, config.latent_dim), dtype=np.float32)
+    def generate(self, model, config, num_classes, n, seed, label=None, truncation=1.0, networks=None):
+        z = shrunk(np.random.default_rng(seed).standard_normal((n, config.latent_dim), dtype=np.float32), truncation)
         labels = None
         if config.conditional:
             labels = np.full(n, label, np.int32) if label is not None else (np.arange(n) % num_classes).astype(np.int32)
@@ -213,6 +208,20 @@ class AdversarialFamily(GanFamily):
     def sample_grid(self, model, config, num_classes, networks=None):
         z, labels = fixed_inputs(config, num_classes)
         return run_generator(model, z, labels), grid_columns(config, num_classes, len(z))
+
+
+def ema_update(pairs: list[tuple[keras.Model, keras.Model]], iterations: tf.Variable, ema_decay: float) -> None:
+    """Move each EMA copy towards its network, with a decay that warms up with the step count so early samples show early training."""
+    t = tf.cast(iterations, tf.float32)
+    decay = tf.minimum(ema_decay, (1.0 + t) / (10.0 + t))
+    for ema, model in pairs:
+        for ema_weight, weight in zip(ema.weights, model.weights):
+            ema_weight.assign(decay * ema_weight + (1.0 - decay) * weight)
+
+
+def shrunk(z: np.ndarray, truncation: float) -> np.ndarray:
+    """The truncation trick for a generator fed z directly: z scaled towards 0 (1 leaves z unchanged, 0 gives G(0))."""
+    return z if truncation == 1 else (z * np.float32(truncation)).astype(np.float32)
 
 
 def fixed_inputs(config: RunConfig, num_classes: int, seed: int | None = None, n: int = SAMPLE_COUNT) -> tuple[np.ndarray, np.ndarray | None]:

@@ -94,6 +94,7 @@ class GanFamily:
     # Evaluate compares the sampler's images with held-out ones as distributions (FD, precision, near-copies); False
     # for families whose outputs restore those very held-out images (SRGAN), which Evaluate scores by `pairs` alone.
     compares_distributions = True
+    style_based = False  # the sampler is a StyleGAN generator: Generate adds the style-mixing view
 
     # ---- data -------------------------------------------------------------------------
     def check_data(self, config: RunConfig, data: ImageSet) -> None:
@@ -132,9 +133,14 @@ class GanFamily:
         raise NotImplementedError
 
     def generate(
-        self, model: keras.Model, config: RunConfig, num_classes: int, n: int, seed: int, label: int | None = None
+        self, model: keras.Model, config: RunConfig, num_classes: int, n: int, seed: int, label: int | None = None,
+        truncation: float = 1.0, networks: dict[str, Any] | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """n images in [-1, 1] (and their labels, for class-conditional samplers) from a seed."""
+        """n images in [-1, 1] (and their labels, for class-conditional samplers) from a seed.
+
+        `truncation` in [0, 1] trades variety for typical images (1: the plain samples, 0: the average
+        one); `networks` are the partners restored beside the sampler, by checkpoint key.
+        """
         raise NotImplementedError
 
     def sample_grid(
@@ -165,8 +171,8 @@ class GanFamily:
         """Image-to-image families: the networks Apply can run, by what they do (the sampler first)."""
         return {"restore": model}
 
-    def partners(self, config: RunConfig, spec: DataSpec) -> dict[str, keras.Model]:
-        """Networks, freshly built by checkpoint key, that are restored beside the sampler because the views use them (CycleGAN's B->A)."""
+    def partners(self, config: RunConfig, spec: DataSpec) -> dict[str, Any]:
+        """Networks or state, freshly built by checkpoint key, restored beside the sampler because the views use them (CycleGAN's B->A, StyleGAN's w_avg)."""
         return {}
 
     def target_dataset(self, config: RunConfig) -> str:

@@ -22,7 +22,7 @@ from gan_core import losses
 from gan_core.config import RunConfig, Settings, setting
 from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError
-from gan_core.families.adversarial import make_optimizer, run_generator
+from gan_core.families.adversarial import make_optimizer, run_generator, shrunk
 from gan_core.families.base import DataSpec, GanFamily, Parts
 from gan_core.history_metrics import Metric
 from gan_core.lazy_tf import keras, layers, tf
@@ -251,9 +251,9 @@ class LAPGAN(GanFamily):
             **{d.name: (d.name, d) for d in self.discriminators(config, spec)},
         }
 
-    def generate(self, model, config, num_classes, n, seed, label=None):
+    def generate(self, model, config, num_classes, n, seed, label=None, truncation=1.0, networks=None):
         z = np.random.default_rng(seed).standard_normal((n, model.inputs[0].shape[-1]), dtype=np.float32)
-        return run_generator(model, z), None
+        return run_generator(model, shrunk(z, truncation)), None
 
     def sample_grid(self, model, config, num_classes, networks=None):
         z = np.random.default_rng(config.seed).standard_normal((SAMPLE_COUNT, model.inputs[0].shape[-1]), dtype=np.float32)

@@ -15,7 +15,8 @@ from gan_core import families
 from gan_core.data.images import interleaved, scaled_to, to_uint8
 from gan_core.errors import RunError
 from gan_core.families.adversarial import run_generator as generate
-from gan_core.generation.sampling import LoadedGenerator, sample
+from gan_core.families.adversarial import shrunk
+from gan_core.generation.sampling import LoadedGenerator, check_truncation, sample
 
 ROWS = "rows"
 MAX_STEPS = 64
@@ -64,14 +65,15 @@ def class_choices(loaded: LoadedGenerator) -> dict[Label, str]:
     return {ROWS: "One row per class", **{i: f"{i}: {name}" if name != str(i) else name for i, name in enumerate(names)}}
 
 
-def grid_for(loaded: LoadedGenerator, n: int, seed: int, label: Label = None) -> Images:
-    """n images from a seed; "rows" gives one row per class with the same z in each column."""
+def grid_for(loaded: LoadedGenerator, n: int, seed: int, label: Label = None, truncation: float = 1.0) -> Images:
+    """n images from a seed, truncated by psi (1: none); "rows" gives one row per class with the same z in each column."""
     if label != ROWS:
-        images, labels = sample(loaded, n, seed=seed, label=label)
+        images, labels = sample(loaded, n, seed=seed, label=label, truncation=truncation)
         conditional_cols = loaded.conditional and label is None and loaded.num_classes > 1
         return images, labels, min(n, loaded.num_classes) if conditional_cols else int(np.ceil(np.sqrt(n)))
+    check_truncation(families.get(loaded.config.family), truncation)
     per_class = max(1, n // max(1, loaded.num_classes))
-    return _rows(loaded, seeded_latents(per_class, loaded.latent_dim, seed), label)
+    return _rows(loaded, shrunk(seeded_latents(per_class, loaded.latent_dim, seed), truncation), label)
 
 
 def interpolation_images(

@@ -7,6 +7,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -16,7 +17,7 @@ from gan_core import families
 from gan_core.config import RunConfig
 from gan_core.data.images import make_grid, save_png, to_uint8
 from gan_core.errors import RunError
-from gan_core.families.base import DataSpec
+from gan_core.families.base import DataSpec, GanFamily
 from gan_core.store.runs import Run, atomic_write_bytes, unreadable_reason
 
 
@@ -30,7 +31,7 @@ class LoadedGenerator:
     num_classes: int
     class_names: tuple[str, ...]
     note: str = ""  # set when damaged newer checkpoints were skipped
-    partners: dict[str, keras.Model] = field(default_factory=dict)  # other networks the family's views use, by checkpoint key
+    partners: dict[str, Any] = field(default_factory=dict)  # other networks or state the family's views use, by checkpoint key
 
     @property
     def latent_dim(self) -> int:
@@ -86,8 +87,10 @@ def load_generator(run: Run, step: int | None = None) -> LoadedGenerator:
     raise RunError(f"Run '{run.id}' has no readable checkpoint: {', '.join(unreadable)} could not be read; {advice}.")
 
 
-def sample(loaded: LoadedGenerator, n: int, seed: int = 0, label: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """n uint8 images (and their labels for conditional runs) from a seed."""
+def sample(
+    loaded: LoadedGenerator, n: int, seed: int = 0, label: int | None = None, truncation: float = 1.0
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """n uint8 images (and their labels for conditional runs) from a seed, truncated by psi = `truncation` (1: none)."""
     if n < 1 or n > 10_000:
         raise RunError(f"n must be between 1 and 10000; got {n}.")
     conditional = loaded.conditional
@@ -95,8 +98,20 @@ def sample(loaded: LoadedGenerator, n: int, seed: int = 0, label: int | None = N
         raise RunError("label is only for conditional runs; this run is unconditional.")
     if label is not None and not 0 <= label < loaded.num_classes:
         raise RunError(f"label must be between 0 and {loaded.num_classes - 1}; got {label}.")
-    images, labels = families.get(loaded.config.family).generate(loaded.model, loaded.config, loaded.num_classes, n, seed, label)
+    family = families.get(loaded.config.family)
+    check_truncation(family, truncation)
+    # Only a truncated draw passes the new arguments, so families written before truncation keep working.
+    extra = {} if truncation == 1 else {"truncation": float(truncation), "networks": loaded.partners}
+    images, labels = family.generate(loaded.model, loaded.config, loaded.num_classes, n, seed, label, **extra)
     return to_uint8(images), labels
+
+
+def check_truncation(family: GanFamily, truncation: float) -> None:
+    """Raise RunError unless psi is in [0, 1] and the family draws from noise (image-to-image families only take 1)."""
+    if not 0 <= truncation <= 1:
+        raise RunError(f"truncation must be between 0 and 1; got {truncation}.")
+    if truncation != 1 and family.image_to_image:
+        raise RunError(f"truncation is for generators that draw from noise; the {family.name} family maps images to images.")
 
 
 def save_samples(images: np.ndarray, labels: np.ndarray | None, out: str | Path) -> Path:

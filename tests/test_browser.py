@@ -358,6 +358,39 @@ def test_a_user_applies_a_tiny_srgan_run_to_an_uploaded_digit(page, dashboard, t
         raise
 
 
+def test_a_user_mixes_the_styles_of_a_tiny_stylegan_run(page, dashboard, tmp_path, screenshot_dirs):
+    """Generate's Style mixing view in Chromium: the grid renders, the noise switch redraws it, and it downloads as a PNG."""
+    from gan_core.config import RunConfig
+    from gan_core.store.runs import RunStore
+    from gan_core.training.loop import train_run
+
+    url, runs_dir, log = dashboard
+    config = RunConfig(family="stylegan", dataset="mnist-5k", width=0.125, latent_dim=8, w_dim=8, mapping_layers=2, batch_size=16, steps=2,
+                       sample_every=2, checkpoint_every=2, precision="float32")
+    run = RunStore(runs_dir).create(config)
+    train_run(run)
+    try:
+        page.goto(f"{url}/generate?run={run.id}")
+        expect(page.get_by_role("heading", name="Generate")).to_be_visible(timeout=60 * SECOND)
+        page.get_by_text("Style mixing", exact=True).click()
+        caption = page.get_by_text("Top row: column seeds 100-104; left column: row seeds 0-3.")
+        expect(caption).to_be_visible(timeout=60 * SECOND)
+        grid = page.get_by_test_id("stImage").locator("img").first
+        expect_loaded_image(grid)
+        before = grid.get_attribute("src")
+        page.get_by_text("Per-pixel noise", exact=True).click()
+        expect(grid).not_to_have_attribute("src", before, timeout=60 * SECOND)
+        expect_loaded_image(page.get_by_test_id("stImage").locator("img").first)
+        screenshot(page, screenshot_dirs, "generate-style-mixing")
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Picture (.png)").click()
+        assert Image.open(download.value.path()).size[0] >= 6 * 28
+        expect(page.locator(EXCEPTION)).to_have_count(0)
+    except Exception:
+        report_failure(page, tmp_path, log, runs_dir)
+        raise
+
+
 def run_status(runs_dir: Path) -> dict:
     """status.json of the only run in the store."""
     (path,) = runs_dir.glob("*/status.json")

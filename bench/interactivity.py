@@ -1,6 +1,6 @@
 """How quickly the dashboard answers: a Generate click, Start to first step, and a training job's memory.
 
-    python3 -m bench.interactivity [--parts grid start rss] [--repeats 30] [--starts 3] [--seconds 60]
+    python3 -m bench.interactivity [--parts grid start rss] [--repeats 30] [--starts 3] [--seconds 60] [--rss-presets dcgan tutorial-dcgan]
 
 All on mnist-5k with the default `dcgan` preset (`load_preset("dcgan")`), in a temporary run store.
 
@@ -26,7 +26,7 @@ start: from just before `jobs.start_job(store, config)` (what the Configure page
   from status.json's own "started" time (set when training begins, after the models are
   built) and the first history.csv row's images/s (which gives the first call's duration:
   tracing plus one step). Runs one after the other `--starts` times. Target: at most 15 s.
-rss: a job of the `dcgan` preset, then one of `tutorial-dcgan` (batch 256), each started with
+rss: a job of each of `--rss-presets` (default `dcgan`, then `tutorial-dcgan` with batch 256), each started with
   `jobs.start_job` and sampled every 0.5 s for `--seconds` (VmRSS and the kernel's peak VmHWM
   from /proc/<pid>/status), then stopped with `jobs.stop_job`. Target: peak at most 1.5 GB.
 
@@ -341,6 +341,7 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=3, help="times Start is pressed")
     parser.add_argument("--poll", type=float, default=0.02, help="status.json polling interval, seconds")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long each memory job runs")
+    parser.add_argument("--rss-presets", nargs="+", default=["dcgan", "tutorial-dcgan"], help="the presets whose jobs' memory is measured")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ["GAN_MAX_JOBS"] = "1"
@@ -365,7 +366,7 @@ def main() -> None:
             print(start_table(results) + "\n\n" + breakdown(results), flush=True)
         if "rss" in args.parts:
             lines = []
-            for preset in ("dcgan", "tutorial-dcgan"):
+            for preset in args.rss_presets:
                 config = load_preset(preset).replace(**LONG)
                 found = peak_rss(store, config, args.seconds)
                 lines.append(

@@ -55,7 +55,8 @@ class StyleganSettings(Settings):
     mapping_layers: int = setting(4, "Dense layers of the mapping network (StyleGAN uses 8).", "architecture", "Mapping layers", min=1, max=8)
     width: float = setting(0.5, "Channel multiplier of both networks (1.0 = 256, 128, 64 channels).", "architecture", "Width multiplier", min=0.125, max=4.0)
     style_mixing: float = setting(
-        0.9, "Share of images drawn from two w, switched at a random block (style-mixing regularization).", "regularizers",
+        0.9, "Share of images drawn from two w, switched at a random block (style-mixing regularization; the stylegan preset's 0.5 "
+        "measured better on 28x28 digits).", "regularizers",
         "Style-mixing probability", min=0.0, max=1.0,
     )
     r1_weight: float = setting(

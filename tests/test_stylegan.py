@@ -140,10 +140,18 @@ def test_truncation_one_leaves_samples_unchanged_and_zero_gives_the_average_w_im
             sample(loaded, 2, truncation=bad)
 
 
-def test_truncation_of_a_noise_fed_generator_shrinks_z(tmp_path):
-    run = RunStore(tmp_path).create(RunConfig(family="dcgan", dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=2, precision="float32"))
+@pytest.fixture(scope="module")
+def dcgan(tmp_path_factory):
+    """A tiny dcgan run's loaded generator: a family that is fed z directly and has no styles."""
+    run = RunStore(tmp_path_factory.mktemp("dcgan")).create(
+        RunConfig(family="dcgan", dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=2, precision="float32")
+    )
     train_run(run)
-    loaded = load_generator(run)
+    return load_generator(run)
+
+
+def test_truncation_of_a_noise_fed_generator_shrinks_z(dcgan):
+    loaded = dcgan
     plain, _ = sample(loaded, 4, seed=1)
     np.testing.assert_array_equal(sample(loaded, 4, seed=1, truncation=1.0)[0], plain)
     zero, _ = sample(loaded, 4, seed=1, truncation=0.0)
@@ -181,10 +189,8 @@ def test_paths_in_z_and_in_w_share_their_ends_and_differ_between(trained):
     assert not np.array_equal(in_z[1:-1], in_w[1:-1])
 
 
-def test_style_views_refuse_other_families_in_one_sentence(tmp_path):
-    run = RunStore(tmp_path).create(RunConfig(family="dcgan", dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=1, precision="float32"))
-    train_run(run)
-    loaded = load_generator(run)
+def test_style_views_refuse_other_families_in_one_sentence(dcgan):
+    loaded = dcgan
     assert not styles.is_style_based(loaded)
     with pytest.raises(RunError, match=r"^The dcgan family has no styles to mix; style views need a StyleGAN run's checkpoint\.$"):
         styles.mixing_grid(loaded, [1], [2], cut=1)

@@ -366,8 +366,7 @@ class StyleSampler:
 
     def w(self, z: np.ndarray, psi: float = 1.0) -> np.ndarray:
         """The style vector of each z, truncated towards the average w by psi."""
-        w = np.concatenate([np.asarray(self.mapping(z[i : i + BATCH], training=False), np.float32) for i in range(0, len(z), BATCH)])
-        return truncate(w, self.w_avg, psi)
+        return truncate(run_generator(self.mapping, z, batch_size=BATCH), self.w_avg, psi)
 
     def images(self, ws: np.ndarray | list[np.ndarray], noise: bool = True) -> np.ndarray:
         """Images in [-1, 1] from one w per image (the same for every block) or a list of one w array per block."""

@@ -50,7 +50,7 @@ def mixing_grid(
     for name, seeds in (("row", row_seeds), ("column", column_seeds)):
         if not 1 <= len(seeds) <= MAX_SOURCES:
             raise RunError(f"give between 1 and {MAX_SOURCES} {name} seeds; got {len(seeds)}.")
-    w_rows, w_columns = (np.concatenate([styles.w(seeded_latents(1, loaded.latent_dim, s), psi) for s in seeds]) for seeds in (row_seeds, column_seeds))
+    w_rows, w_columns = (styles.w(_latents_of(loaded, seeds), psi) for seeds in (row_seeds, column_seeds))
     rows, columns = len(row_seeds), len(column_seeds)
     coarse = np.repeat(w_rows, columns, axis=0)
     fine = np.tile(w_columns, (rows, 1))
@@ -68,8 +68,13 @@ def z_and_w_paths(
 ) -> tuple[np.ndarray, int]:
     """Two rows from seed A to seed B: the top along the great circle in z, the bottom along a straight line in w."""
     styles = style_sampler(loaded, psi)
-    z = np.concatenate([seeded_latents(1, loaded.latent_dim, seed) for seed in (seed_a, seed_b)])
+    z = _latents_of(loaded, [seed_a, seed_b])
     in_z = styles.w(interpolate(z[0], z[1], steps, spherical=True), psi)
     ends = styles.w(z, psi)
     in_w = interpolate(ends[0], ends[1], steps, spherical=False)
     return to_uint8(styles.images(np.concatenate([in_z, in_w]), noise)), steps
+
+
+def _latents_of(loaded: LoadedGenerator, seeds: list[int]) -> np.ndarray:
+    """The latent vector of each seed, one row per seed (each seed's first vector, as Grid draws it)."""
+    return np.concatenate([seeded_latents(1, loaded.latent_dim, seed) for seed in seeds])

@@ -148,13 +148,16 @@ def classic_keras_mlp(config: RunConfig, images: np.ndarray) -> Loop:
 def gan_core_loop(config: RunConfig, store: RunStore) -> Loop:
     """gan_core's compiled call on a fresh run of `config`; returns a function that runs n steps."""
     trainer = Trainer(store.create(config))
+    trained = [0]  # steps so far, for the family's phases (ProGAN's stages)
 
     def run(n: int) -> int:
         done = 0
         while done < n:
-            k = min(config.steps_per_call, n - done)
-            trainer.train_fn(trainer.iterator, tf.constant(k, dtype=tf.int32)).numpy()
+            step = trained[0]
+            k = min(config.steps_per_call, n - done, *(start - step for start in trainer.phase_starts if start > step))
+            trainer.train_fn(trainer.iterator, tf.constant(k, dtype=tf.int32), trainer.phase_at(step)).numpy()
             done += k
+            trained[0] += k
         return done * trainer.rows_per_step
 
     return Loop(run, trainer.parts.sampling_model, config.steps_per_call, trainer.parts.networks)

@@ -71,8 +71,8 @@ def test_the_family_registers_and_validates_its_own_settings(plugin):
 def test_a_plugin_is_a_family_only_while_gan_families_names_it(plugin, monkeypatch):
     assert families.get("triple").name == "triple"
     monkeypatch.delenv(families.PLUGINS_ENV)
-    assert families.names() == ("dcgan", "mlp", "lapgan", "srgan", "cyclegan", "stylegan")
-    with pytest.raises(ConfigError, match=r"^family must be one of dcgan, mlp, lapgan, srgan, cyclegan, stylegan; got 'triple'\.$"):
+    assert families.names() == ("dcgan", "mlp", "lapgan", "srgan", "cyclegan", "stylegan", "progan")
+    with pytest.raises(ConfigError, match=r"^family must be one of dcgan, mlp, lapgan, srgan, cyclegan, stylegan, progan; got 'triple'\.$"):
         RunConfig(**CONFIG)
 
 

@@ -13,7 +13,8 @@ from gan_core.data.images import to_uint8
 from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError, RunError
 from gan_core.families.base import DataSpec
-from gan_core.families.stylegan import StyleSampler, block_sizes, minibatch_stddev, mixed_styles, truncate
+from gan_core.families.blocks import minibatch_stddev
+from gan_core.families.stylegan import StyleSampler, block_sizes, mixed_styles, truncate
 from gan_core.generation import latents, model_io, styles
 from gan_core.generation.sampling import checkpoint_steps, load_generator, sample
 from gan_core.store.runs import RunStore, atomic_write_text

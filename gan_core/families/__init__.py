@@ -26,6 +26,7 @@ FAMILIES = {
     "srgan": "gan_core.families.srgan:SRGAN",
     "cyclegan": "gan_core.families.cyclegan:CycleGAN",
     "stylegan": "gan_core.families.stylegan:StyleGAN",
+    "progan": "gan_core.families.progan:ProGAN",
 }
 PLUGINS_ENV = "GAN_FAMILIES"
 

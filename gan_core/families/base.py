@@ -37,7 +37,8 @@ class Parts:
     optimizers: dict[str, keras.optimizers.Optimizer]
     sampler: str  # the network that draws samples and is exported as the generator
     state: dict[str, Any] = field(default_factory=dict)
-    fixed: dict[str, Any] = field(default_factory=dict)  # frozen helpers the step calls (e.g. a feature network), not checkpointed
+    # What the step calls that is not checkpointed itself: frozen helpers (a feature network), views of the networks (ProGAN's stages)
+    fixed: dict[str, Any] = field(default_factory=dict)
 
     def checkpoint_items(self) -> dict[str, Any]:
         return {**self.networks, **self.optimizers, **self.state}
@@ -45,6 +46,14 @@ class Parts:
     @property
     def sampling_model(self) -> keras.Model:
         return self.networks[self.sampler]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A part of training with its own compiled step (ProGAN's stages): from step `start` to the next phase's start."""
+
+    start: int
+    label: str
 
 
 @dataclass
@@ -58,10 +67,11 @@ class Column:
 
 
 class StepContext:
-    """Loss scaling and gradient application across replicas: what a train step asks the loop for."""
+    """Loss scaling and gradient application across replicas, and the phase being traced: what a train step asks the loop for."""
 
-    def __init__(self, strategy: tf.distribute.Strategy) -> None:
+    def __init__(self, strategy: tf.distribute.Strategy, phase: int = 0) -> None:
         self.replicas = strategy.num_replicas_in_sync
+        self.phase = phase  # the index of the family's `phases` this step belongs to (a Python int: each phase is traced apart)
 
     def scaled(self, optimizer: keras.optimizers.Optimizer, loss: tf.Tensor) -> tf.Tensor:
         """The loss to differentiate (inside the tape): split over replicas, loss-scaled for float16."""
@@ -118,6 +128,15 @@ class GanFamily:
     ) -> dict[str, tf.Tensor]:
         """One step on one replica's batch; returns a float32 scalar per declared metric."""
         raise NotImplementedError
+
+    def phases(self, config: RunConfig, spec: DataSpec) -> tuple[Phase, ...]:
+        """The phases of training in order, the first starting at step 0; () for a family that trains one way throughout.
+
+        The loop compiles the step once per phase (`StepContext.phase`), never runs one call across a phase's
+        start, saves the sample grid at each start (the end of the previous phase), and lists the phases in
+        status.json for the charts.
+        """
+        return ()
 
     def after_step(self, parts: Parts, config: RunConfig) -> None:
         """Work after each step outside the replicas (e.g. an EMA of weights)."""
@@ -179,7 +198,6 @@ class GanFamily:
         """The dataset the sampler's images belong to, whose evaluator and held-out images measure them."""
         return config.dataset
 
-    def exports(self, config: RunConfig, spec: DataSpec) -> dict[str, keras.Model]:
-        """Freshly built networks that Models and `export` offer as .keras files, by checkpoint key."""
-        key, model = self.sampler(config, spec)
-        return {key: model}
+    def exports(self, config: RunConfig, spec: DataSpec) -> dict[str, tuple[str, keras.Model]]:
+        """Freshly built networks that Models and `export` offer as .keras files: role -> (checkpoint key, network)."""
+        return {"generator": self.sampler(config, spec)}

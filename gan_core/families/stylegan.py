@@ -25,8 +25,6 @@ so plain Keras loads them: "generator" (z in, image out, with the fixed noise ma
 from __future__ import annotations
 
 import dataclasses
-import functools
-import math
 
 import numpy as np
 
@@ -36,13 +34,13 @@ from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError
 from gan_core.families.adversarial import ema_update, make_optimizer, run_generator
 from gan_core.families.base import DataSpec, GanFamily, Parts
+from gan_core.families.blocks import LEAKY_SLOPE, minibatch_stddev, pixel_norm, real_logits_and_r1, stored_vector
 from gan_core.history_metrics import ADVERSARIAL_METRICS, Metric
 from gan_core.lazy_tf import keras, layers, tf
 
 BLOCKS_PER_SIZE = (1, 2, 2)  # style blocks at a quarter, half and the full side
 BASE_CHANNELS = (256, 128, 64)  # channels at each size, times `width`
 SAMPLE_COUNT, SAMPLE_COLUMNS = 64, 8
-LEAKY_SLOPE = 0.2
 BATCH = 256  # images per call when sampling
 
 
@@ -100,17 +98,12 @@ def _channels(width: float) -> list[int]:
     return [max(8, int(round(c * width))) for c in BASE_CHANNELS]
 
 
-def _bias_of_zeros(source: keras.KerasTensor, units: int, bias: keras.initializers.Initializer, trainable: bool, name: str) -> keras.KerasTensor:
-    """A tensor that is a stored vector for every row of `source`: a dense layer's bias applied to zeros."""
-    zeros = layers.Dense(1, use_bias=False, kernel_initializer="zeros", trainable=False, dtype="float32", name=f"{name}_zeros")(source)
-    return layers.Dense(units, kernel_initializer="zeros", bias_initializer=bias, trainable=trainable, dtype="float32", name=name)(zeros)
-
 
 # ---- networks ---------------------------------------------------------------------------------
 def mapping_network(latent_dim: int, w_dim: int, depth: int, name: str = "mapping") -> keras.Model:
     """z -> w: z scaled to length sqrt(latent_dim) (StyleGAN's pixel norm), then `depth` dense layers."""
     z = keras.Input(shape=(latent_dim,), name="z")
-    x = layers.Rescaling(math.sqrt(latent_dim), name="z_scale")(layers.UnitNormalization(name="z_norm")(z))
+    x = pixel_norm(z, "z")
     for i in range(depth):
         x = layers.LeakyReLU(LEAKY_SLOPE, name=f"act_{i}")(layers.Dense(w_dim, name=f"dense_{i}")(x))
     w = layers.Activation("linear", dtype="float32", name="w")(x)
@@ -134,7 +127,7 @@ def synthesis_network(image_shape: tuple[int, int, int], w_dim: int, width: floa
     ws = [keras.Input(shape=(w_dim,), name=f"w_{i}") for i in range(len(sizes))]
     noises = [keras.Input(shape=(h, w, 1), name=f"noise_{i}") for i, (h, w) in enumerate(sizes)]
     (h0, w0), channels = sizes[0], _channels(width)
-    constant = _bias_of_zeros(ws[0], h0 * w0 * channels[0], keras.initializers.RandomNormal(stddev=1.0, seed=0), True, "constant")
+    constant = stored_vector(ws[0], h0 * w0 * channels[0], keras.initializers.RandomNormal(stddev=1.0, seed=0), True, "constant")
     x = layers.Reshape((h0, w0, channels[0]), name="constant_map")(constant)
     rgb, block = None, 0
     for level, (count, filters) in enumerate(zip(BLOCKS_PER_SIZE, channels)):
@@ -158,33 +151,12 @@ def style_generator(mapping: keras.Model, synthesis: keras.Model, name: str = "g
     sizes = [tuple(noise.shape[1:3]) for noise in synthesis.inputs[len(synthesis.inputs) // 2 :]]
     noises = [
         layers.Reshape((h, wide, 1), name=f"fixed_noise_{i}_map")(
-            _bias_of_zeros(z, h * wide, keras.initializers.RandomNormal(stddev=1.0, seed=1 + i), False, f"fixed_noise_{i}")
+            stored_vector(z, h * wide, keras.initializers.RandomNormal(stddev=1.0, seed=1 + i), False, f"fixed_noise_{i}")
         )
         for i, (h, wide) in enumerate(sizes)
     ]
     return keras.Model(z, synthesis([*[w] * len(sizes), *noises]), name=name)
 
-
-@functools.cache
-def _minibatch_stddev_class() -> type:
-    class MinibatchStdDev(keras.layers.Layer):
-        """Appends one channel: the standard deviation of each feature over the batch, averaged (ProGAN, StyleGAN)."""
-
-        def call(self, x):
-            x32 = tf.cast(x, tf.float32)
-            std = tf.sqrt(tf.math.reduce_variance(x32, axis=0) + 1e-8)
-            feature = tf.ones_like(x32[..., :1]) * tf.reduce_mean(std)
-            return tf.concat([x, tf.cast(feature, x.dtype)], axis=-1)
-
-        def compute_output_shape(self, input_shape):
-            return (*input_shape[:-1], input_shape[-1] + 1)
-
-    return MinibatchStdDev
-
-
-def minibatch_stddev(name: str = "minibatch_stddev") -> keras.layers.Layer:
-    """A layer that appends the batch's mean feature standard deviation as a channel (D sees how varied a batch is)."""
-    return _minibatch_stddev_class()(name=name)
 
 
 def discriminator_network(image_shape: tuple[int, int, int], width: float, name: str = "discriminator") -> keras.Model:
@@ -284,7 +256,7 @@ class StyleGAN(GanFamily):
                 fake_logits = D(fake, training=True)
                 g_loss = objective.g_loss(fake_logits)
                 g_scaled, m_scaled = ctx.scaled(g_opt, g_loss), ctx.scaled(m_opt, g_loss)
-            real_logits, r1 = self._real_logits_and_r1(D, real, config.r1_weight)
+            real_logits, r1 = real_logits_and_r1(D, real, config.r1_weight)
             d_loss = objective.d_loss(real_logits, fake_logits, 0.0) + config.r1_weight / 2 * r1
             penalty = objective.penalty(D, real, fake, None, config.gp_weight)
             if penalty is not None:
@@ -306,18 +278,6 @@ class StyleGAN(GanFamily):
             "d_grad_norm": d_norm,
             "r1_penalty": tf.cast(r1, tf.float32),
         }
-
-    @staticmethod
-    def _real_logits_and_r1(D: keras.Model, real: tf.Tensor, weight: float) -> tuple[tf.Tensor, tf.Tensor]:
-        """D's logits on real images and the R1 penalty: the mean squared norm of their gradient (0 when the weight is 0)."""
-        if weight == 0:
-            return D(real, training=True), tf.constant(0.0)
-        with tf.GradientTape() as tape:
-            tape.watch(real)
-            logits = D(real, training=True)
-            total = tf.reduce_sum(logits)
-        gradient = tape.gradient(total, real)
-        return logits, tf.reduce_mean(tf.reduce_sum(tf.square(tf.cast(gradient, tf.float32)), axis=[1, 2, 3]))
 
     def after_step(self, parts, config):
         if config.ema_decay > 0:

@@ -16,6 +16,8 @@ covered, class KL) to metrics.csv every `eval_every` steps; see its docstring.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import os
 import socket
 import threading
@@ -188,7 +190,7 @@ class Trainer:
         )
         dataset = make_pipeline(self.data.images, self.data.labels, self.rows_per_step, self.config.seed)
         self.iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
-        self.ctx = StepContext(self.strategy)
+        self.phase_starts = [phase.start for phase in self.family.phases(self.config, self.spec)][1:]
         self.train_fn = tf.function(self._train_calls, jit_compile=devices.use_xla(self.config.xla))
         self.quality = QualityMonitor(run, self.config, self.family, self.data.num_classes, self.parts.sampling_model)
         self.recent: list[dict] = []
@@ -213,21 +215,22 @@ class Trainer:
         return parts
 
     # ---- the compiled step ------------------------------------------------------------
-    def _train_calls(self, iterator, k):
-        """Run k steps; return a k x len(metrics) tensor of the family's metrics averaged over replicas."""
+    def _train_calls(self, iterator, k, phase):
+        """Run k steps of a phase (a Python int: one trace per phase); return a k x len(metrics) tensor of the family's metrics averaged over replicas."""
+        ctx = StepContext(self.strategy, phase)
         values = tf.TensorArray(tf.float32, size=k)
         for i in tf.range(k):
             images, labels = next(iterator)
             draws = self.family.draws(self.config, self.rng, self.rows_per_step, self.spec)  # for the global batch, one row per image
-            per_replica = self.strategy.run(self._replica_step, args=(images, labels, draws))
+            per_replica = self.strategy.run(functools.partial(self._replica_step, ctx=ctx), args=(images, labels, draws))
             values = values.write(i, self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None))
             self.family.after_step(self.parts, self.config)
         return values.stack()
 
-    def _replica_step(self, images, labels, draws):
+    def _replica_step(self, images, labels, draws, ctx):
         local = tf.shape(images)[0]
         draws = {name: _replica_rows(tensor, local) for name, tensor in draws.items()}
-        scalars = self.family.train_step(self.parts, self.config, images, labels, draws, self.ctx)
+        scalars = self.family.train_step(self.parts, self.config, images, labels, draws, ctx)
         return tf.stack([tf.cast(scalars[m.name], tf.float32) for m in self.metrics])
 
     # ---- the loop ---------------------------------------------------------------------
@@ -245,6 +248,7 @@ class Trainer:
             dataset=self.data.source, image_shape=list(self.data.image_shape),
             num_classes=self.data.num_classes, class_names=list(self.data.class_names),
             precision=self.policy, message=" ".join(self.notes), finished=None,
+            phases=[dataclasses.asdict(phase) for phase in self.family.phases(self.config, self.spec)],
         )
         if self.config.tensorboard:
             with _writing("the TensorBoard event file"):
@@ -259,7 +263,7 @@ class Trainer:
                 return self._finish(step, pending, "stopped", "Stopped on request.")
             k = self._call_size(step)
             started = time.perf_counter()
-            values = self.train_fn(self.iterator, tf.constant(k, dtype=tf.int32)).numpy()
+            values = self.train_fn(self.iterator, tf.constant(k, dtype=tf.int32), self.phase_at(step)).numpy()
             seconds = time.perf_counter() - started
             self._train_seconds += seconds
             rows = self._rows(step, values, seconds)
@@ -269,7 +273,7 @@ class Trainer:
             pending += rows
             self.recent = (self.recent + rows)[-RECENT_ROWS:]
             step += k
-            if step % self.config.sample_every == 0:
+            if step % self.config.sample_every == 0 or step in self.phase_starts:
                 self._save_samples(step)
             if step % self.config.checkpoint_every == 0:
                 self._save_checkpoint(step, pending)
@@ -316,7 +320,12 @@ class Trainer:
         ]
         if self.quality.on:
             limits.append(self.quality.every - step % self.quality.every)
+        limits += [start - step for start in self.phase_starts if start > step][:1]
         return max(1, min(limits))
+
+    def phase_at(self, step: int) -> int:
+        """The index of the family's phase that the step after `step` steps belongs to."""
+        return sum(start <= step for start in self.phase_starts)
 
     def _rows(self, step: int, values: np.ndarray, seconds: float) -> list[dict]:
         images_per_sec = len(values) * self.rows_per_step / max(seconds, 1e-9)

@@ -1,0 +1,77 @@
+"""Building blocks the style-based and progressive families share, each from Keras' own layers where it can be.
+
+Pixel normalization, equalized-learning-rate convolutions and dense layers (ProGAN), a stored vector
+fed to every row (StyleGAN's constant and fixed noise, ProGAN's fade state), the minibatch
+standard-deviation feature of a discriminator, and D's logits on real images with the R1 penalty.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+from gan_core.lazy_tf import keras, layers, tf
+
+LEAKY_SLOPE = 0.2
+
+
+def pixel_norm(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
+    """x / sqrt(mean(x^2)) over the channels of each pixel (or the units of a vector): unit length times sqrt(channels)."""
+    x = layers.UnitNormalization(name=f"{name}_norm")(x)
+    return layers.Rescaling(math.sqrt(x.shape[-1]), name=f"{name}_scale")(x)
+
+
+def equalized_conv(x: keras.KerasTensor, filters: int, kernel: int, name: str, gain: float = math.sqrt(2), dtype: str | None = None) -> keras.KerasTensor:
+    """A convolution with equalized learning rate: weights drawn from N(0, 1) and scaled at run time by He's constant.
+
+    The scale multiplies the input (gain / sqrt(fan in)), which scales the product and leaves the bias alone.
+    """
+    fan_in = kernel * kernel * x.shape[-1]
+    x = layers.Rescaling(gain / math.sqrt(fan_in), name=f"{name}_he_scale")(x)
+    return layers.Conv2D(filters, kernel, padding="same", kernel_initializer=keras.initializers.RandomNormal(stddev=1.0), dtype=dtype, name=name)(x)
+
+
+def equalized_dense(x: keras.KerasTensor, units: int, name: str, gain: float = math.sqrt(2), dtype: str | None = None) -> keras.KerasTensor:
+    """A dense layer with equalized learning rate (see `equalized_conv`)."""
+    x = layers.Rescaling(gain / math.sqrt(x.shape[-1]), name=f"{name}_he_scale")(x)
+    return layers.Dense(units, kernel_initializer=keras.initializers.RandomNormal(stddev=1.0), dtype=dtype, name=name)(x)
+
+
+def stored_vector(source: keras.KerasTensor, units: int, initializer: keras.initializers.Initializer, trainable: bool, name: str) -> keras.KerasTensor:
+    """A tensor that is a stored vector for every row of `source`: a dense layer's bias applied to zeros."""
+    zeros = layers.Dense(1, use_bias=False, kernel_initializer="zeros", trainable=False, dtype="float32", name=f"{name}_zeros")(source)
+    return layers.Dense(units, kernel_initializer="zeros", bias_initializer=initializer, trainable=trainable, dtype="float32", name=name)(zeros)
+
+
+@functools.cache
+def _minibatch_stddev_class() -> type:
+    class MinibatchStdDev(keras.layers.Layer):
+        """Appends one channel: the standard deviation of each feature over the batch, averaged (ProGAN, StyleGAN)."""
+
+        def call(self, x):
+            x32 = tf.cast(x, tf.float32)
+            std = tf.sqrt(tf.math.reduce_variance(x32, axis=0) + 1e-8)
+            feature = tf.ones_like(x32[..., :1]) * tf.reduce_mean(std)
+            return tf.concat([x, tf.cast(feature, x.dtype)], axis=-1)
+
+        def compute_output_shape(self, input_shape):
+            return (*input_shape[:-1], input_shape[-1] + 1)
+
+    return MinibatchStdDev
+
+
+def minibatch_stddev(name: str = "minibatch_stddev") -> keras.layers.Layer:
+    """A layer that appends the batch's mean feature standard deviation as a channel (D sees how varied a batch is)."""
+    return _minibatch_stddev_class()(name=name)
+
+
+def real_logits_and_r1(discriminator, real: tf.Tensor, weight: float) -> tuple[tf.Tensor, tf.Tensor]:
+    """D's logits on real images and the R1 penalty: the mean squared norm of their gradient (0 when the weight is 0)."""
+    if weight == 0:
+        return discriminator(real, training=True), tf.constant(0.0)
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        logits = discriminator(real, training=True)
+        total = tf.reduce_sum(logits)
+    gradient = tape.gradient(total, real)
+    return logits, tf.reduce_mean(tf.reduce_sum(tf.square(tf.cast(gradient, tf.float32)), axis=[1, 2, 3]))

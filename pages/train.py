@@ -92,6 +92,10 @@ def live_status(polling: bool) -> None:
 @st.fragment(run_every=CHART_SECONDS if polling else None)
 def live_charts() -> None:
     history = run.history_frame()
+    try:
+        phases = run.raw_status().get("phases") or []
+    except GanError:  # live_status shows the sentence
+        phases = []
     groups = metric_groups(run.metrics())
     names = list(groups)
     # Only the open tab draws its chart, for the same reason the charts refresh less often than the status.
@@ -104,7 +108,7 @@ def live_charts() -> None:
                 smoothing = None
                 if index == 0:
                     smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, help="Exponential moving average, as in TensorBoard.")
-                st.plotly_chart(charts.metric_figure(history, name, groups[name], smoothing))
+                st.plotly_chart(charts.metric_figure(history, name, groups[name], smoothing, phases))
     if tabs["Quality"].open:
         with tabs["Quality"]:
             quality_tab(run)
@@ -114,6 +118,12 @@ def live_charts() -> None:
     paths = run.sample_paths()
     if not paths:
         return
+    timeline = charts.phase_grids(phases, paths)
+    if timeline:
+        st.subheader("Resolution timeline")
+        st.caption("The same fixed noise at the end of each stage (the newest grid for the stage under way), upsampled to the data's size.")
+        for column, (caption, path) in zip(st.columns(len(phases)), timeline):
+            column.image(charts.enlarged_png(path, min_side=240), caption=caption, output_format="PNG")
     st.subheader("Samples")
     by_step = {charts.sample_step(path): path for path in paths}
     step = max(by_step)

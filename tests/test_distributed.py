@@ -164,3 +164,34 @@ def test_stylegan_trains_on_two_replicas_with_the_average_w_averaged_over_them(t
         env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     assert "RESULT finished 4 True True" in result.stdout, result.stderr[-3000:]
+
+
+PROGAN = """
+import sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from gan_core.config import RunConfig
+from gan_core.families.progan import growth_of
+from gan_core.store.runs import RunStore
+from gan_core.training.loop import Trainer, train_run
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+config = RunConfig(family="progan", channels="8,8,8,4", latent_dim=8, batch_size=8, fade_images=16, stable_images=16, steps=9, sample_every=100, checkpoint_every=9)
+run = RunStore(sys.argv[1]).create(config)
+status = train_run(run, strategy=strategy)
+restored = Trainer(run)
+restored.checkpoint.restore(restored.manager.latest_checkpoint).assert_existing_objects_matched()
+stages = [(int(float(r["stage"])), float(r["alpha"])) for r in run.history_rows()]
+print("RESULT", status["state"], int(restored.parts.state["growth_step"].numpy()), growth_of(restored.parts.networks["generator"]), stages)
+"""
+
+
+def test_progan_grows_on_two_replicas_with_one_stage_and_alpha_for_both(tmp_path):
+    """Each stage's own compiled step, the step counter and the sampler's stored stage and alpha work under MirroredStrategy."""
+    result = subprocess.run(
+        [sys.executable, "-c", PROGAN, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=240,
+        env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    stages = [(0, 1.0), (0, 1.0), (1, 0.5), (1, 1.0), (1, 1.0), (1, 1.0), (2, 0.5), (2, 1.0), (2, 1.0)]
+    assert f"RESULT finished 9 (2, 1.0) {stages}" in result.stdout, result.stderr[-3000:]

@@ -101,3 +101,30 @@ def test_stop_on_the_page_stops_a_running_job(store):
     at.run()
     assert [b.label for b in at.button] == ["Resume"]
     assert at.get("progress")[0].proto.text.startswith("Stopped: step")
+
+
+def test_a_progan_run_shows_its_resolution_timeline_and_stage_starts_on_the_charts(store):
+    import json
+
+    from gan_core.training.loop import train_run
+
+    run = store.create(RunConfig(
+        family="progan", dataset="mnist-5k", channels="8,8,8,4", latent_dim=8, batch_size=8, fade_images=16, stable_images=16,
+        steps=12, sample_every=100, checkpoint_every=100, seed=3,
+    ))
+    train_run(run)
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=60)
+    at.session_state["run_id"] = run.id
+    at.run()
+    assert not at.exception
+    assert [tab.label for tab in at.tabs] == ["Losses", "Quality", "D outputs", "Gradient norms", "Regularizers", "Growth", "Throughput"]
+    layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    assert [(shape["x0"], shape["line"]["dash"]) for shape in layout["shapes"]] == [(2, "dot"), (6, "dot"), (10, "dot")]
+    assert [note["text"] for note in layout["annotations"]] == ["8x8", "16x16", "32x32"]
+    assert [sub.value for sub in at.subheader] == ["Resolution timeline", "Samples"]
+    captions = [image.proto.imgs[0].caption for image in at.get("image")]
+    assert captions == ["4x4 at step 2", "8x8 at step 6", "16x16 at step 10", "32x32 at step 12", "The same fixed noise at step 12"]
+    at.session_state["train_tab"] = "Growth"
+    at.run()
+    growth = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    assert [trace["name"] for trace in growth] == ["Stage (0 = 4x4)", "Fade-in alpha"] and growth[1]["y"][2] == 0.5

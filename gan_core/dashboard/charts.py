@@ -86,9 +86,18 @@ def _lines(figure: go.Figure, history: pd.DataFrame, keys: dict[str, str], color
     return figure
 
 
-def metric_figure(history: pd.DataFrame, title: str, metrics: Sequence[Metric], smoothing: float | None = None) -> go.Figure:
-    """One chart group of a family's metrics per step; with `smoothing`, raw (thin, translucent) and smoothed (bold) lines."""
+def metric_figure(
+    history: pd.DataFrame, title: str, metrics: Sequence[Metric], smoothing: float | None = None, phases: Sequence[dict] = (),
+) -> go.Figure:
+    """One chart group of a family's metrics per step; with `smoothing`, raw (thin, translucent) and smoothed (bold) lines.
+
+    `phases` (status.json's, such as ProGAN's stages) become dotted vertical lines at each later phase's start, labelled.
+    """
     figure = _figure(title, "value", len(history))
+    last_step = float(history["step"].iloc[-1]) if not history.empty else 0.0
+    for phase in phases[1:]:
+        if phase["start"] < last_step:
+            figure.add_vline(x=phase["start"], line=dict(color=FLOOR_COLOR, dash="dot", width=1), annotation_text=phase["label"], annotation_position="top left")
     if metrics and all(m.log for m in metrics):
         figure.update_yaxes(type="log")
     present = [m for m in metrics if m.name in history]
@@ -157,6 +166,23 @@ def sample_step(path: Path) -> int:
     """The training step in a sample file name such as step_000050.png."""
     match = re.search(r"(\d+)", Path(path).stem)
     return int(match.group(1)) if match else 0
+
+
+def phase_grids(phases: Sequence[dict], sample_paths: Sequence[Path]) -> list[tuple[str, Path]]:
+    """One sample grid per phase reached (ProGAN's resolution timeline), captioned: the grid saved at the next
+    phase's start, which is the end of this one, or the newest grid for the phase under way."""
+    by_step = {sample_step(path): path for path in sample_paths}
+    if not by_step:
+        return []
+    newest = max(by_step)
+    ends = [phase["start"] for phase in phases[1:]] + [newest]
+    grids = []
+    for phase, end in zip(phases, ends):
+        if phase["start"] > newest:
+            break
+        step = max(s for s in by_step if s <= min(end, newest))
+        grids.append((f"{phase['label']} at step {step:,}", by_step[step]))
+    return grids
 
 
 def enlarged_png(path: Path, min_side: int = 480) -> bytes:

@@ -48,10 +48,10 @@ def _schedule_at(step: int) -> tuple[int, float]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """The tiny run trained through all four stages, and its loaded generator."""
-    run = RunStore(tmp_path_factory.mktemp("runs")).create(RunConfig(**TINY))
-    status = train_run(run)
-    return run, status, load_generator(run)
+    """The tiny run trained through all four stages, its loaded generator, and how often its step was compiled."""
+    trainer = Trainer(RunStore(tmp_path_factory.mktemp("runs")).create(RunConfig(**TINY)))
+    status = trainer.fit()
+    return trainer.run, status, load_generator(trainer.run), trainer.train_fn.experimental_get_tracing_count()
 
 
 def test_every_stage_has_the_shapes_of_its_blocks_and_shares_the_weights_of_the_stage_before():
@@ -127,9 +127,9 @@ def test_settings_and_data_are_checked_in_one_sentence_and_the_preset_loads():
     assert config.family == "progan" and len(config.channels.split(",")) == 4
 
 
-def test_a_run_grows_through_every_stage_with_a_grid_at_each_stages_end(trained):
-    run, status, loaded = trained
-    assert status["state"] == "finished" and checkpoint_steps(run) == [12]
+def test_a_run_grows_through_every_stage_with_a_grid_at_each_stages_end_compiling_each_stage_once(trained):
+    run, status, loaded, traces = trained
+    assert status["state"] == "finished" and checkpoint_steps(run) == [12] and traces == 4
     assert [(p["start"], p["label"]) for p in status["phases"]] == [(0, "4x4"), (2, "8x8"), (6, "16x16"), (10, "32x32")]
     rows = run.history_rows()
     assert [int(r["step"]) for r in rows] == list(range(1, 13))
@@ -141,14 +141,8 @@ def test_a_run_grows_through_every_stage_with_a_grid_at_each_stages_end(trained)
     assert pictures.shape == (5, 28, 28, 1) and pictures.dtype == np.uint8 and labels is None
 
 
-def test_each_stage_is_compiled_once(tmp_path):
-    trainer = Trainer(RunStore(tmp_path).create(RunConfig(**TINY | {"steps_per_call": 3})))
-    trainer.fit()
-    assert trainer.train_fn.experimental_get_tracing_count() == 4
-
-
 def test_truncation_one_leaves_samples_unchanged_and_zero_draws_g_of_zero(trained):
-    _, _, loaded = trained
+    _, _, loaded, _ = trained
     plain, _ = sample(loaded, 6, seed=2)
     np.testing.assert_array_equal(sample(loaded, 6, seed=2, truncation=1.0)[0], plain)
     average, _ = sample(loaded, 6, seed=2, truncation=0.0)
@@ -169,7 +163,7 @@ def test_a_run_resumed_in_the_middle_of_a_fade_in_carries_on_across_the_next_sta
 
 
 def test_the_generator_downloads_as_a_file_plain_keras_loads(trained, tmp_path):
-    run, _, loaded = trained
+    run, _, loaded, _ = trained
     files = {download.label: download for download in model_io.run_downloads(run, None)}
     assert "Generator (.keras)" in files
     path = tmp_path / "generator.keras"

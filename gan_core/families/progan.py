@@ -126,8 +126,8 @@ class Schedule:
 
     @classmethod
     def of(cls, config: RunConfig, image_shape: tuple[int, int, int]) -> "Schedule":
-        steps = lambda images: max(1, math.ceil(images / config.batch_size))  # noqa: E731
-        return cls(stage_count(image_shape), steps(config.fade_images), steps(config.stable_images))
+        fade, stable = (max(1, math.ceil(images / config.batch_size)) for images in (config.fade_images, config.stable_images))
+        return cls(stage_count(image_shape), fade, stable)
 
     def start(self, stage: int) -> int:
         """The first step of a stage (its fade-in; stage 0 has none)."""
@@ -244,7 +244,7 @@ def sampling_generator(stages: keras.Model, image_shape: tuple[int, int, int], n
     return keras.Model(z, layers.Activation("linear", dtype="float32", name="image")(crop), name=name)
 
 
-def _mix_kernel(stage, count: int, image_channels: int):
+def _mix_kernel(stage: int | tf.Tensor, count: int, image_channels: int) -> tf.Tensor:
     """The 1x1 kernel that passes stage `stage`'s channels through and drops the others."""
     pick = tf.one_hot(stage, count)[:, None, None] * tf.eye(image_channels)[None]
     return tf.reshape(pick, (1, 1, count * image_channels, image_channels))

@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ DEFAULT_FAMILY = "dcgan"
 
 
 def setting(default: Any, help: str, group: str, label: str, **limits: Any) -> Any:
-    """A validated field: its help text, form group and label, and `choices`, `min`/`max` or `max_len`."""
+    """A validated field: its help text, form group and label, and `choices`, `min`/`max`, `max_len`, or a `pattern`
+    (a regular expression the whole text must match) with `pattern_help` (what it means, for the error message)."""
     return dataclasses.field(default=default, metadata={"help": help, "group": group, "label": label, **limits})
 
 
@@ -267,6 +269,8 @@ def _check_value(f: dataclasses.Field, value: Any) -> None:
             raise ConfigError(f"{f.name} must be one of {', '.join(meta['choices'])}; got {_shown(value)}.")
         if "max_len" in meta and len(value) > meta["max_len"]:
             raise ConfigError(f"{f.name} must be at most {meta['max_len']} characters; got {len(value)}.")
+        if "pattern" in meta and not re.fullmatch(meta["pattern"], value):
+            raise ConfigError(f"{f.name} must be {meta['pattern_help']}; got {_shown(value)}.")
         return
     if kind == "int":
         ok = isinstance(value, int) and not isinstance(value, bool)

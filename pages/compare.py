@@ -7,6 +7,7 @@ from gan_core.dashboard.compare import (
     config_table,
     default_selection,
     differing_fields,
+    environment_table,
     final_figures,
     headline_metrics,
     highlight_differences,
@@ -63,6 +64,18 @@ st.caption(f"{len(differing)} of {len(table)} fields differ" + (f": {', '.join(d
 st.dataframe(  # the index holds the field names, wide enough to read whole
     highlight_differences(shown), height=35 * (len(shown) + 1) + 3,
     column_config={"_index": st.column_config.TextColumn("field", width="medium")},
+)
+
+st.subheader("Environment")
+environment = environment_table(runs)
+differing = differing_fields(environment)
+st.caption(
+    "What reproduces each run besides its config, as its workers recorded it (a → b: a resume changed it). "
+    + (f"Differs: {', '.join(differing)}." if differing else "The same for these runs.")
+)
+st.dataframe(
+    highlight_differences(environment), height=35 * (len(environment) + 1) + 3,
+    column_config={"_index": st.column_config.TextColumn("what", width="medium")},
 )
 
 st.subheader("Final figures")

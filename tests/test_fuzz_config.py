@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import pytest
 from hypothesis import assume, given, settings
@@ -37,6 +38,8 @@ def valid_value(name: str, family: str = DEFAULT_FAMILY) -> st.SearchStrategy:
         return st.floats(info["min"], info["max"], allow_nan=False) | st.integers(math.ceil(info["min"]), int(info["max"]))
     if name == "name":
         return st.text(max_size=info["max_len"])
+    if "pattern" in info:
+        return st.from_regex(info["pattern"], fullmatch=True)
     return st.text(min_size=1, max_size=30).filter(str.strip)
 
 
@@ -50,6 +53,8 @@ def invalid_value(name: str, family: str = DEFAULT_FAMILY) -> st.SearchStrategy:
         return wrong_type | st.integers() | st.floats() | st.text()
     if info["type"] == "str":
         bad_text = st.text(min_size=61, max_size=80) if name == "name" else st.text(" \t\n\r", max_size=5)
+        if "pattern" in info:
+            bad_text = bad_text | st.text().filter(lambda t: not re.fullmatch(info["pattern"], t))
         return wrong_type | st.booleans() | st.integers() | st.floats() | bad_text
     below, above = info["min"], info["max"]
     numbers = (

@@ -1,13 +1,17 @@
 """The Compare page on two tiny runs trained in-process: overlaid losses, configs side by side, final figures."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import RunConfig
+from gan_core.store import provenance
 from gan_core.store.runs import RunStore
+from gan_core.training import devices
 from gan_core.training.loop import train_run
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -53,9 +57,25 @@ def test_two_runs_overlaid_with_their_configs_and_final_figures(runs_dir, traine
     assert list(configs.columns) == [slow.id, fast.id]
     assert configs.loc["g_lr"].tolist() == ["0.0002", "0.001"]
     assert at.caption[0].value == "2 of 31 fields differ: name, g_lr."
-    finals = at.dataframe[1].value.set_index("run")
+    finals = at.dataframe[2].value.set_index("run")
     assert finals.loc[slow.id, "final step"] == 6 and finals.loc[fast.id, "state"] == "finished"
     assert finals["G loss (last)"].notna().all()
+
+
+def test_each_runs_environment_is_set_side_by_side_and_a_changed_one_is_marked(trained, tmp_path, monkeypatch):
+    store, slow, fast = trained
+    shutil.copytree(store.root, tmp_path / "runs")
+    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
+    at = compare_page(slow.id)
+    environment = at.dataframe[1].value
+    assert list(environment.index) == list(provenance.FIELDS.values()) and list(environment.columns) == [slow.id, fast.id]
+    assert environment.loc["TensorFlow"].tolist() == [tf.__version__] * 2 and environment.loc["Precision (dtype policy)", slow.id] == devices.precision_policy("auto")
+    assert at.caption[1].value.endswith("The same for these runs.")
+    copy = RunStore(tmp_path / "runs").get(fast.id)
+    provenance.record(copy, provenance.entries(copy)[0] | {"from_step": 6, "tensorflow": "9.9.9"})
+    at = compare_page(slow.id)
+    assert at.dataframe[1].value.loc["TensorFlow", fast.id] == f"{tf.__version__} → 9.9.9"
+    assert at.caption[1].value.endswith("Differs: TensorFlow.")
 
 
 def test_only_differing_fields_and_highlighting(runs_dir):

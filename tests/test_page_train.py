@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import RunConfig
-from gan_core.store import jobs
+from gan_core.store import jobs, provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/train.py"
@@ -87,6 +87,9 @@ def test_a_finished_run_shows_progress_charts_samples_and_can_train_more(store):
     at.run()
     assert at.get("progress")[0].proto.text == "Finished: step 9 / 9, epoch 1"
     assert [int(r["step"]) for r in run.history_rows()] == list(range(1, 10))
+    first, resumed = provenance.entries(run)  # trained in this process, resumed by a worker the page started
+    assert (first["from_step"], resumed["from_step"]) == (0, 6) and "pytest" in first["command"]
+    assert f"-m gan_core work {run.id}" in resumed["command"] and resumed["tensorflow"] == first["tensorflow"]
 
 
 def test_stop_on_the_page_stops_a_running_job(store):

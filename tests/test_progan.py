@@ -15,6 +15,7 @@ from gan_core.families.base import DataSpec
 from gan_core.families.blocks import equalized_conv, pixel_norm
 from gan_core.families.progan import (
     Schedule,
+    channel_list,
     discriminator_stages,
     faded_reals,
     generator_stages,
@@ -119,8 +120,10 @@ def test_equalized_convolutions_scale_unit_normal_weights_by_hes_constant_and_pi
 
 
 def test_settings_and_data_are_checked_in_one_sentence_and_the_preset_loads():
-    with pytest.raises(ConfigError, match=r"^channels must be whole numbers from 1 to 4096 separated by commas, one per resolution; got 'x' in '8,x'\.$"):
-        RunConfig(**TINY | {"channels": "8,x"})
+    for bad in ("8,x", "8,0", "8,,8", "1,2,3,4,5,6,7,8,9", "10000"):
+        with pytest.raises(ConfigError, match=rf"^channels must be one to eight whole numbers from 1 to 9999 separated by commas \(one per resolution from 4x4 up\); got '{bad}'\.$"):
+            RunConfig(**TINY | {"channels": bad})
+    assert channel_list(RunConfig(**TINY | {"channels": "64, 32 ,16,8"}).channels) == [64, 32, 16, 8]
     with pytest.raises(ConfigError, match=r"^channels lists 2 resolutions but 'mnist-5k' grows through 4 \(4x4 to 32x32\); give 4 numbers"):
         families.get("progan").check_data(RunConfig(**TINY | {"channels": "8,8"}), ImageSet(np.zeros((4, 28, 28, 1), np.uint8), None, (), "mnist-5k"))
     config = load_preset("progan")

@@ -13,6 +13,7 @@ from gan_core.dashboard.charts import downsample_indices, floor_trace, smooth
 from gan_core.dashboard.runs_table import format_seconds
 from gan_core.errors import GanError
 from gan_core.history_metrics import Metric, from_status, headline
+from gan_core.store import provenance
 from gan_core.store.jobs import job_status
 from gan_core.store.runs import Run
 
@@ -90,6 +91,19 @@ def config_table(configs: dict[str, dict[str, Any]]) -> pd.DataFrame:
     names = list(dict.fromkeys(name for config in configs.values() for name in config))
     table = {label: [_cell(config.get(name, "")) for name in names] for label, config in configs.items()}
     return pd.DataFrame(table, index=names)
+
+
+def environment_table(runs: dict[str, Run]) -> pd.DataFrame:
+    """What reproduces each run besides its config (versions, commit, device, precision, command), fields as rows, runs as columns."""
+    found = {}
+    for label, run in runs.items():
+        try:
+            found[label] = provenance.summary(provenance.entries(run))
+        except GanError as exc:
+            found[label] = dict.fromkeys(provenance.FIELDS, str(exc))
+    table = config_table(found)
+    table.index = [provenance.FIELDS[name] for name in table.index]
+    return table
 
 
 def differing_fields(table: pd.DataFrame) -> list[str]:

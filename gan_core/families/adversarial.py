@@ -163,14 +163,7 @@ class AdversarialFamily(GanFamily):
             d_scaled = ctx.scaled(d_opt, d_loss)
         g_norm = ctx.apply(g_opt, g_tape, g_scaled, G.trainable_variables)
         d_norm = ctx.apply(d_opt, d_tape, d_scaled, D.trainable_variables)
-        return {
-            "g_loss": tf.cast(g_loss, tf.float32),
-            "d_loss": tf.cast(d_loss, tf.float32),
-            "d_real": objective.probability(real_logits),
-            "d_fake": objective.probability(fake_logits),
-            "g_grad_norm": g_norm,
-            "d_grad_norm": d_norm,
-        }
+        return adversarial_scalars(objective, g_loss, d_loss, real_logits, fake_logits, g_norm, d_norm)
 
     def after_step(self, parts, config):
         if "ema_generator" in parts.networks:
@@ -217,6 +210,18 @@ def ema_update(pairs: list[tuple[keras.Model, keras.Model]], iterations: tf.Vari
     for ema, model in pairs:
         for ema_weight, weight in zip(ema.weights, model.weights):
             ema_weight.assign(decay * ema_weight + (1.0 - decay) * weight)
+
+
+def adversarial_scalars(objective, g_loss, d_loss, real_logits, fake_logits, g_norm, d_norm) -> dict[str, tf.Tensor]:
+    """The six metrics of ADVERSARIAL_METRICS as float32 scalars: losses, D's mean outputs and both gradient norms."""
+    return {
+        "g_loss": tf.cast(g_loss, tf.float32),
+        "d_loss": tf.cast(d_loss, tf.float32),
+        "d_real": objective.probability(real_logits),
+        "d_fake": objective.probability(fake_logits),
+        "g_grad_norm": g_norm,
+        "d_grad_norm": d_norm,
+    }
 
 
 def shrunk(z: np.ndarray, truncation: float) -> np.ndarray:

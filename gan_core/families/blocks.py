@@ -75,3 +75,14 @@ def real_logits_and_r1(discriminator, real: tf.Tensor, weight: float) -> tuple[t
         total = tf.reduce_sum(logits)
     gradient = tape.gradient(total, real)
     return logits, tf.reduce_mean(tf.reduce_sum(tf.square(tf.cast(gradient, tf.float32)), axis=[1, 2, 3]))
+
+
+def r1_regularized_d_loss(objective, discriminator, real: tf.Tensor, fake: tf.Tensor, fake_logits: tf.Tensor, r1_weight: float, gp_weight: float):
+    """D's loss with R1 (r1_weight / 2 x the mean squared gradient norm on real images) and the objective's own penalty
+    (WGAN-GP's), computed inside the caller's tape; returns (d_loss, D's logits on the real images, the R1 penalty)."""
+    real_logits, r1 = real_logits_and_r1(discriminator, real, r1_weight)
+    d_loss = objective.d_loss(real_logits, fake_logits, 0.0) + r1_weight / 2 * r1
+    penalty = objective.penalty(discriminator, real, fake, None, gp_weight)
+    if penalty is not None:
+        d_loss = d_loss + penalty
+    return d_loss, real_logits, r1

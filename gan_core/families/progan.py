@@ -34,7 +34,7 @@ from gan_core import losses
 from gan_core.config import RunConfig, Settings, setting
 from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError
-from gan_core.families.adversarial import ema_update, make_optimizer, run_generator, shrunk
+from gan_core.families.adversarial import adversarial_scalars, ema_update, make_optimizer, run_generator, shrunk
 from gan_core.families.base import DataSpec, GanFamily, Parts, Phase
 from gan_core.families.blocks import (
     LEAKY_SLOPE,
@@ -42,7 +42,7 @@ from gan_core.families.blocks import (
     equalized_dense,
     minibatch_stddev,
     pixel_norm,
-    real_logits_and_r1,
+    r1_regularized_d_loss,
     stored_vector,
 )
 from gan_core.history_metrics import ADVERSARIAL_METRICS, Metric
@@ -61,6 +61,8 @@ class ProganSettings(Settings):
     channels: str = setting(
         "128,128,64,32", "Channels of both networks at each resolution from 4x4 up (4, 8, 16, 32, ...), comma-separated; "
         "one per stage the data needs (four for 28x28 digits, grown to 32x32).", "architecture", "Channels per resolution", max_len=60,
+        pattern=r"[1-9][0-9]{0,3}( ?, ?[1-9][0-9]{0,3}){0,7}",
+        pattern_help="one to eight whole numbers from 1 to 9999 separated by commas (one per resolution from 4x4 up)",
     )
     fade_images: int = setting(
         16000, "Images shown while each new resolution fades in (alpha rises from 0 to 1).", "schedule", "Images per fade-in", min=1, max=100_000_000,
@@ -86,16 +88,11 @@ class ProganSettings(Settings):
 
     def validate(self) -> None:
         losses.check_penalty_weight(self.loss, self.gp_weight)
-        channel_list(self.channels)
 
 
 def channel_list(text: str) -> list[int]:
-    """The channels per resolution of a `channels` setting; a ConfigError names a bad entry."""
-    values = [part.strip() for part in text.split(",")]
-    for value in values:
-        if not value.isdigit() or not 1 <= int(value) <= 4096:
-            raise ConfigError(f"channels must be whole numbers from 1 to 4096 separated by commas, one per resolution; got {value!r} in {text!r}.")
-    return [int(value) for value in values]
+    """The channels per resolution of a `channels` setting (already checked against its pattern)."""
+    return [int(part) for part in text.split(",")]
 
 
 # ---- sizes and schedule -----------------------------------------------------------------------
@@ -356,21 +353,12 @@ class ProGAN(GanFamily):
                 fake_logits = critic(fake)
                 g_loss = objective.g_loss(fake_logits)
                 g_scaled = ctx.scaled(g_opt, g_loss)
-            real_logits, r1 = real_logits_and_r1(critic, real, config.r1_weight)
-            d_loss = objective.d_loss(real_logits, fake_logits, 0.0) + config.r1_weight / 2 * r1
-            penalty = objective.penalty(critic, real, fake, None, config.gp_weight)
-            if penalty is not None:
-                d_loss = d_loss + penalty
+            d_loss, real_logits, r1 = r1_regularized_d_loss(objective, critic, real, fake, fake_logits, config.r1_weight, config.gp_weight)
             d_scaled = ctx.scaled(d_opt, d_loss)
         g_norm = ctx.apply(g_opt, g_tape, g_scaled, G.trainable_variables)
         d_norm = ctx.apply(d_opt, d_tape, d_scaled, D.trainable_variables)
         return {
-            "g_loss": tf.cast(g_loss, tf.float32),
-            "d_loss": tf.cast(d_loss, tf.float32),
-            "d_real": objective.probability(real_logits),
-            "d_fake": objective.probability(fake_logits),
-            "g_grad_norm": g_norm,
-            "d_grad_norm": d_norm,
+            **adversarial_scalars(objective, g_loss, d_loss, real_logits, fake_logits, g_norm, d_norm),
             "r1_penalty": tf.cast(r1, tf.float32),
             "stage": tf.constant(float(stage)),
             "alpha": tf.cast(alpha, tf.float32),

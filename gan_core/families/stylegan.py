@@ -32,9 +32,9 @@ from gan_core import losses
 from gan_core.config import RunConfig, Settings, setting
 from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError
-from gan_core.families.adversarial import ema_update, make_optimizer, run_generator
+from gan_core.families.adversarial import adversarial_scalars, ema_update, make_optimizer, run_generator
 from gan_core.families.base import DataSpec, GanFamily, Parts
-from gan_core.families.blocks import LEAKY_SLOPE, minibatch_stddev, pixel_norm, real_logits_and_r1, stored_vector
+from gan_core.families.blocks import LEAKY_SLOPE, minibatch_stddev, pixel_norm, r1_regularized_d_loss, stored_vector
 from gan_core.history_metrics import ADVERSARIAL_METRICS, Metric
 from gan_core.lazy_tf import keras, layers, tf
 
@@ -256,11 +256,7 @@ class StyleGAN(GanFamily):
                 fake_logits = D(fake, training=True)
                 g_loss = objective.g_loss(fake_logits)
                 g_scaled, m_scaled = ctx.scaled(g_opt, g_loss), ctx.scaled(m_opt, g_loss)
-            real_logits, r1 = real_logits_and_r1(D, real, config.r1_weight)
-            d_loss = objective.d_loss(real_logits, fake_logits, 0.0) + config.r1_weight / 2 * r1
-            penalty = objective.penalty(D, real, fake, None, config.gp_weight)
-            if penalty is not None:
-                d_loss = d_loss + penalty
+            d_loss, real_logits, r1 = r1_regularized_d_loss(objective, D, real, fake, fake_logits, config.r1_weight, config.gp_weight)
             d_scaled = ctx.scaled(d_opt, d_loss)
         g_norm = ctx.apply(g_opt, g_tape, g_scaled, S.trainable_variables)
         m_norm = ctx.apply(m_opt, g_tape, m_scaled, M.trainable_variables)
@@ -270,12 +266,7 @@ class StyleGAN(GanFamily):
         batch_mean = tf.reduce_mean(tf.cast(w, tf.float32), axis=0)
         w_avg.assign(batch_mean + config.w_avg_decay * (w_avg - batch_mean))
         return {
-            "g_loss": tf.cast(g_loss, tf.float32),
-            "d_loss": tf.cast(d_loss, tf.float32),
-            "d_real": objective.probability(real_logits),
-            "d_fake": objective.probability(fake_logits),
-            "g_grad_norm": tf.sqrt(tf.square(g_norm) + tf.square(m_norm)),
-            "d_grad_norm": d_norm,
+            **adversarial_scalars(objective, g_loss, d_loss, real_logits, fake_logits, tf.sqrt(tf.square(g_norm) + tf.square(m_norm)), d_norm),
             "r1_penalty": tf.cast(r1, tf.float32),
         }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 from pathlib import Path
 
 import tensorflow as tf
@@ -49,6 +50,20 @@ def is_chief() -> bool:
     if "chief" in cluster:
         return task.get("type") == "chief"
     return task.get("type") == "worker" and task.get("index", 0) == 0
+
+
+def device_description(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """What training computes on: the GPUs' names, or the CPU's model name (Linux; else what `platform` says)."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return ", ".join(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus)
+    try:
+        for line in Path(cpuinfo).read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def has_gpu() -> bool:

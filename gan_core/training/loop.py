@@ -40,6 +40,7 @@ from gan_core.evaluation.evaluate import cheap_metrics, check_n, make_reference,
 from gan_core.evaluation.evaluator import get_evaluator
 from gan_core.families.base import DataSpec, GanFamily, Parts, StepContext
 from gan_core.history_metrics import Metric
+from gan_core.store import provenance
 from gan_core.store.runs import ACTIVE_STATES, Run, unreadable_reason, write_error
 from gan_core.training import devices
 from gan_core.training.events import EventLog
@@ -250,6 +251,11 @@ class Trainer:
             precision=self.policy, message=" ".join(self.notes), finished=None,
             phases=[dataclasses.asdict(phase) for phase in self.family.phases(self.config, self.spec)],
         )
+        with _writing("the run's environment.json"):
+            provenance.record(self.run, provenance.entry(
+                {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__}, devices.device_description(),
+                self.strategy.num_replicas_in_sync, self.policy, devices.use_xla(self.config.xla), step,
+            ))
         if self.config.tensorboard:
             with _writing("the TensorBoard event file"):
                 self.events = self.quality.events = EventLog(self.run.dir, step)

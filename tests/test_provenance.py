@@ -17,7 +17,7 @@ def _git(root, *args):
 
 
 def test_the_workbench_version_is_its_commit_marked_when_tracked_files_changed(tmp_path):
-    assert provenance.workbench_version(tmp_path) == "unknown (not a git checkout)"
+    assert provenance.workbench_version(str(tmp_path)) == "unknown (not a git checkout)"
     repo = tmp_path / "repo"
     repo.mkdir()
     _git(repo, "init", "-q")
@@ -25,11 +25,11 @@ def test_the_workbench_version_is_its_commit_marked_when_tracked_files_changed(t
     _git(repo, "add", "a.py")
     _git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "one")
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
-    assert provenance.workbench_version(repo) == commit and len(commit) == 40
+    assert provenance.workbench_version(str(repo)) == commit and len(commit) == 40
     (repo / "a.py").write_text("x = 2\n")
     (repo / "untracked.txt").write_text("runs are not code\n")
     provenance.workbench_version.cache_clear()
-    assert provenance.workbench_version(repo) == f"{commit} with local changes"
+    assert provenance.workbench_version(str(repo)) == f"{commit} with local changes"
 
 
 def test_a_resume_appends_an_entry_and_replaces_those_it_redoes_and_compare_folds_changes(tmp_path):

@@ -41,7 +41,7 @@ FIELDS = {
 
 
 @functools.cache
-def workbench_version(root: Path = ROOT) -> str:
+def workbench_version(root: str = str(ROOT)) -> str:
     """The Workbench's git commit, marked when tracked files have local changes; 'unknown' outside a git checkout."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)

@@ -1,4 +1,4 @@
-"""The command line: train, resume, generate, export and list runs.
+"""The command line: train, resume, generate, export, evaluate, list runs, and the sweep commands (`sweeps/commands.py`).
 
 TensorFlow is imported only by the commands that need it, so `runs` and `--help` are quick.
 Errors a user can cause, and a run folder that cannot be written (a full disk, no permission), print one
@@ -19,9 +19,11 @@ from gan_core.config import load_config, preset_names
 from gan_core.errors import GanError
 from gan_core.history_metrics import progress_text
 from gan_core.store.runs import RunStore, export_zip, write_error
+from gan_core.sweeps import commands as sweep_commands
 
 EXIT_USER_ERROR = 2
 EXIT_NOT_FINISHED = 3
+NO_TENSORFLOW = ("runs", *sweep_commands.COMMANDS)  # quick commands: their process never imports TensorFlow
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,12 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="Print the full result as JSON.")
 
     add("runs", "List runs with their status and last losses.")
+    sweep_commands.add_parsers(add)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.verbose and args.command != "runs":
+    if not args.verbose and args.command not in NO_TENSORFLOW:
         import_tensorflow_quietly()
     store = RunStore(args.runs_dir)
     try:
@@ -115,7 +118,7 @@ def import_tensorflow_quietly() -> None:
 
 
 # ---- commands ---------------------------------------------------------------------------
-SCHEDULE_KEYS = ("epochs", "steps", "sample_every", "checkpoint_every", "eval_every", "steps_per_call")
+SCHEDULE_KEYS = ("epochs", "steps", "time_limit", "sample_every", "checkpoint_every", "eval_every", "steps_per_call")
 
 
 def cmd_train(args: argparse.Namespace, store: RunStore) -> int:
@@ -284,4 +287,5 @@ COMMANDS = {
     "export": cmd_export,
     "evaluate": cmd_evaluate,
     "runs": cmd_runs,
+    **sweep_commands.COMMANDS,
 }

@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import json
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 from gan_core.errors import ConfigError
 
 PRESET_DIR = Path(__file__).parent / "presets"
+USER_PRESETS_ENV = "GAN_PRESETS_DIR"
+PRESET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 SHOWN_CHARS = 80  # longest value quoted in an error message
 DEFAULT_FAMILY = "dcgan"
 
@@ -52,6 +55,10 @@ class CommonSettings(Settings):
     batch_size: int = setting(64, "Images per training step.", "optimizer", "Batch size", min=1, max=4096)
     epochs: int = setting(10, "Passes over the data (ignored when steps > 0).", "schedule", "Epochs", min=0, max=100_000)
     steps: int = setting(0, "Generator steps to train; 0 means use epochs.", "schedule", "Steps (0 = use epochs)", min=0, max=100_000_000)
+    time_limit: int = setting(
+        0, "Stop after this many seconds of training, summed over resumes (0 = no limit); the run ends finished at the step it reached.",
+        "schedule", "Time limit in seconds (0 = none)", min=0, max=100_000_000,
+    )
     sample_every: int = setting(50, "Save a fixed-seed sample grid every N steps.", "schedule", "Sample every N steps", min=1, max=1_000_000)
     checkpoint_every: int = setting(200, "Save a checkpoint every N steps.", "schedule", "Checkpoint every N steps", min=1, max=1_000_000)
     eval_every: int = setting(
@@ -324,15 +331,30 @@ def parse_assignment(text: str, family: str = DEFAULT_FAMILY) -> tuple[str, Any]
     return key, raw
 
 
+def user_presets_dir() -> Path:
+    """Where a user's own presets live: $GAN_PRESETS_DIR, default ~/.config/gan-workbench/presets."""
+    return Path(os.environ.get(USER_PRESETS_ENV) or Path.home() / ".config" / "gan-workbench" / "presets")
+
+
+def _preset_paths() -> dict[str, Path]:
+    """Every preset by name: the user's first, so the built-ins (which a user preset may not shadow) win."""
+    paths = {p.stem: p for p in sorted(user_presets_dir().glob("*.json")) if PRESET_NAME.fullmatch(p.stem)}
+    return paths | {p.stem: p for p in sorted(PRESET_DIR.glob("*.json"))}
+
+
 def preset_names() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+    return sorted(_preset_paths())
+
+
+def is_user_preset(name: str) -> bool:
+    return _preset_paths().get(name, PRESET_DIR).parent != PRESET_DIR
 
 
 def load_preset(name: str) -> RunConfig:
-    path = PRESET_DIR / f"{name}.json"
-    if name not in preset_names():
-        raise ConfigError(f"Unknown preset {_shown(name)}; presets: {', '.join(preset_names())}.")
-    return RunConfig.from_file(path)
+    paths = _preset_paths()
+    if name not in paths:
+        raise ConfigError(f"Unknown preset {_shown(name)}; presets: {', '.join(sorted(paths))}.")
+    return RunConfig.from_file(paths[name])
 
 
 def load_config(name_or_path: str) -> RunConfig:

@@ -40,7 +40,7 @@ SCREENSHOTS_ENV = "GAN_SCREENSHOTS_DIR"
 STEPS, EVERY = (2000, 500) if os.environ.get(SCREENSHOTS_ENV) else (30, 10)
 SECOND = 1000  # Playwright timeouts are in milliseconds
 EXCEPTION = '[data-testid="stException"]'
-SIDEBAR = ["Home", "Configure", "Train", "Generate", "Evaluate", "Compare", "Models"]
+SIDEBAR = ["Home", "Configure", "Train", "Sweep", "Generate", "Evaluate", "Compare", "Models"]
 
 try:
     from playwright.sync_api import Error as PlaywrightError

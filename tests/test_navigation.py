@@ -1,4 +1,4 @@
-"""The router (app.py) and the shared run picker: the seven pages in their sections, Home first, and the
+"""The router (app.py) and the shared run picker: the eight pages in their sections, Home first, and the
 selected run kept in session state and ?run= across pages, links and the picker."""
 
 import time
@@ -13,7 +13,7 @@ from gan_core.dashboard import common as ui_common
 from gan_core.store.runs import RunStore
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-TITLES = ["Home", "Configure", "Train", "Generate", "Evaluate", "Compare", "Models"]
+TITLES = ["Home", "Configure", "Train", "Sweep", "Generate", "Evaluate", "Compare", "Models"]
 TINY = RunConfig(dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=6, sample_every=3, checkpoint_every=3)
 
 
@@ -50,10 +50,10 @@ def open_app(run_id: str | None = None, page: str | None = None) -> AppTest:
     return at.run()
 
 
-def test_the_page_list_has_seven_pages_in_sections_home_first():
+def test_the_page_list_has_eight_pages_in_sections_home_first():
     specs = ui_common.page_specs()
     assert [spec.title for spec in specs] == TITLES
-    assert [spec.url_path for spec in specs] == ["", "configure", "train", "generate", "evaluate", "compare", "models"]
+    assert [spec.url_path for spec in specs] == ["", "configure", "train", "sweep", "generate", "evaluate", "compare", "models"]
     assert specs[0] is ui_common.HOME and specs[0].path == "pages/home.py"
     assert list(ui_common.PAGES) == ["Experiment", "Results"]
     root = Path(APP).parent
@@ -63,7 +63,7 @@ def test_the_page_list_has_seven_pages_in_sections_home_first():
     assert all(spec.path == f"pages/{spec.url_path or 'home'}.py" for spec in specs)
 
 
-def test_the_router_declares_the_seven_pages_with_home_the_default(store, monkeypatch):
+def test_the_router_declares_the_eight_pages_with_home_the_default(store, monkeypatch):
     declared = []
     real_navigation = streamlit.navigation
 
@@ -78,8 +78,8 @@ def test_the_router_declares_the_seven_pages_with_home_the_default(store, monkey
     assert list(sections) == ["Experiment", "Results"]
     pages = [page for section in sections.values() for page in section]
     assert [page.title for page in pages] == TITLES
-    assert [page.url_path for page in pages] == ["", "configure", "train", "generate", "evaluate", "compare", "models"]
-    assert [page.visibility for page in pages] == ["visible"] * 7
+    assert [page.url_path for page in pages] == ["", "configure", "train", "sweep", "generate", "evaluate", "compare", "models"]
+    assert [page.visibility for page in pages] == ["visible"] * 8
 
 
 def test_a_url_with_run_selects_that_run_on_each_single_run_page(runs):
@@ -139,7 +139,7 @@ def test_home_selects_the_run_of_the_url_and_links_carry_it(runs):
     assert list(links) == ["New experiment", "Train", "Generate", "Evaluate", "Compare", "Models"]
     assert {label: (link.page, link.query_string) for label, link in links.items()} == {
         "New experiment": ("configure", f"run={runs[1]}"),
-        **{label: (label.lower(), f"run={runs[1]}") for label in TITLES[2:]},
+        **{label: (label.lower(), f"run={runs[1]}") for label in list(links)[1:]},
     }
 
 

@@ -50,6 +50,7 @@ PAGES: dict[str, tuple[PageSpec, ...]] = {
         HOME,
         PageSpec("pages/configure.py", "Configure", "configure"),
         PageSpec("pages/train.py", "Train", "train"),
+        PageSpec("pages/sweep.py", "Sweep", "sweep"),
     ),
     "Results": (
         PageSpec("pages/generate.py", "Generate", "generate"),

@@ -40,7 +40,7 @@ MAX_JOBS_ENV = "GAN_MAX_JOBS"
 # thread contention and memory; queued runs start as soon as the running one ends.
 DEFAULT_MAX_JOBS = 1
 RESUMABLE_STATES = ("stopped", "crashed", "finished", "diverged")
-RESUME_CHANGES = ("epochs", "steps", "sample_every", "checkpoint_every", "eval_every")
+RESUME_CHANGES = ("epochs", "steps", "time_limit", "sample_every", "checkpoint_every", "eval_every")
 RECENT_STEPS = 50  # history rows behind the ETA and throughput
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -56,15 +56,15 @@ def max_jobs() -> int:
 
 
 # ---- launching and controlling jobs ---------------------------------------------------------
-def start_job(store: RunStore, config: RunConfig) -> Run:
-    """Create a queued run and launch its worker; return the run at once."""
+def start_job(store: RunStore, config: RunConfig, tags: dict[str, Any] | None = None) -> Run:
+    """Create a queued run and launch its worker; return the run at once. `tags` go to status.json (a sweep's id and trial)."""
     max_jobs()
     with _refused_by_disk(store, "start the run"):
         run = store.create(config)
         try:
             with _queue_lock(store):
                 worker = _launch(store, run, resume=False)
-                run.update_status(pid=worker.pid, host=socket.gethostname(), queued_at=time.time())
+                run.update_status(pid=worker.pid, host=socket.gethostname(), queued_at=time.time(), **(tags or {}))
         except OSError:
             shutil.rmtree(run.dir, ignore_errors=True)  # no half-made run left queued forever
             raise
@@ -115,9 +115,9 @@ def schedule_unit(config: RunConfig) -> str:
 
 
 def more_training(config: RunConfig, amount: int) -> dict[str, int]:
-    """The schedule change that trains `amount` more epochs (or steps, for a run scheduled in steps)."""
+    """The schedule change that trains `amount` more epochs (or steps, for a run scheduled in steps), lifting any time limit."""
     unit = schedule_unit(config)
-    return {unit: getattr(config, unit) + amount}
+    return {unit: getattr(config, unit) + amount} | ({"time_limit": 0} if config.time_limit else {})
 
 
 def stop_job(run: Run) -> None:
@@ -143,14 +143,17 @@ def has_checkpoint(run: Run) -> bool:
 
 def _launch(store: RunStore, run: Run, resume: bool) -> subprocess.Popen:
     """Start the worker detached from this process, its output going to worker.log."""
-    command = [sys.executable, "-m", "gan_core", "work", run.id, "--runs-dir", str(store.root.resolve())]
-    if resume:
-        command.append("--resume")
+    return spawn_detached(["work", run.id, "--runs-dir", str(store.root.resolve()), *(["--resume"] if resume else [])], run.dir / "worker.log")
+
+
+def spawn_detached(arguments: list[str], log_path: Path) -> subprocess.Popen:
+    """Run `python -m gan_core ARGUMENTS` in a new session (no page rerun or server restart stops it), output appended to log_path."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_DIR), env.get("PYTHONPATH")]))
-    with open(run.dir / "worker.log", "ab") as log:
+    with open(log_path, "ab") as log:
         return subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            [sys.executable, "-m", "gan_core", *arguments], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env=env, start_new_session=True,
         )
 
 

@@ -267,6 +267,8 @@ class Trainer:
         while step < self.total_steps:
             if self.stop_event.is_set() or self.run.stop_requested():
                 return self._finish(step, pending, "stopped", "Stopped on request.")
+            if self.config.time_limit and self._train_seconds >= self.config.time_limit:
+                return self._finish(step, pending, "finished", f"Reached the time limit of {self.config.time_limit} s of training at step {step}.")
             k = self._call_size(step)
             started = time.perf_counter()
             values = self.train_fn(self.iterator, tf.constant(k, dtype=tf.int32), self.phase_at(step)).numpy()

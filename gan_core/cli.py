@@ -1,6 +1,6 @@
-"""The command line: train, resume, generate, export, evaluate, list runs, and the sweep commands (`sweeps/commands.py`).
+"""The command line: train, resume, generate, export, evaluate, report, list runs, and the sweep commands (`sweeps/commands.py`).
 
-TensorFlow is imported only by the commands that need it, so `runs` and `--help` are quick.
+TensorFlow is imported only by the commands that need it, so `runs`, `report` and `--help` are quick.
 Errors a user can cause, and a run folder that cannot be written (a full disk, no permission), print one
 sentence and exit with status 2.
 """
@@ -23,7 +23,7 @@ from gan_core.sweeps import commands as sweep_commands
 
 EXIT_USER_ERROR = 2
 EXIT_NOT_FINISHED = 3
-NO_TENSORFLOW = ("runs", *sweep_commands.COMMANDS)  # quick commands: their process never imports TensorFlow
+NO_TENSORFLOW = ("runs", "report", *sweep_commands.COMMANDS)  # quick commands: their process never imports TensorFlow
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--n", type=int, help="Images per side (default: the held-out set size, at most 10000).")
     evaluate.add_argument("--step", type=int, help="Checkpoint step (default: the newest).")
     evaluate.add_argument("--json", action="store_true", help="Print the full result as JSON.")
+
+    report = add("report", "Write a run's report: one HTML file (charts, sample grids, quality, config, environment) that opens offline.")
+    report.add_argument("run_id")
+    report.add_argument("--out", help="The .html file to write (default: RUN_ID.html in the current folder).")
 
     add("runs", "List runs with their status and last losses.")
     sweep_commands.add_parsers(add)
@@ -256,6 +260,22 @@ def cmd_evaluate(args: argparse.Namespace, store: RunStore) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, store: RunStore) -> int:
+    from gan_core.dashboard.report import run_report
+    from gan_core.store.runs import atomic_write_text
+
+    run = store.get(args.run_id)
+    out = Path(args.out or f"{run.id}.html")
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise GanError(f"--out must end in .html; got '{out}'.")
+    try:
+        atomic_write_text(out, run_report(run))
+    except OSError as exc:
+        raise write_error(f"the report to {out}", exc) from None
+    print(out)
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace, store: RunStore) -> int:
     runs = store.list()
     if not runs:
@@ -286,6 +306,7 @@ COMMANDS = {
     "apply": cmd_apply,
     "export": cmd_export,
     "evaluate": cmd_evaluate,
+    "report": cmd_report,
     "runs": cmd_runs,
     **sweep_commands.COMMANDS,
 }

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from gan_core.dashboard import report
 from gan_core.dashboard.common import get_store, page_link, selected_run_id, start_page
 from gan_core.dashboard.compare import (
     config_table,
@@ -33,6 +34,11 @@ smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, help="Exponential movin
 if not chosen:
     st.stop()
 runs = {run_id: store.get(run_id) for run_id in chosen}
+st.download_button(
+    "Download report (HTML)", data=lambda: report.comparison_report(runs, smoothing), file_name=f"comparison-of-{len(runs)}-runs.html",
+    mime="text/html", on_click="ignore", icon=":material/download:",
+    help="One file with these runs' charts, configs, environments and last sample grids; it opens offline in any browser.",
+)
 
 st.subheader("Losses")
 rows = {run_id: run.history_rows() for run_id, run in runs.items()}

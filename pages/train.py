@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from gan_core.dashboard import charts
+from gan_core.dashboard import charts, report
 from gan_core.dashboard.common import get_store, page_link, run_picker, start_page
 from gan_core.errors import GanError
 from gan_core.history_metrics import groups as metric_groups
@@ -138,3 +138,8 @@ def live_charts() -> None:
 
 live_status(polling)
 live_charts()
+st.download_button(  # built on click: the fragments above rerun while training, this button does not rebuild anything
+    "Download report (HTML)", data=lambda: report.run_report(run), file_name=f"{run.id}.html", mime="text/html",
+    on_click="ignore", icon=":material/download:",
+    help="One file with this run's charts, sample grids, quality, config and environment; it opens offline in any browser.",
+)

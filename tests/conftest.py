@@ -28,3 +28,19 @@ def job_store(tmp_path, monkeypatch):
         pid = run.raw_status().get("pid")
         if isinstance(pid, int) and pid != os.getpid() and pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def deferred_downloads(monkeypatch):
+    """The callables of the download buttons a page builds on click (`data=callable`), by file name: call one to get the file."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    found = {}
+    register = MediaFileManager.add_deferred
+
+    def record(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        found[file_name] = data_callable
+        return register(self, data_callable, mimetype, coordinates, file_name=file_name, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", record)
+    return found

@@ -56,10 +56,22 @@ def test_two_runs_overlaid_with_their_configs_and_final_figures(runs_dir, traine
     configs = at.dataframe[0].value
     assert list(configs.columns) == [slow.id, fast.id]
     assert configs.loc["g_lr"].tolist() == ["0.0002", "0.001"]
-    assert at.caption[0].value == "2 of 31 fields differ: name, g_lr."
+    assert at.caption[0].value == "2 of 32 fields differ: name, g_lr."
     finals = at.dataframe[2].value.set_index("run")
     assert finals.loc[slow.id, "final step"] == 6 and finals.loc[fast.id, "state"] == "finished"
     assert finals["G loss (last)"].notna().all()
+
+
+def test_the_chosen_runs_download_as_one_report(runs_dir, trained, deferred_downloads):
+    _, slow, fast = trained
+    at = compare_page(slow.id)
+    assert [button.label for button in at.get("download_button")] == ["Download report (HTML)"]
+    at.slider[0].set_value(0.0).run()
+    document = deferred_downloads["comparison-of-2-runs.html"]()  # built only when clicked, with the page's smoothing
+    assert "<title>Comparison of 2 runs</title>" in document and "at step 6</figcaption>" in document
+    assert document.count('class="plotly-graph-div"') == 2 and '<tr class="differs"><th>g_lr</th><td>0.0002</td><td>0.001</td></tr>' in document
+    losses = [row["g_loss"] for row in slow.history_rows()]
+    assert json.dumps(losses, separators=(",", ":")).strip("[]") in document, "unsmoothed, as the slider says"
 
 
 def test_each_runs_environment_is_set_side_by_side_and_a_changed_one_is_marked(trained, tmp_path, monkeypatch):
@@ -92,7 +104,7 @@ def test_one_run_chosen_draws_one_line_per_chart(runs_dir, trained):
     at = compare_page()
     at.multiselect[0].set_value([slow.id]).run()
     assert chart_traces(at) == [[slow.id], [slow.id]]
-    assert at.caption[0].value == "0 of 31 fields differ."
+    assert at.caption[0].value == "0 of 32 fields differ."
 
 
 def test_fewer_than_two_runs_points_to_configure(tmp_path, monkeypatch):

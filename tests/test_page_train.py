@@ -48,7 +48,7 @@ def test_an_empty_store_points_to_the_configure_page(store):
     assert not at.get("plotly_chart")
 
 
-def test_a_finished_run_shows_progress_charts_samples_and_can_train_more(store):
+def test_a_finished_run_shows_progress_charts_samples_and_can_train_more(store, deferred_downloads):
     from gan_core.training.loop import train_run
 
     run = store.create(tiny())
@@ -77,7 +77,9 @@ def test_a_finished_run_shows_progress_charts_samples_and_can_train_more(store):
     assert slider.options == ["0", "3", "6"] and slider.value == 6
     slider.set_value(3).run()
     assert at.get("image")[0].proto.imgs[0].caption == "The same fixed noise at step 3"
-    assert at.get("download_button")[0].label == "Download the training as a GIF"
+    assert [b.label for b in at.get("download_button")] == ["Download the training as a GIF", "Download report (HTML)"]
+    document = deferred_downloads[f"{run.id}.html"]()  # built only when clicked
+    assert f"<title>Run report: {run.id}</title>" in document and document.count('class="plotly-graph-div"') == 4
     assert [b.label for b in at.button] == ["Resume"]
 
     at.number_input[0].set_value(3)

@@ -15,6 +15,7 @@ import base64
 import csv
 import io
 import json
+import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -272,6 +273,16 @@ def load_result(run: Run, step: int, n: int) -> dict | None:
         return None
     current = isinstance(result, dict) and result.get("format") == RESULT_FORMAT
     return result if current and result.get("evaluator", {}).get("version") == EVALUATOR_VERSION else None
+
+
+def saved_evaluations(run: Run) -> list[dict]:
+    """Every evaluation saved in the run folder with the current formats, by step and then N."""
+    found = []
+    for path in sorted((run.dir / "evaluations").glob("step_*_n*.json")):
+        match = re.fullmatch(r"step_(\d+)_n(\d+)", path.stem)
+        if match and (result := load_result(run, int(match[1]), int(match[2]))) is not None:
+            found.append(result)
+    return found
 
 
 @lru_cache(maxsize=16)

@@ -93,19 +93,20 @@ def live_sweep(active: bool) -> None:
     ended = int(table["state"].isin(["complete", "failed"]).sum())
     st.progress(min(1.0, ended / spec.planned_trials()), text=f"{state}: {ended} of {spec.planned_trials()} trials ended "
                 f"({spec.search} search, {spec.budget_text()} each, {spec.direction} {spec.objective})")
+    controls = st.container()  # always there, so a state change never shifts (and duplicates) the elements below
     if state == "running":
-        if st.button("Stop sweep", icon=":material/stop:", help="Running trials stop after their current step, with a checkpoint."):
+        if controls.button("Stop sweep", icon=":material/stop:", help="Running trials stop after their current step, with a checkpoint."):
             sweep.stop_path.touch()
             st.rerun()
     elif state in ("stopped", "paused"):
-        if st.button("Resume sweep", icon=":material/play_arrow:", help="Starts a worker that resumes the stopped trials and goes on."):
+        if controls.button("Resume sweep", icon=":material/play_arrow:", help="Starts a worker that resumes the stopped trials and goes on."):
             start_worker(sweep, store)
             st.rerun()
     elif state == "stopping":
-        st.button("Stopping…", icon=":material/stop:", disabled=True)
+        controls.button("Stopping…", icon=":material/stop:", disabled=True)
     st.dataframe(
         table.assign(run=["./train?run=" + run_id if run_id else None for run_id in table["run"]]), hide_index=True,
-        column_config={"run": st.column_config.LinkColumn("run", display_text=r"run=(.*)"), "error": st.column_config.TextColumn(width="large")},
+        column_config={"run": st.column_config.LinkColumn("run", display_text=r"run=(.*)", width="medium"), "error": st.column_config.TextColumn(width="large")},
     )
     history, parallel, importance = st.tabs(["Optimization history", "Parallel coordinates", "Parameter importances"])
     history.plotly_chart(history_figure(study, spec.objective), key="sweep_history")

@@ -44,3 +44,22 @@ def deferred_downloads(monkeypatch):
 
     monkeypatch.setattr(MediaFileManager, "add_deferred", record)
     return found
+
+
+@pytest.fixture
+def evaluator_env(cache_dir, monkeypatch, tmp_path):
+    """A runs folder whose runs measure quality with the session's evaluator; no training worker outlives the test."""
+    import json
+    import os
+    import signal
+
+    from gan_core.store.runs import pid_alive
+
+    monkeypatch.setenv("GAN_CACHE_DIR", str(cache_dir))
+    monkeypatch.setenv("GAN_EVALUATOR_EPOCHS", "1")
+    monkeypatch.setenv("GAN_MAX_JOBS", "1")
+    yield tmp_path / "runs"
+    for status in tmp_path.glob("*/*/status.json"):  # every runs folder of the test (a second "machine" too)
+        pid = json.loads(status.read_text()).get("pid")
+        if isinstance(pid, int) and pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)

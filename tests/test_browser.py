@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -109,7 +110,7 @@ def dashboard(tmp_path):
     """The URL of a fresh dashboard over an empty run store; the server and its workers end afterwards."""
     runs_dir, log = tmp_path / "runs", tmp_path / "streamlit.log"
     port = free_port()
-    env = dict(os.environ, GAN_RUNS_DIR=str(runs_dir), GAN_MAX_JOBS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, GAN_RUNS_DIR=str(runs_dir), GAN_PRESETS_DIR=str(tmp_path / "presets"), GAN_MAX_JOBS="1", TF_CPP_MIN_LOG_LEVEL="3")
     command = [
         sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
@@ -468,3 +469,43 @@ def test_a_user_leaves_a_training_run_stops_resumes_and_takes_the_generator_away
     shown = subprocess.run([sys.executable, "-c", code, str(saved)], capture_output=True, text=True, timeout=120,
                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert "SHAPE (3, 28, 28, 1)" in shown.stdout, shown.stderr[-2000:]
+
+
+def test_a_user_starts_a_tiny_sweep_watches_its_trials_fill_the_table_and_keeps_the_best_as_a_preset(page, dashboard, tmp_path, screenshot_dirs):
+    """Sweep page in Chromium: two 10-step mlp-gan trials over the loss, started from the form, fill the live table
+    and the parallel-coordinates chart; the best becomes a preset that Configure offers."""
+    url, runs_dir, log = dashboard
+    try:
+        page.goto(f"{url}/sweep")
+        expect(page.get_by_text("No sweeps yet")).to_be_visible(timeout=60 * SECOND)
+        page.get_by_role("combobox", name="Base preset").click()
+        page.get_by_role("option", name="mlp-gan", exact=True).click()
+        expect(page.get_by_role("combobox", name="Base preset")).to_have_value("mlp-gan", timeout=30 * SECOND)
+        g_lr = page.get_by_role("textbox", name="g_lr", exact=True)
+        g_lr.fill("1e-4:1e-3:log")
+        g_lr.press("Enter")
+        set_number(page, "Trials", 2)
+        set_number(page, "Training steps per trial", 10)
+        page.get_by_role("combobox", name="Objective").click()
+        page.get_by_role("option", name="d_loss", exact=True).click()
+        page.get_by_role("button", name="Start sweep").click()
+
+        progress = page.get_by_text("trials ended (random search, 10 steps each, minimize d_loss)")
+        expect(progress).to_be_visible(timeout=60 * SECOND)
+        cells = page.get_by_test_id("stDataFrame").locator('td[role="gridcell"]')  # the grid's accessible copy of its canvas
+        expect(cells.filter(has_text=re.compile(r"^(running|complete)$")).first).to_be_attached(timeout=120 * SECOND)
+        expect(page.get_by_text("finished: 2 of 2 trials ended")).to_be_visible(timeout=180 * SECOND)
+        expect(cells.filter(has_text=re.compile(r"^complete$"))).to_have_count(2, timeout=30 * SECOND)
+        page.get_by_role("tab", name="Parallel coordinates").click()
+        expect(page.get_by_text("Parallel Coordinate Plot", exact=True)).to_be_visible(timeout=30 * SECOND)
+        screenshot(page, screenshot_dirs, "sweep")
+
+        statuses = [json.loads(path.read_text()) for path in runs_dir.glob("*/status.json")]
+        assert sorted(s["trial"] for s in statuses) == [0, 1] and {s["state"] for s in statuses} == {"finished"}
+        page.get_by_role("button", name="Make preset").click()
+        expect(page.get_by_text("Choose it on Configure to train it again.")).to_be_visible(timeout=30 * SECOND)
+        assert [p.name for p in (tmp_path / "presets").glob("*.json")] == ["mlp-gan-sweep-best.json"]
+        expect(page.locator(EXCEPTION)).to_have_count(0)
+    except Exception:
+        report_failure(page, tmp_path, log, runs_dir)
+        raise

@@ -64,19 +64,6 @@ def spawn(*args, runs_dir, log: Path) -> subprocess.Popen:
         )
 
 
-@pytest.fixture
-def evaluator_env(cache_dir, monkeypatch, tmp_path):
-    """Trials measure their quality with the session's evaluator (one epoch when it is trained here); no worker outlives the test."""
-    monkeypatch.setenv("GAN_CACHE_DIR", str(cache_dir))
-    monkeypatch.setenv("GAN_EVALUATOR_EPOCHS", "1")
-    monkeypatch.setenv("GAN_MAX_JOBS", "1")
-    yield tmp_path / "runs"
-    for status in (tmp_path / "runs").glob("*/status.json"):
-        pid = json.loads(status.read_text()).get("pid")
-        if isinstance(pid, int) and pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
-
-
 # ---- the spec ---------------------------------------------------------------------------
 def test_dimensions_are_parsed_with_the_fields_types_and_checked_against_the_base():
     g_lr = parse_dimension("g_lr=1e-4:1e-3:log", BASE)
@@ -242,6 +229,7 @@ def test_a_sweep_goes_on_after_its_worker_and_a_trials_run_are_killed(evaluator_
     assert jobs.job_status(run)["state"] == "running"  # the run trains in its own process
     os.kill(run.raw_status()["pid"], signal.SIGKILL)
     wait_for(lambda: jobs.job_status(run)["state"] == "crashed", "the run to read as crashed")
+    wait_for(lambda: not pid_alive(worker_pid), "the killed sweep worker to be gone")  # SIGKILL is delivered, not awaited
     assert sweep_state(sweep, open_study(sweep)) == "paused"
 
     again = cli("sweep-worker", sweep_id, runs_dir=runs_dir)

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import time
 from dataclasses import dataclass
@@ -59,11 +60,11 @@ class Sweep:
     def stop_requested(self) -> bool:
         return self.stop_path.exists()
 
-    def heartbeat(self) -> None:
-        """Mark this process as a live worker of the sweep."""
+    def heartbeat(self, pid: int | None = None) -> None:
+        """Mark this process (or a worker just started by it, so the page reads the sweep as running at once) as live."""
         folder = self.dir / "workers"
         folder.mkdir(exist_ok=True)
-        (folder / f"{socket.gethostname()}-{os.getpid()}").write_text(str(time.time()))
+        (folder / f"{socket.gethostname()}-{pid or os.getpid()}").write_text(str(time.time()))
 
     def leave(self) -> None:
         (self.dir / "workers" / f"{socket.gethostname()}-{os.getpid()}").unlink(missing_ok=True)
@@ -93,8 +94,12 @@ class SweepStore:
         slug = re.sub(r"[^A-Za-z0-9]+", "-", spec.name).strip("-")[:30] or "sweep"
         sweep = Sweep(self.root / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}-{secrets.token_hex(2)}")
         sweep.dir.mkdir(parents=True)
-        atomic_write_json(sweep.dir / "sweep.json", {"id": sweep.id, "storage": storage, "created": time.time(), "spec": spec.to_dict()})
-        open_study(sweep, spec).set_user_attr("spec", spec.to_dict())
+        try:
+            atomic_write_json(sweep.dir / "sweep.json", {"id": sweep.id, "storage": storage, "created": time.time(), "spec": spec.to_dict()})
+            open_study(sweep, spec).set_user_attr("spec", spec.to_dict())
+        except BaseException:  # an unreachable storage, a full disk: no half-made sweep is left behind
+            shutil.rmtree(sweep.dir, ignore_errors=True)
+            raise
         return sweep
 
     def join(self, sweep_id: str, storage: str) -> Sweep:
@@ -107,7 +112,7 @@ class SweepStore:
         import optuna
 
         try:
-            study = optuna.load_study(study_name=sweep_id, storage=storage)
+            study = optuna.load_study(study_name=sweep_id, storage=database_storage(storage))
         except KeyError:
             raise RunError(f"No sweep '{sweep_id}' in the storage {redacted(storage)}.") from None
         sweep.dir.mkdir(parents=True, exist_ok=True)
@@ -137,6 +142,11 @@ def redacted(storage: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", storage)[:120]
 
 
+def driver_url(storage: str) -> str:
+    """A PostgreSQL URL pinned to the psycopg driver that requirements.txt installs (SQLAlchemy 1.4 would pick psycopg2)."""
+    return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", storage)
+
+
 def open_study(sweep: Sweep, spec: SweepSpec | None = None):
     """The sweep's Optuna study, created on first use, with its sampler (seeded) and direction."""
     import optuna
@@ -149,15 +159,20 @@ def open_study(sweep: Sweep, spec: SweepSpec | None = None):
 
 
 def _storage(sweep: Sweep):
-    from optuna.storages import RDBStorage
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-    url = sweep.storage
-    if not url:
+    if not sweep.storage:
         return JournalStorage(JournalFileBackend(str(sweep.dir / JOURNAL)))
+    return database_storage(sweep.storage)
+
+
+def database_storage(url: str):
+    """Optuna's storage in a database; a missing driver, a refused connection or a bad URL is one sentence."""
+    from optuna.storages import RDBStorage
+
     try:
-        return RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
-    except Exception as exc:  # a driver missing, a refused connection, a bad URL: one sentence
+        return RDBStorage(driver_url(url), engine_kwargs={"pool_pre_ping": True})
+    except Exception as exc:
         raise RunError(f"Cannot open the sweep storage {redacted(url)}: {str(exc).splitlines()[0][:200]}") from None
 
 

@@ -37,7 +37,8 @@ POLL_SECONDS = 2.0
 def start_worker(sweep: Sweep, store: RunStore) -> None:
     """Start a sweep worker detached from this process (the Sweep page's Start and Resume), its output in the sweep's worker.log."""
     sweep.stop_path.unlink(missing_ok=True)
-    jobs.spawn_detached(["sweep-worker", sweep.id, "--runs-dir", str(store.root.resolve())], sweep.dir / "worker.log")
+    worker = jobs.spawn_detached(["sweep-worker", sweep.id, "--runs-dir", str(store.root.resolve())], sweep.dir / "worker.log")
+    sweep.heartbeat(worker.pid)
 
 
 def distributions(spec: SweepSpec) -> dict[str, Any]:
@@ -97,8 +98,11 @@ class SweepWorker:
         return self.study.get_trials(deepcopy=False, states=states)
 
     def remaining(self) -> int:
-        """Trials still to start in the whole sweep."""
-        return max(0, self.spec.planned_trials() - sum(counted(t) for t in self.trials()))
+        """Trials still to start in the whole sweep: a retry queued for a lost trial (waiting) is one of them."""
+        from optuna.trial import TrialState
+
+        started = [t for t in self.trials() if t.state != TrialState.WAITING]
+        return max(0, self.spec.planned_trials() - sum(counted(t) for t in started))
 
     def others_running(self) -> bool:
         from optuna.trial import TrialState
@@ -217,10 +221,10 @@ class SweepWorker:
                     jobs.resume_job(self.store, run_id)  # stopped with the sweep: it goes on with it
                 self.say(f"trial #{trial.number}: taken over from a worker that ended (run {run_id})")
                 continue
-            self._fail(trial.number, f"its worker {trial.user_attrs.get('worker', '?')} stopped answering")
-            if self.spec.on_crash == "retry":
-                self._set(trial.number, "replaced", True)
+            if self.spec.on_crash == "retry":  # queued before the lost trial ends, so no racing worker sees a free slot
                 self.study.enqueue_trial(trial.params)
+                self._set(trial.number, "replaced", True)
+            self._fail(trial.number, f"its worker {trial.user_attrs.get('worker', '?')} stopped answering")
 
     def stop_trials(self) -> bool:
         """Stop this worker's running trials; True once none is still training."""

@@ -104,9 +104,11 @@ def live_sweep(active: bool) -> None:
             st.rerun()
     elif state == "stopping":
         controls.button("Stopping…", icon=":material/stop:", disabled=True)
+    numbers = [spec.objective, *(d.field for d in spec.dimensions if d.kind == "float")]  # 1.37e-04, not 0.0001
     st.dataframe(
         table.assign(run=["./train?run=" + run_id if run_id else None for run_id in table["run"]]), hide_index=True,
-        column_config={"run": st.column_config.LinkColumn("run", display_text=r"run=(.*)", width="medium"), "error": st.column_config.TextColumn(width="large")},
+        column_config={"run": st.column_config.LinkColumn("run", display_text=r"run=(.*)", width="medium"),
+                       "error": st.column_config.TextColumn(width="large")} | {name: st.column_config.NumberColumn(format="%.3g") for name in numbers},
     )
     history, parallel, importance = st.tabs(["Optimization history", "Parallel coordinates", "Parameter importances"])
     history.plotly_chart(history_figure(study, spec.objective), key="sweep_history")

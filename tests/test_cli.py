@@ -176,9 +176,9 @@ def test_sigterm_stops_cleanly_with_a_checkpoint(tmp_path):
     assert history_steps(tmp_path / run_id) == list(range(1, step + 1))
 
 
-def test_evaluate_prints_a_report_and_json(trained, tmp_path, monkeypatch):
+def test_evaluate_prints_a_report_and_json(trained, cache_dir, monkeypatch):
     runs, run_id, _ = trained
-    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GAN_CACHE_DIR", str(cache_dir))  # the session's evaluator: trained once for every test
     text = cli("evaluate", run_id, "--n", "50", runs_dir=runs, timeout=400)
     data = json.loads(cli("evaluate", run_id, "--n", "50", "--json", runs_dir=runs).stdout)
     assert "Fr" in text.stdout and "floor" in text.stdout.lower()

@@ -131,16 +131,17 @@ def test_a_bad_upload_shows_one_sentence_and_writes_nothing(at, store):
     assert not at.metric
 
 
-def test_a_failed_download_offers_the_offline_set(at, monkeypatch):
+@pytest.mark.parametrize(("name", "stand_in"), [("fashion_mnist", "mnist-5k"), ("cifar10", "mnist-5k-colour")])
+def test_a_failed_download_offers_the_offline_set(at, monkeypatch, name, stand_in):
     def offline(name, split):
         raise DataError(f"Could not download '{name}' (no network?): no route. Use the bundled offline set.")
 
     monkeypatch.setattr(datasets, "_load_keras", offline)
-    at.selectbox(key="cfg_dataset_source").set_value("fashion_mnist").run()
+    at.selectbox(key="cfg_dataset_source").set_value(name).run()
     submit(at, "Check dataset")
-    assert at.error[0].value.startswith("Could not download 'fashion_mnist' (no network?)")
-    submit(at, "Use mnist-5k instead")
-    assert at.selectbox(key="cfg_dataset_source").value == "mnist-5k"
+    assert at.error[0].value.startswith(f"Could not download '{name}' (no network?)")
+    submit(at, f"Use {stand_in} instead")
+    assert at.selectbox(key="cfg_dataset_source").value == stand_in
     assert not at.error
 
 

@@ -178,14 +178,15 @@ def _colour_arrays() -> tuple[np.ndarray, np.ndarray]:
 def _photo_patches(photos: list[np.ndarray], count: int, rng: np.random.Generator) -> np.ndarray:
     """count random COLOUR_PATCH-side crops of the photos (random photo, place and mirror), 2×2-pooled to COLOUR_SIDE."""
     which = rng.integers(len(photos), size=count)
-    patches = np.empty((count, COLOUR_PATCH, COLOUR_PATCH, 3), np.float32)
+    patches = np.empty((count, COLOUR_PATCH, COLOUR_PATCH, 3), np.uint8)
     for i, photo in enumerate(photos[w] for w in which):
         top = rng.integers(photo.shape[0] - COLOUR_PATCH + 1)
         left = rng.integers(photo.shape[1] - COLOUR_PATCH + 1)
         patch = photo[top : top + COLOUR_PATCH, left : left + COLOUR_PATCH]
         patches[i] = patch[:, ::-1] if rng.random() < 0.5 else patch
     factor = COLOUR_PATCH // COLOUR_SIDE
-    return patches.reshape(count, COLOUR_SIDE, factor, COLOUR_SIDE, factor, 3).mean(axis=(2, 4))
+    sums = patches.reshape(count, COLOUR_SIDE, factor, COLOUR_SIDE, factor, 3).sum(axis=(2, 4), dtype=np.uint16)
+    return sums.astype(np.float32) / np.float32(factor * factor)
 
 
 def _bright_colours(count: int, rng: np.random.Generator) -> np.ndarray:

@@ -13,9 +13,10 @@ import streamlit as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from gan_core.config import RunConfig, load_preset
+from gan_core.config import RunConfig, is_user_preset, load_preset, preset_names
 from gan_core.dashboard.charts import training_gif
 from gan_core.data.datasets import load_dataset
+from gan_core.errors import ConfigError
 from gan_core.evaluation import evaluator
 from gan_core.evaluation.evaluate import evaluate_run
 from gan_core.evaluation.metrics import frechet_distance
@@ -183,3 +184,20 @@ def test_cifar10_without_network_is_one_sentence_from_the_command_line(tmp_path)
     (line,) = [line for line in result.stderr.splitlines() if line.strip()]
     assert line.startswith("error: Could not download 'cifar10' (no network?): ")
     assert line.endswith("Use a bundled offline set: dataset=mnist-5k, or dataset=mnist-5k-colour for colour 32x32 images.")
+
+
+@pytest.mark.parametrize("preset", [name for name in preset_names() if not is_user_preset(name)])
+def test_every_preset_takes_the_colour_set_or_refuses_it_in_one_sentence(preset):
+    from gan_core.training.loop import check_data_fits
+
+    config = load_preset(preset).replace(dataset=COLOUR)
+    data = load_dataset(COLOUR)
+    if config.family != "cyclegan":
+        check_data_fits(config, data)  # trained on it for a few steps each while this was written
+        return
+    with pytest.raises(ConfigError) as refused:  # its default domain B is grey 28×28 digits
+        check_data_fits(config, data)
+    assert str(refused.value) == (
+        "domain_b 'mnist-5k-thick' has 28x28x1 images but domain A 'mnist-5k-colour' has 32x32x3: both domains need images of one size."
+    )
+    check_data_fits(config.replace(domain_b=COLOUR), data)

@@ -145,6 +145,15 @@ def test_a_failed_download_offers_the_offline_set(at, monkeypatch, name, stand_i
     assert not at.error
 
 
+def test_the_offline_colour_set_is_checked_and_summarised_in_colour(at):
+    at.selectbox(key="cfg_dataset_source").set_value("mnist-5k-colour").run()
+    submit(at, "Check dataset")
+    assert not at.error
+    assert at.success[0].value == "mnist-5k-colour is ready: 4500 images of 32x32x3 pixels, 10 classes."
+    generator = at.dataframe[0].value
+    assert generator["output_shape"].iloc[-1] == "(None, 32, 32, 3)"
+
+
 def test_a_config_json_fills_the_form_and_a_bad_one_is_one_sentence(at):
     at.file_uploader[0].set_value(("config.json", load_preset("cgan").to_json().encode(), "application/json")).run()
     assert at.checkbox(key="cfg_conditional").value is True

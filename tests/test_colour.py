@@ -1,6 +1,7 @@
 """Colour 32×32 images through the Workbench: training, sample grids and GIF, the evaluator, Generate, Evaluate, uploads, cifar10 offline."""
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from gan_core.dashboard.charts import training_gif
 from gan_core.data.datasets import load_dataset
 from gan_core.errors import ConfigError
 from gan_core.evaluation import evaluator
-from gan_core.evaluation.evaluate import evaluate_run
+from gan_core.evaluation.evaluate import pair_images
 from gan_core.evaluation.metrics import frechet_distance
 from gan_core.store.runs import RunStore
 from gan_core.training.loop import train_run
@@ -101,15 +102,25 @@ def test_the_evaluator_learns_the_colour_set_and_its_features_see_colour(short_e
         found.features(load_dataset("mnist-5k", "test").images[:4])
 
 
-def test_evaluate_scores_a_colour_run_beside_its_floor(store, short_evaluators):
+def test_the_evaluate_page_scores_a_colour_run_beside_its_floor(store, short_evaluators, monkeypatch):
+    monkeypatch.setenv("GAN_RUNS_DIR", str(store.root))
     run = named(store, "colour-cgan")
-    result = evaluate_run(run, n=100)
+    at = AppTest.from_file(str(ROOT / "pages" / "evaluate.py"), default_timeout=120)
+    at.session_state["run_id"] = run.id
+    at.run()
+    at.number_input[0].set_value(100).run()
+    next(b for b in at.button if b.label.startswith("Evaluate")).click().run()
+    assert not at.exception and not at.error
+    assert at.dataframe[0].value["Metric"].iloc[0] == "Fréchet distance (evaluator features) *"
+    result = json.loads((run.dir / "evaluations" / "step_000006_n0100.json").read_text())
     assert result["dataset"] == COLOUR and result["n"] == 100
     assert result["evaluator"]["accuracy"] > 0.8 and result["evaluator"]["class_names"] == [str(d) for d in range(10)]
     fd = next(row for row in result["metrics"] if row["key"] == "fd")
     assert fd["value"] > 5 * fd["floor"]  # six steps of a tiny generator are far from real colour digits
     assert 0 < fd["floor"] < 30
     assert len(result["classes"]["generated_accuracy"]) == 10  # conditional: per-class accuracy of each asked-for digit
+    pairs = pair_images(result)  # rgb() refuses a greyscale PNG: the pairs are shown in colour
+    assert pairs and all(rgb(generated).shape[-1] == rgb(nearest).shape[-1] == 3 for generated, nearest, _ in pairs)
 
 
 def test_the_generate_page_draws_a_colour_run_in_colour(store, monkeypatch):

@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-from PIL import Image
-
 from bench.loops import gan_core_loop
 from bench.time_to_quality import Entry, Judge, turn_options
 from bench.two_minutes import side_by_side
 from gan_core.config import load_preset
-from gan_core.data.images import make_grid
+from gan_core.data.images import make_grid, picture
 from gan_core.evaluation.evaluate import cheap_metrics, real_floor, reference_data
 from gan_core.store.runs import RunStore
 
@@ -42,7 +40,7 @@ def race(entries: list[Entry], judge: Judge, budget: float, slice_seconds: float
             fd, covered = last[entry.name]["fd"], last[entry.name].get("classes_covered")
             entry.curve.append((entry.seconds, entry.steps, fd))
             print(f"{entry.name:>10}: {entry.seconds:6.1f} s, {entry.steps:6d} steps, FD {fd:6.1f}, classes covered {covered}", flush=True)
-            entry.grid = Image.fromarray(make_grid(images[:64], cols=8)[..., 0])
+            entry.grid = picture(make_grid(images[:64], cols=8))
     return last
 
 
@@ -52,7 +50,7 @@ def main() -> None:
     turn_options(parser, 300.0, 30.0, "docs/families.png", "preset")
     args = parser.parse_args()
     judge = Judge()
-    floor = real_floor(judge.evaluator, reference_data("mnist-5k"), judge.n).result["values"]
+    floor = real_floor(judge.evaluator, reference_data(judge.dataset), judge.n).result["values"]
     store = RunStore(tempfile.mkdtemp(prefix="families-"))
     entries = []
     for name in args.presets:

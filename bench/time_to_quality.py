@@ -27,7 +27,7 @@ from bench.loops import Loop, gan_core_loop, tutorial_loop
 from bench.two_minutes import side_by_side
 from gan_core.config import RunConfig, load_preset
 from gan_core.data.datasets import load_dataset
-from gan_core.data.images import make_grid, to_uint8
+from gan_core.data.images import make_grid, picture, to_uint8
 from gan_core.evaluation.evaluate import SEED, cheap_metrics, check_n, make_reference, reference_data
 from gan_core.evaluation.evaluator import get_evaluator
 from gan_core.families.adversarial import run_generator as generate
@@ -63,11 +63,12 @@ def turn_options(parser: argparse.ArgumentParser, budget: float, slice_seconds: 
 
 
 class Judge:
-    """FD of N generated digits against the held-out reference, from the same seeded latents every time."""
+    """FD of N generated images against a dataset's held-out reference (mnist-5k by default), from the same seeded latents every time."""
 
-    def __init__(self) -> None:
-        data = reference_data("mnist-5k")
-        self.evaluator = get_evaluator("mnist-5k", data=data)
+    def __init__(self, dataset: str = "mnist-5k") -> None:
+        self.dataset = dataset
+        data = reference_data(dataset)
+        self.evaluator = get_evaluator(dataset, data=data)
         self.n = check_n(min(N, data.heldout.num_images), data)
         self.reference = make_reference(self.evaluator, data, self.n)
 
@@ -106,7 +107,7 @@ def race(entries: list[Entry], judge: Judge, threshold: float, slice_seconds: fl
             if fd < threshold:
                 entry.reached = entry.seconds
             if entry.reached is not None or entry.seconds >= cap:
-                entry.grid = Image.fromarray(make_grid(judge.images(entry.loop.sampler)[:64], cols=8)[..., 0])
+                entry.grid = picture(make_grid(judge.images(entry.loop.sampler)[:64], cols=8))
                 racing.remove(entry)
 
 

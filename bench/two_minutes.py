@@ -66,7 +66,7 @@ def markdown_table(results: dict[str, dict]) -> str:
 def side_by_side(panels: list[tuple[str, Image.Image]], scale: int = 2) -> Image.Image:
     width = sum(p.width * scale for _, p in panels) + 10 * (len(panels) + 1)
     height = max(p.height * scale for _, p in panels) + 34
-    canvas = Image.new("L", (width, height), 255)
+    canvas = Image.new("RGB" if any(p.mode == "RGB" for _, p in panels) else "L", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
     left = 10
     for title, panel in panels:

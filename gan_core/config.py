@@ -49,7 +49,10 @@ class CommonSettings(Settings):
 
     name: str = setting("", "A short name for the run, shown in tables.", "output", "Run name", max_len=60)
     dataset: str = setting(
-        "mnist-5k", "mnist, fashion_mnist, mnist-5k, sklearn-digits, mnist-5k-thick (the last three offline) or the path of a .npz/.zip file.", "data", "Dataset"
+        "mnist-5k",
+        "mnist, fashion_mnist, cifar10 (colour 32x32; these three downloaded by Keras), mnist-5k, sklearn-digits, mnist-5k-thick, "
+        "mnist-5k-colour (colour 32x32; these four offline) or the path of a .npz/.zip file.",
+        "data", "Dataset",
     )
     family: str = setting(DEFAULT_FAMILY, "The GAN family: its networks, training step and settings.", "family", "GAN family")
     batch_size: int = setting(64, "Images per training step.", "optimizer", "Batch size", min=1, max=4096)

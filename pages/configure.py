@@ -6,7 +6,7 @@ from gan_core.config import RunConfig, field_names, load_preset, preset_names
 from gan_core.dashboard import forms
 from gan_core.dashboard.common import get_store, select_run, start_page
 from gan_core.dashboard.summary import data_problem, dataset_shape, summarize
-from gan_core.data.datasets import OFFLINE_DATASET, load_dataset
+from gan_core.data.datasets import OFFLINE_DATASET, load_dataset, offline_stand_in
 from gan_core.errors import GanError
 from gan_core.store import jobs
 
@@ -96,9 +96,9 @@ def check_builtin(name: str) -> None:
         st.session_state["dataset_check"] = (name, str(exc), None)
 
 
-def use_offline_dataset() -> None:
-    """Switch the dataset to the bundled offline digits."""
-    st.session_state[forms.SOURCE_KEY] = OFFLINE_DATASET
+def use_offline_dataset(name: str) -> None:
+    """Switch the dataset to the bundled offline set that stands in for `name`."""
+    st.session_state[forms.SOURCE_KEY] = offline_stand_in(name)
 
 
 def field_widget(name: str, error: str | None) -> None:
@@ -136,8 +136,11 @@ if st.session_state.get("config_file_error"):
     right.error(st.session_state["config_file_error"])
 
 st.subheader("Data")
-OFFLINE_HELP = "mnist-5k, sklearn-digits (scikit-learn's 8x8 digits, upscaled) and mnist-5k-thick (thick strokes) work offline"
-source = dataset_picker("dataset", "Dataset", f"{OFFLINE_HELP}; mnist and fashion_mnist are downloaded once.")
+OFFLINE_HELP = (
+    "mnist-5k, sklearn-digits (scikit-learn's 8x8 digits, upscaled), mnist-5k-thick (thick strokes) "
+    "and mnist-5k-colour (colour 32x32 digits over photo patches) work offline"
+)
+source = dataset_picker("dataset", "Dataset", f"{OFFLINE_HELP}; mnist, fashion_mnist and cifar10 (colour 32x32) are downloaded once.")
 if source not in (OFFLINE_DATASET, forms.UPLOAD_CHOICE):
     if st.button("Check dataset", help="Loads it now (downloading it the first time) to see that training can use it."):
         with st.spinner(f"Loading {source}…"):
@@ -146,7 +149,7 @@ if source not in (OFFLINE_DATASET, forms.UPLOAD_CHOICE):
     if checked and checked[0] == source:
         if checked[1]:
             st.error(checked[1])
-            st.button(f"Use {OFFLINE_DATASET} instead", on_click=use_offline_dataset)
+            st.button(f"Use {offline_stand_in(source)} instead", on_click=use_offline_dataset, args=(source,))
         else:
             st.success(f"{source} is ready: {checked[2]}")
 if "dataset" in check.field_errors and not forms.upload_pending(st.session_state, "dataset"):

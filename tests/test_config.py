@@ -130,7 +130,7 @@ def test_config_files(tmp_path):
     path.write_text(json.dumps({"epochs": 3, "loss": "hinge"}))
     config = load_config(str(path))
     assert config.epochs == 3 and config.loss == "hinge"
-    with pytest.raises(ConfigError, match=r"is neither a preset nor a configuration file; presets: cgan, cyclegan, dcgan, lapgan, mlp-gan, progan, restore, srgan, "):
+    with pytest.raises(ConfigError, match=r"is neither a preset nor a configuration file; presets: cgan, cyclegan, dcgan, dcgan-colour, lapgan, mlp-gan, progan, restore, srgan, "):
         load_config(str(tmp_path / "missing.json"))
     with pytest.raises(ConfigError, match=r"^'dcgna' is neither a preset nor a configuration file; presets: .*wgan-gp\.$"):
         load_config("dcgna")

@@ -52,11 +52,12 @@ def _correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
 
 
-@pytest.mark.parametrize("name", ["sklearn-digits", "mnist-5k-thick"])
+@pytest.mark.parametrize("name", ["sklearn-digits", "mnist-5k-thick", "mnist-5k-colour"])
 def test_new_offline_sets_split_like_mnist5k(name: str) -> None:
     train, test, full = (load_dataset(name, split) for split in ("train", "test", "all"))
     total = 1797 if name == "sklearn-digits" else 5000
-    assert full.images.shape == (total, 28, 28, 1) and full.images.dtype == np.uint8
+    shape = (32, 32, 3) if name == "mnist-5k-colour" else (28, 28, 1)
+    assert full.images.shape == (total, *shape) and full.images.dtype == np.uint8
     assert full.labels.dtype == np.int64 and full.labels.shape == (total,)
     assert full.class_names == datasets.DIGIT_CLASSES and full.num_classes == 10
     assert {s.source for s in (train, test, full)} == {name}
@@ -118,7 +119,7 @@ def test_mnist5k_thick_is_dilated_mnist5k(split: str) -> None:
     assert (thick.images > 127).mean() > 1.5 * (thin.images > 127).mean()
 
 
-@pytest.mark.parametrize("name", ["sklearn-digits", "mnist-5k-thick"])
+@pytest.mark.parametrize("name", ["sklearn-digits", "mnist-5k-thick", "mnist-5k-colour"])
 def test_reference_data_holds_out_the_own_test_split(name: str) -> None:
     from gan_core.evaluation.evaluator import reference_data
 
@@ -129,6 +130,29 @@ def test_reference_data_holds_out_the_own_test_split(name: str) -> None:
     np.testing.assert_array_equal(ref.heldout.images, test.images)
     np.testing.assert_array_equal(ref.heldout.labels, test.labels)
     assert ref.heldout.source == name
+
+
+def test_mnist5k_colour_is_mnist5k_in_colour_over_photos() -> None:
+    grey, colour = load_dataset("mnist-5k", "all"), load_dataset("mnist-5k-colour", "all")
+    np.testing.assert_array_equal(colour.labels, grey.labels)
+    pixels = colour.images.astype(np.float64)
+    ink = np.pad(grey.images[..., 0], ((0, 0), (2, 2), (2, 2))) / 255.0
+    strokes, background = ink > 0.9, ink == 0
+    # where a digit is, its pixels are far brighter than the dimmed photo around it: the digit is still there
+    assert pixels.max(-1)[strokes].mean() > 200 and pixels.max(-1)[background].mean() < 100
+    # colour matters: the channels differ strongly on strokes, and every image's stroke colour is its own
+    stroke_rgb = np.stack([pixels[i][strokes[i]].mean(0) for i in range(0, 5000, 50)])
+    assert (stroke_rgb.max(1) - stroke_rgb.min(1)).mean() > 120  # saturated, not grey
+    assert np.all(stroke_rgb.std(0) > 50)  # red, green and blue each vary across images
+    hues = np.argmax(stroke_rgb, axis=1)
+    assert np.bincount(hues, minlength=3).min() >= 15  # red-, green- and blue-dominant digits all occur
+    # the background is a photo: it varies inside an image and differs between channels
+    bg_std = np.array([pixels[i][background[i]].std(0).mean() for i in range(0, 5000, 50)])
+    assert np.median(bg_std) > 3 and np.abs(pixels[..., 0] - pixels[..., 2])[background].mean() > 5
+    again = datasets._colour_arrays.__wrapped__()[0]  # rebuilt from scratch: deterministic
+    np.testing.assert_array_equal(again, colour.images)
+    cached = datasets._colour_arrays()[0]
+    assert cached is datasets._colour_arrays()[0] and not cached.flags.writeable  # built once, read-only
 
 
 def test_loaded_arrays_are_independent_copies() -> None:
@@ -146,8 +170,8 @@ def test_unknown_name() -> None:
     with pytest.raises(DataError) as err:
         load_dataset("foo")
     assert str(err.value) == (
-        "Unknown dataset 'foo': use one of mnist, fashion_mnist, mnist-5k, sklearn-digits, mnist-5k-thick "
-        "or the path of a .npz or .zip file."
+        "Unknown dataset 'foo': use one of mnist, fashion_mnist, cifar10, mnist-5k, sklearn-digits, mnist-5k-thick, "
+        "mnist-5k-colour or the path of a .npz or .zip file."
     )
 
 
@@ -170,7 +194,7 @@ def test_user_file_dispatch_and_no_test_split(tmp_path) -> None:
         load_dataset(str(path), "test")
 
 
-@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
 def test_download_failure_points_to_offline_set(monkeypatch, name: str) -> None:
     import keras
 
@@ -183,7 +207,7 @@ def test_download_failure_points_to_offline_set(monkeypatch, name: str) -> None:
     msg = str(err.value)
     assert msg == (
         f"Could not download '{name}' (no network?): [Errno -2] Name or service not known. "
-        "Use the bundled offline set with dataset=mnist-5k."
+        "Use a bundled offline set: dataset=mnist-5k, or dataset=mnist-5k-colour for colour 32x32 images."
     )
 
 
@@ -212,6 +236,20 @@ def test_keras_split_mapping(monkeypatch) -> None:
     assert full.source == "fashion_mnist"
 
 
+def test_cifar10_labels_are_flattened_and_images_stay_colour(monkeypatch) -> None:
+    import keras
+
+    tr = (np.arange(6 * 32 * 32 * 3, dtype=np.uint32).reshape(6, 32, 32, 3).astype(np.uint8), np.arange(6).reshape(6, 1))
+    te = (np.full((4, 32, 32, 3), 9, np.uint8), np.array([[3], [1], [4], [1]], np.uint8))
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", lambda: (tr, te))
+    train, test, full = (load_dataset("cifar10", s) for s in ("train", "test", "all"))
+    assert train.images.shape == (6, 32, 32, 3) and test.images.shape == (4, 32, 32, 3) and full.num_images == 10
+    np.testing.assert_array_equal(train.images, tr[0])
+    assert test.labels.tolist() == [3, 1, 4, 1] and full.labels.shape == (10,) and full.labels.dtype == np.int64
+    assert train.class_names == datasets.CIFAR10_CLASSES and train.class_names[0] == "airplane" and train.class_names[9] == "truck"
+    assert datasets.needs_download("CIFAR10 ") and not datasets.needs_download("mnist-5k-colour")
+
+
 def test_make_pipeline_batches(mnist5k_all: ImageSet) -> None:
     ds = make_pipeline(mnist5k_all.images[:100], mnist5k_all.labels[:100], batch_size=32, seed=1)
     x, y = next(iter(ds))
@@ -219,6 +257,21 @@ def test_make_pipeline_batches(mnist5k_all: ImageSet) -> None:
     assert tuple(x.shape) == (32, 28, 28, 1) and tuple(y.shape) == (32,)
     assert float(x.numpy().min()) >= -1.0 and float(x.numpy().max()) <= 1.0
     assert float(x.numpy().min()) == -1.0 and float(x.numpy().max()) == 1.0  # 0 -> -1, 255 -> 1
+
+
+def test_make_pipeline_keeps_colour_channels_apart() -> None:
+    colour = load_dataset("mnist-5k-colour", "test")
+    ds = make_pipeline(colour.images, colour.labels, batch_size=50, seed=3, repeat=False)
+    batches = [(x.numpy(), y.numpy()) for x, y in ds]
+    assert len(batches) == 10 and all(x.shape == (50, 32, 32, 3) and x.dtype == np.float32 for x, _ in batches)
+    x = np.concatenate([b[0] for b in batches])
+    y = np.concatenate([b[1] for b in batches])
+    assert x.min() == -1.0 and x.max() == 1.0
+    # every image comes out with its own label and its channels in RGB order, exactly rescaled
+    expected = {im.tobytes(): lab for im, lab in zip(colour.images, colour.labels)}
+    back = np.rint((x + 1.0) * 127.5).astype(np.uint8)
+    assert [expected[im.tobytes()] for im in back] == y.tolist()
+    assert np.abs(x[..., 0] - x[..., 1]).mean() > 0.05  # still colour after the pipeline
 
 
 def test_make_pipeline_drop_remainder_no_repeat(mnist5k_all: ImageSet) -> None:
@@ -268,4 +321,6 @@ def test_imageset_contract() -> None:
         ImageSet(np.zeros((2, 8, 8), np.uint8), None, (), "x")
     s = ImageSet(np.zeros((2, 8, 8, 3), np.uint8), None, (), "x")
     assert s.num_classes == 0 and s.image_shape == (8, 8, 3)
-    assert datasets.BUILTIN_DATASETS == ("mnist", "fashion_mnist", "mnist-5k", "sklearn-digits", "mnist-5k-thick")
+    assert datasets.BUILTIN_DATASETS == (
+        "mnist", "fashion_mnist", "cifar10", "mnist-5k", "sklearn-digits", "mnist-5k-thick", "mnist-5k-colour",
+    )

@@ -138,3 +138,25 @@ def test_an_unreadable_cached_model_is_trained_again(tmp_path, monkeypatch):
     again = get_evaluator(path, tmp_path / "cache", progress=lambda f, m: progress.append(f), epochs=1)
     assert progress == [1.0] and again.fingerprint == first.fingerprint
     assert model_file.read_bytes().startswith(b"PK")  # a fresh .keras (zip) file replaced the broken one
+
+
+def test_the_classifier_is_float32_under_a_bfloat16_policy_and_a_mixed_cache_is_retrained(tmp_path, monkeypatch):
+    import keras
+
+    path, images = colour_file(tmp_path)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # a worker training in bfloat16 that needs an evaluator
+    try:
+        found = get_evaluator(path, tmp_path / "cache", epochs=1)
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"  # the worker's policy is left as it was
+        weighted = [layer for layer in found.model.layers if layer.weights]
+        assert weighted and {layer.dtype_policy.name for layer in weighted} == {"float32"}
+        assert found.features(images[:4]).dtype == np.float32
+        mixed = evaluator._classifier((40, 40, 3), 3)  # what a cache written before the fix holds
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    model_file = tmp_path / "cache" / f"{found.fingerprint[:32]}.keras"
+    evaluator._save_model(mixed, model_file)
+    monkeypatch.setattr(evaluator, "_LOADED", {})
+    progress = []
+    again = get_evaluator(path, tmp_path / "cache", progress=lambda f, m: progress.append(f), epochs=1)
+    assert progress == [1.0] and {layer.dtype_policy.name for layer in again.model.layers if layer.weights} == {"float32"}

@@ -25,7 +25,7 @@ from hypothesis.extra import numpy as nps
 from PIL import Image
 
 from gan_core.data import uploads
-from gan_core.data.datasets import SPLITS, load_dataset
+from gan_core.data.datasets import BUILTIN_DATASETS, SPLITS, load_dataset
 from gan_core.data.imageset import ImageSet
 from gan_core.data.uploads import load_npz, load_zip
 from gan_core.errors import DataError
@@ -357,11 +357,10 @@ def test_a_hostile_zip_loads_or_is_one_data_error(sandbox, data):
 
 # ---------------------------------------------------------------- the dataset dispatcher
 
-BUILTIN = ("mnist", "fashion_mnist", "mnist-5k", "sklearn-digits", "mnist-5k-thick")
 PATH_PREFIXES = st.sampled_from(["", "~", "~/", "~no-such-user-x/", "/", "/proc/", "./", "../", "a" * 300 + "/", "a" * 5000, "\x00", "dir\n", "input"])
 PATH_SUFFIXES = st.sampled_from([".npz", ".zip", ".NPZ", ".Zip", ".npz/", " .zip", ".npz\x00", ""])
 DATASET_NAMES = (st.text(max_size=30) | st.builds(str.__add__, PATH_PREFIXES, PATH_SUFFIXES)).filter(
-    lambda name: name.strip().lower() not in BUILTIN
+    lambda name: name.strip().lower() not in BUILTIN_DATASETS
 )
 
 

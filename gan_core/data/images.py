@@ -40,14 +40,18 @@ def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.n
     return grid
 
 
+def picture(image: np.ndarray) -> Image.Image:
+    """A PIL image of an H×W×C uint8 image: greyscale ("L") for one channel, "RGB" for three."""
+    return Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+
+
 def encode_png(image: np.ndarray, scale: int = 1) -> bytes:
     """PNG bytes of an H×W×C uint8 image, enlarged `scale` times without smoothing."""
-    array = image[..., 0] if image.shape[-1] == 1 else image
-    picture = Image.fromarray(array)
+    shown = picture(image)
     if scale > 1:
-        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+        shown = shown.resize((shown.width * scale, shown.height * scale), Image.NEAREST)
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
+    shown.save(buffer, format="PNG")
     return buffer.getvalue()
 
 

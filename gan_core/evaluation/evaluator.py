@@ -226,7 +226,23 @@ class ClassifierEvaluator(Evaluator):
 
 
 def build_classifier(image_shape: tuple[int, int, int], num_classes: int):
-    """The evaluator CNN (uint8-valued float input, softmax output), with seeded initialisers."""
+    """The evaluator CNN (uint8-valued float input, softmax output), with seeded initialisers, in float32 whatever the global policy.
+
+    A worker that trains under mixed_bfloat16 and finds no cached evaluator (srgan's feature loss, `eval_every`) builds
+    it here: built under that policy it would compute in bfloat16 and give bfloat16 features to float32 losses.
+    """
+    import keras
+
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        return _classifier(image_shape, num_classes)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+
+
+def _classifier(image_shape: tuple[int, int, int], num_classes: int):
+    """The evaluator CNN's layers under the current dtype policy."""
     import keras
     from keras import layers
 
@@ -315,13 +331,14 @@ def get_evaluator(
 
 
 def _load_model(path: Path):
-    """The cached model, or None when it is missing or unreadable (then it is trained again)."""
+    """The cached model, or None when it is missing, unreadable or not float32 (then it is trained again)."""
     import keras
 
     try:
-        return keras.models.load_model(path, compile=False)
+        model = keras.models.load_model(path, compile=False)
     except Exception:  # a missing, truncated or foreign file fails in many ways; retraining fixes all of them
         return None
+    return model if all(layer.dtype_policy.name == "float32" for layer in model.layers if layer.weights) else None  # mixed: built under bfloat16
 
 
 def _read_info(path: Path, key: str) -> dict | None:

@@ -131,10 +131,12 @@ def test_form_state_keeps_floats_float_and_file_datasets_as_uploads():
     assert ui_forms.values_from_state(state)["dataset"] == "/data/my.npz"
 
 
-def test_a_preset_changes_the_hyperparameters_but_not_the_dataset():
+def test_a_preset_changes_the_hyperparameters_but_not_the_dataset_unless_made_for_another():
     state = ui_forms.preset_state("wgan-gp")
     assert ui_forms.SOURCE_KEY not in state and ui_forms.FILE_KEY not in state
     assert (state["cfg_loss"], state["cfg_d_steps"], state["cfg_name"]) == ("wgan-gp", 5, "wgan-gp")
+    colour = ui_forms.preset_state("dcgan-colour")  # made for its own dataset: it brings it
+    assert (colour[ui_forms.SOURCE_KEY], colour[ui_forms.FILE_KEY]) == ("mnist-5k-colour", "")
 
 
 def test_errors_by_field_names_each_bad_value_with_the_engines_message():

@@ -133,9 +133,11 @@ def missing_defaults(state: Mapping[str, Any], family: str) -> dict[str, Any]:
 
 
 def preset_state(name: str) -> dict[str, Any]:
-    """Form entries of a preset's hyperparameters; the dataset the user chose stays as it is."""
-    state = form_state(load_preset(name))
-    del state[SOURCE_KEY], state[FILE_KEY]
+    """Form entries of a preset's hyperparameters; the dataset the user chose stays as it is, unless the preset
+    was made for another dataset than the default (dcgan-colour brings mnist-5k-colour)."""
+    state = form_state(preset := load_preset(name))
+    if preset.dataset == OFFLINE_DATASET:
+        del state[SOURCE_KEY], state[FILE_KEY]
     return state
 
 

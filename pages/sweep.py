@@ -21,6 +21,7 @@ from gan_core.sweeps.worker import start_worker
 
 POLL_SECONDS = 5
 SWEEP_KEY = "sweep_id"
+SAVED_KEY = "sweep_preset_saved"
 
 start_page("Sweep")
 store = get_store()
@@ -85,15 +86,14 @@ active = sweep_state(sweep, study) in ("running", "stopping")
 
 @st.fragment(run_every=POLL_SECONDS if active else None)
 def live_sweep(active: bool) -> None:
+    """Everything that changes while the sweep works, redrawn on every tick; the tick that sees it end stops the ticks."""
     study = open_study(sweep, spec)
     state = sweep_state(sweep, study)
-    if (state in ("running", "stopping")) != active:
-        st.rerun()
     table = trials_frame(sweep, study, store)
     ended = int(table["state"].isin(["complete", "failed"]).sum())
     st.progress(min(1.0, ended / spec.planned_trials()), text=f"{state}: {ended} of {spec.planned_trials()} trials ended "
                 f"({spec.search} search, {spec.budget_text()} each, {spec.direction} {spec.objective})")
-    controls = st.container()  # always there, so a state change never shifts (and duplicates) the elements below
+    controls = st.container()  # always there, so a state change never shifts the elements below
     if state == "running":
         if controls.button("Stop sweep", icon=":material/stop:", help="Running trials stop after their current step, with a checkpoint."):
             sweep.stop_path.touch()
@@ -107,17 +107,19 @@ def live_sweep(active: bool) -> None:
     numbers = [spec.objective, *(d.field for d in spec.dimensions if d.kind == "float")]  # 1.37e-04, not 0.0001
     st.dataframe(
         table.assign(run=["./train?run=" + run_id if run_id else None for run_id in table["run"]]), hide_index=True,
-        column_config={"run": st.column_config.LinkColumn("run", display_text=r"run=(.*)", width="medium"),
-                       "error": st.column_config.TextColumn(width="large")} | {name: st.column_config.NumberColumn(format="%.3g") for name in numbers},
+        column_config={"run": st.column_config.LinkColumn("run", display_text=r"run=(.*)", width=290), "state": st.column_config.TextColumn(width="small")}
+        | {name: st.column_config.NumberColumn(format="%.3g", width="small") for name in numbers},
     )
     history, parallel, importance = st.tabs(["Optimization history", "Parallel coordinates", "Parameter importances"])
     history.plotly_chart(history_figure(study, spec.objective), key="sweep_history")
     parallel.plotly_chart(parallel_figure(study, spec.objective), key="sweep_parallel")
     importance.plotly_chart(importance_figure(study, spec.objective), key="sweep_importance")
+    best_trial_box(best_trial(study))
+    if active and state not in ("running", "stopping"):
+        st.rerun()  # the whole page again, drawn the same, with no more ticks
 
 
-def best_trial_box() -> None:
-    best = best_trial(open_study(sweep, spec))
+def best_trial_box(best) -> None:
     if best is None:
         return
     run_id = best.user_attrs.get("run_id", "")
@@ -132,8 +134,10 @@ def best_trial_box() -> None:
             st.error(str(exc))
         else:
             select_run(run_id)
-            st.success(f"Saved preset '{name}' ({path}). Choose it on Configure to train it again.")
+            st.session_state[SAVED_KEY] = (sweep.id, f"Saved preset '{name}' ({path}). Choose it on Configure to train it again.")
+    saved_for, message = st.session_state.get(SAVED_KEY, ("", ""))
+    if saved_for == sweep.id:  # kept across ticks, so the confirmation does not vanish 5 s later
+        st.success(message)
 
 
 live_sweep(active)
-best_trial_box()

@@ -482,6 +482,7 @@ def test_a_user_starts_a_tiny_sweep_watches_its_trials_fill_the_table_and_keeps_
         page.get_by_role("option", name="mlp-gan", exact=True).click()
         expect(page.get_by_role("combobox", name="Base preset")).to_have_value("mlp-gan", timeout=30 * SECOND)
         g_lr = page.get_by_role("textbox", name="g_lr", exact=True)
+        expect(g_lr).to_have_count(1, timeout=30 * SECOND)  # the mlp family's fields replaced dcgan's
         g_lr.fill("1e-4:1e-3:log")
         g_lr.press("Enter")
         set_number(page, "Trials", 2)
@@ -497,7 +498,8 @@ def test_a_user_starts_a_tiny_sweep_watches_its_trials_fill_the_table_and_keeps_
         expect(page.get_by_text("finished: 2 of 2 trials ended")).to_be_visible(timeout=180 * SECOND)
         expect(cells.filter(has_text=re.compile(r"^complete$"))).to_have_count(2, timeout=30 * SECOND)
         page.get_by_role("tab", name="Parallel coordinates").click()
-        expect(page.get_by_text("Parallel Coordinate Plot", exact=True)).to_be_visible(timeout=30 * SECOND)
+        expect(page.get_by_text("Parallel Coordinate Plot", exact=True).first).to_be_visible(timeout=30 * SECOND)
+        expect(page.get_by_role("button", name="Stop sweep")).to_have_count(0, timeout=30 * SECOND)  # the ended sweep's page settled
         screenshot(page, screenshot_dirs, "sweep")
 
         statuses = [json.loads(path.read_text()) for path in runs_dir.glob("*/status.json")]

@@ -17,10 +17,9 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-from bench.families import LONG, race
+from bench.families import LONG, race, report
 from bench.loops import gan_core_loop
 from bench.time_to_quality import Entry, Judge, turn_options
-from bench.two_minutes import side_by_side
 from gan_core.config import load_config
 from gan_core.data.datasets import COLOUR_DATASET, load_dataset
 from gan_core.errors import DataError
@@ -60,14 +59,7 @@ def main() -> None:
         f"# bench/colour.py on {dataset} (evaluator accuracy {judge.evaluator.accuracy:.3f}): "
         f"{', '.join(e.name for e in entries)}, {args.budget:g} s each in turns of {args.slice:g} s, N = {judge.n}"
     )
-    last = race(entries, judge, args.budget, args.slice)
-    print(f"\n| preset on {dataset} | training s | steps | images/s | held-out FD | classes covered |\n|---|---:|---:|---:|---:|---:|")
-    for e in entries:
-        m = last[e.name]
-        print(f"| {e.name} | {e.seconds:.0f} | {e.steps:,} | {e.steps * e.batch_size / e.seconds:,.0f} | {m['fd']:.1f} | {m.get('classes_covered')} |")
-    print(f"| real held-out vs train (floor) | | | | {floor['fd']:.1f} | {floor.get('classes_covered')} |")
-    side_by_side([(f"{e.name}: {e.seconds:.0f} s on {dataset}", e.grid) for e in entries]).save(args.out)
-    print(f"\nwrote {args.out}")
+    report(entries, race(entries, judge, args.budget, args.slice), floor, args.out, on=f" on {dataset}")
 
 
 if __name__ == "__main__":

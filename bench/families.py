@@ -57,14 +57,18 @@ def main() -> None:
         config = load_preset(name).replace(**LONG)
         entries.append(Entry(name, gan_core_loop(config, store), config.batch_size))
     print(f"# bench/families.py: {', '.join(args.presets)}, {args.budget:g} s each in turns of {args.slice:g} s, N = {judge.n}")
-    last = race(entries, judge, args.budget, args.slice)
-    print("\n| preset | training s | steps | images/s | held-out FD | classes covered |\n|---|---:|---:|---:|---:|---:|")
+    report(entries, race(entries, judge, args.budget, args.slice), floor, args.out)
+
+
+def report(entries: list[Entry], last: dict[str, dict], floor: dict, out: str, on: str = "") -> None:
+    """Print the race's table beside the real-data floor and save the contenders' last grids side by side."""
+    print(f"\n| preset{on} | training s | steps | images/s | held-out FD | classes covered |\n|---|---:|---:|---:|---:|---:|")
     for e in entries:
         m = last[e.name]
         print(f"| {e.name} | {e.seconds:.0f} | {e.steps:,} | {e.steps * e.batch_size / e.seconds:,.0f} | {m['fd']:.1f} | {m.get('classes_covered')} |")
     print(f"| real held-out vs train (floor) | | | | {floor['fd']:.1f} | {floor.get('classes_covered')} |")
-    side_by_side([(f"{e.name}: {e.seconds:.0f} s", e.grid) for e in entries]).save(args.out)
-    print(f"\nwrote {args.out}")
+    side_by_side([(f"{e.name}: {e.seconds:.0f} s{on}", e.grid) for e in entries]).save(out)
+    print(f"\nwrote {out}")
 
 
 if __name__ == "__main__":

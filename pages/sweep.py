@@ -108,7 +108,7 @@ def live_sweep(active: bool) -> None:
     st.dataframe(
         table.assign(run=["./train?run=" + run_id if run_id else None for run_id in table["run"]]), hide_index=True,
         column_config={"run": st.column_config.LinkColumn("run", display_text=r"run=(.*)", width=290), "state": st.column_config.TextColumn(width="small")}
-        | {name: st.column_config.NumberColumn(format="%.3g", width="small") for name in numbers},
+        | {name: st.column_config.NumberColumn(format="%.3g", width=None if name == spec.objective else "small") for name in numbers},
     )
     history, parallel, importance = st.tabs(["Optimization history", "Parallel coordinates", "Parameter importances"])
     history.plotly_chart(history_figure(study, spec.objective), key="sweep_history")

@@ -7,6 +7,7 @@ from gan_core.dashboard.common import get_store, page_link, selected_run_id, sta
 from gan_core.dashboard.compare import (
     config_table,
     default_selection,
+    differences_sentence,
     differing_fields,
     environment_table,
     final_figures,
@@ -15,8 +16,8 @@ from gan_core.dashboard.compare import (
     overlay_figure,
     quality_overlay_figure,
     quality_series,
+    run_configs,
 )
-from gan_core.errors import GanError
 
 start_page("Compare runs")
 
@@ -56,17 +57,14 @@ if quality_rows:
     st.plotly_chart(quality_overlay_figure(quality_rows, floors), key="overlay_quality")
 
 st.subheader("Configurations")
-configs = {}
-for run_id, run in runs.items():
-    try:
-        configs[run_id] = run.config().to_dict()
-    except GanError as exc:
-        st.warning(str(exc))
+configs, problems = run_configs(runs)
+for problem in problems:
+    st.warning(problem)
 table = config_table(configs)
 differing = differing_fields(table)
 only_differing = st.toggle("Only the fields that differ", value=False)
 shown = table.loc[differing] if only_differing else table
-st.caption(f"{len(differing)} of {len(table)} fields differ" + (f": {', '.join(differing)}." if differing else "."))
+st.caption(differences_sentence(table, differing))
 st.dataframe(  # the index holds the field names, wide enough to read whole
     highlight_differences(shown), height=35 * (len(shown) + 1) + 3,
     column_config={"_index": st.column_config.TextColumn("field", width="medium")},

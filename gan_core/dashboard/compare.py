@@ -86,6 +86,22 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def run_configs(runs: dict[str, Run]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Each run's config as a dict, by label, and one sentence for each run whose config cannot be read."""
+    configs, problems = {}, []
+    for label, run in runs.items():
+        try:
+            configs[label] = run.config().to_dict()
+        except GanError as exc:
+            problems.append(str(exc))
+    return configs, problems
+
+
+def differences_sentence(table: pd.DataFrame, differing: list[str]) -> str:
+    """'2 of 32 fields differ: name, g_lr.' (the caption of a config table)."""
+    return f"{len(differing)} of {len(table)} fields differ" + (f": {', '.join(differing)}." if differing else ".")
+
+
 def config_table(configs: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """Config fields as rows (every field any of the runs has, in config.json's order), runs as columns, values as text."""
     names = list(dict.fromkeys(name for config in configs.values() for name in config))

@@ -235,13 +235,10 @@ def comparison_report(runs: dict[str, Run], smoothing: float = SMOOTHING) -> str
 
 def _configurations(document: _Document, runs: dict[str, Run]) -> None:
     document.heading("Configurations")
-    configs = {}
-    for label, run in runs.items():
-        try:
-            configs[label] = run.config().to_dict()
-        except GanError as exc:
-            document.note(str(exc))
+    configs, problems = compare.run_configs(runs)
+    for problem in problems:
+        document.note(problem)
     table = compare.config_table(configs)
     differing = compare.differing_fields(table)
-    document.note(f"{len(differing)} of {len(table)} fields differ" + (f": {', '.join(differing)}." if differing else "."))
+    document.note(compare.differences_sentence(table, differing))
     document.table(table, index="field", marked=differing)

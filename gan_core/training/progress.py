@@ -29,9 +29,9 @@ class TerminalProgress:
         self.last_line = 0.0
 
     def __call__(self, progress: Progress) -> None:
-        if self.first_step is None:
-            self.first_step = progress.step - 1
-            self.start = time.monotonic() - progress.seconds
+        if self.first_step is None:  # the first call traces the step (and a resumed run has no rate yet): no ETA from it
+            self.first_step = progress.step
+            self.start = time.monotonic()
         if self.tty:
             self.stream.write("\r" + self.line(progress))
             self.stream.flush()
@@ -53,11 +53,12 @@ class TerminalProgress:
         bar = "#" * filled + "-" * (self.width - filled)
         elapsed = time.monotonic() - self.start
         rate = (progress.step - (self.first_step or 0)) / max(elapsed, 1e-9)
-        eta = (progress.total_steps - progress.step) / rate if rate > 0 else 0
+        remaining = progress.total_steps - progress.step
+        eta = format_duration(remaining / rate) if rate > 0 else "00:00" if remaining <= 0 else "--:--"
         row = progress.row
         return (
             f"[{bar}] {progress.step}/{progress.total_steps} epoch {progress.epoch} "
-            f"ETA {format_duration(eta)} | {progress_text(progress.metrics, row)} "
+            f"ETA {eta} | {progress_text(progress.metrics, row)} "
             f"| {row['images_per_sec']:.0f} img/s"
         )
 

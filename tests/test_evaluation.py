@@ -10,6 +10,7 @@ import pytest
 from gan_core.config import RunConfig
 from gan_core.errors import RunError
 from gan_core.evaluation import evaluate as evaluation
+from gan_core.evaluation import metrics
 from gan_core.evaluation.evaluate import cheap_metrics, evaluate_images, evaluate_run, format_report, make_reference
 from gan_core.evaluation.evaluator import get_evaluator, reference_data
 from gan_core.generation import sampling as generation
@@ -61,6 +62,20 @@ def unused_train_images(data, n, keep=None, seed=1):
 
 
 # ---- known cases ------------------------------------------------------------------------------
+def test_the_near_copy_threshold_is_calibrated_on_held_out_images_and_flags_copies_not_new_real_images(mnist_evaluator, data):
+    held = data.heldout.images[evaluation.subset(data.heldout.num_images, 500)]
+    floor_images, unseen = held[:250], held[250:]  # the floor at N = 250 uses the first 250; the rest it never sees
+    _, nn = metrics.nearest_neighbours(evaluation.flat_pixels(floor_images), evaluation.flat_pixels(data.train.images))
+    threshold = np.percentile(nn[1::2, 0], evaluation.NN_PERCENTILE)
+    new_real = evaluate_images(unseen, None, mnist_evaluator, data, 250)
+    assert new_real["nearest"]["threshold"] == pytest.approx(threshold)
+    floor = values(new_real, "floor")["memorised"]
+    assert floor == pytest.approx(np.mean(nn[0::2, 0] < threshold))  # measured on the half that did not set the threshold
+    assert values(new_real)["memorised"] <= 0.03 and floor <= 0.03  # real images the threshold never saw: (almost) none flagged
+    copies, _ = unused_train_images(data, 250)
+    assert values(evaluate_images(copies, None, mnist_evaluator, data, 250))["memorised"] == 1.0
+
+
 def test_real_images_score_at_the_floor_and_copies_of_training_images_are_flagged(mnist_evaluator, data):
     images, _ = unused_train_images(data, 300)
     result = evaluate_images(images, None, mnist_evaluator, data, 300)

@@ -158,7 +158,7 @@ def cmd_resume(args: argparse.Namespace, store: RunStore) -> int:
             raise GanError(f"Only the schedule can change on resume ({', '.join(SCHEDULE_KEYS)}); '{key}' cannot.")
     if not _is_chief():  # reads the run (shared folder, or a copy on its machine) and writes only its own copy
         with tempfile.TemporaryDirectory(prefix="gan-worker-") as scratch:
-            print("non-chief worker: resuming in step with the chief from a copy of its run, which the chief writes", file=sys.stderr)
+            print("non-chief worker: resuming in step with the chief from a copy of its run", file=sys.stderr)
             copy = RunStore(scratch).get(shutil.copytree(run.dir, Path(scratch) / run.id).name)
             copy.config_path.write_text(copy.config().replace(**changes).to_json())
             return _train(copy, resume=True)

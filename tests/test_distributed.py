@@ -107,8 +107,8 @@ def test_multi_worker_mirrored_strategy_two_local_workers_train_and_resume(tmp_p
     import json
 
     trained = _two_workers(
-        "train", "--config", "dcgan", "--set", "steps=4", "--set", "width=0.125", "--set", "latent_dim=8", "--set", "batch_size=16",
-        "--set", "sample_every=2", "--set", "checkpoint_every=2", runs_dir=tmp_path / "runs",
+        "train", "--config", "dcgan", "--set", "steps=4", "--set", "width=0.125", "--set", "latent_dim=8",
+        "--set", "batch_size=16", "--set", "sample_every=2", "--set", "checkpoint_every=2", runs_dir=tmp_path / "runs",
     )
     assert [code for code, _, _ in trained] == [0, 0], trained
     outputs = [out[1:] for out in trained]

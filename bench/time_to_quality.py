@@ -6,11 +6,11 @@ Contenders: the TensorFlow DCGAN tutorial's own loop (bench/loops.py, float32, b
 Adam 1e-4); gan_core on the `tutorial-dcgan` preset with gan_core's default performance
 settings; and gan_core's default `dcgan` preset, with its default settings and with the other
 precision (float32 against mixed bfloat16: the check that bfloat16 converges as well). They take turns: each trains for
-`--slice` seconds, then its sampling generator draws N = 1000 digits from fixed latents and the
-cached mnist-5k evaluator measures their Fréchet distance to the held-out digits (the metric
-of metrics.csv and the Evaluate page). Judging is not counted as training time. A contender
-leaves the race when its distance first falls below `--threshold`, or after `--cap` seconds
-of training. Taking turns means a busy machine slows every contender alike.
+`--slice` seconds, then its sampling generator draws N = min(1000, held-out images) digits
+(500 on mnist-5k) from fixed latents and the cached mnist-5k evaluator measures their Fréchet
+distance to the held-out digits (the metric of metrics.csv and the Evaluate page). Judging is
+not counted as training time. A contender leaves the race when its distance first falls
+below `--threshold`, or after `--cap` seconds of training. Taking turns means a busy machine slows every contender alike.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -151,12 +152,18 @@ def cmd_resume(args: argparse.Namespace, store: RunStore) -> int:
     from gan_core.config import parse_assignment
 
     run = store.get(args.run_id)
-    if run.status()["state"] == "running":
-        raise GanError(f"Run '{run.id}' is still training (pid {run.status().get('pid')}); stop it first.")
     changes = dict(parse_assignment(a) for a in args.set)
     for key in changes:
         if key not in SCHEDULE_KEYS:
             raise GanError(f"Only the schedule can change on resume ({', '.join(SCHEDULE_KEYS)}); '{key}' cannot.")
+    if not _is_chief():  # reads the run (shared folder, or a copy on its machine) and writes only its own copy
+        with tempfile.TemporaryDirectory(prefix="gan-worker-") as scratch:
+            print("non-chief worker: resuming in step with the chief from a copy of its run", file=sys.stderr)
+            copy = RunStore(scratch).get(shutil.copytree(run.dir, Path(scratch) / run.id).name)
+            copy.config_path.write_text(copy.config().replace(**changes).to_json())
+            return _train(copy, resume=True)
+    if run.status()["state"] == "running":
+        raise GanError(f"Run '{run.id}' is still training (pid {run.status().get('pid')}); stop it first.")
     if changes:
         from gan_core.store.runs import atomic_write_text
 

@@ -187,3 +187,4 @@ def test_evaluate_prints_a_report_and_json(trained, cache_dir, monkeypatch):
     assert list((runs / run_id / "evaluations").glob("*.json"))
     bad = cli("evaluate", run_id, "--n", "5", runs_dir=runs, check=False)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "N must be a whole number between 10 and 500" in bad.stderr and bad.stderr.rstrip().endswith("got 5."), bad.stderr

@@ -3,7 +3,6 @@
 import csv
 import io
 import json
-import time
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from gan_core.config import RunConfig
 from gan_core.errors import RunError
 from gan_core.evaluation import evaluate as evaluation
+from gan_core.evaluation import metrics
 from gan_core.evaluation.evaluate import cheap_metrics, evaluate_images, evaluate_run, format_report, make_reference
 from gan_core.evaluation.evaluator import get_evaluator, reference_data
 from gan_core.generation import sampling as generation
@@ -62,6 +62,20 @@ def unused_train_images(data, n, keep=None, seed=1):
 
 
 # ---- known cases ------------------------------------------------------------------------------
+def test_the_near_copy_threshold_is_calibrated_on_held_out_images_and_flags_copies_not_new_real_images(mnist_evaluator, data):
+    held = data.heldout.images[evaluation.subset(data.heldout.num_images, 500)]
+    floor_images, unseen = held[:250], held[250:]  # the floor at N = 250 uses the first 250; the rest it never sees
+    _, nn = metrics.nearest_neighbours(evaluation.flat_pixels(floor_images), evaluation.flat_pixels(data.train.images))
+    threshold = np.percentile(nn[1::2, 0], evaluation.NN_PERCENTILE)
+    new_real = evaluate_images(unseen, None, mnist_evaluator, data, 250)
+    assert new_real["nearest"]["threshold"] == pytest.approx(threshold)
+    floor = values(new_real, "floor")["memorised"]
+    assert floor == pytest.approx(np.mean(nn[0::2, 0] < threshold))  # measured on the half that did not set the threshold
+    assert values(new_real)["memorised"] <= 0.03 and floor <= 0.03  # real images the threshold never saw: (almost) none flagged
+    copies, _ = unused_train_images(data, 250)
+    assert values(evaluate_images(copies, None, mnist_evaluator, data, 250))["memorised"] == 1.0
+
+
 def test_real_images_score_at_the_floor_and_copies_of_training_images_are_flagged(mnist_evaluator, data):
     images, _ = unused_train_images(data, 300)
     result = evaluate_images(images, None, mnist_evaluator, data, 300)
@@ -130,14 +144,16 @@ def test_a_dataset_too_small_to_hold_out_ten_images_is_refused_in_one_sentence(t
 
 
 # ---- cheap metrics for the training loop ------------------------------------------------------
-def test_cheap_metrics_follow_the_full_evaluation_in_well_under_two_seconds(mnist_evaluator, data):
+def test_cheap_metrics_follow_the_full_evaluation_from_one_draw_and_one_evaluator_pass(mnist_evaluator, data, monkeypatch):
     reference = make_reference(mnist_evaluator, data, n=1000)
     assert reference.n == 500  # all the held-out digits there are
     np.testing.assert_allclose(make_reference(mnist_evaluator, "mnist-5k").mu, reference.mu, rtol=1e-6)
     images, _ = unused_train_images(data, 1000, keep=list(range(7)))
-    started = time.perf_counter()
-    result = cheap_metrics(lambda n: images[:n], mnist_evaluator, reference, n=1000)
-    assert time.perf_counter() - started < 2.0
+    draws, passes = [], []
+    observe = mnist_evaluator.observe
+    monkeypatch.setattr(mnist_evaluator, "observe", lambda x: passes.append(len(x)) or observe(x))
+    result = cheap_metrics(lambda n: draws.append(n) or images[:n], mnist_evaluator, reference, n=1000)
+    assert draws == [1000] and passes == [1000]  # no bootstrap, no second pass: its cost is one forward pass of n images
     assert set(result) == {"fd", "classes_covered", "class_kl"}
     assert result["classes_covered"] == 7 and result["class_kl"] > 0.25 and result["fd"] > 20
     real, _ = unused_train_images(data, 1000)

@@ -469,7 +469,10 @@ def test_an_npz_over_the_unpacked_size_cap_is_refused_before_loading(sandbox, mo
 
 # ---------------------------------------------------------------- generator .keras uploads
 
-CODE_EVENTS = {"marshal.loads", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "subprocess.Popen", "pickle.find_class"}
+CODE_EVENTS = {
+    "exec", "marshal.loads", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
+    "subprocess.Popen", "pickle.find_class",
+}
 _seen: list[str] | None = None
 
 
@@ -536,6 +539,20 @@ def rezip(data: bytes, member: str, content: bytes) -> bytes:
 
 
 MODEL_FUZZ = settings(FUZZ, max_examples=25)
+
+
+def test_the_audit_hook_hears_code_being_run(generator_file):
+    """The hook the upload checks rely on records exec and marshal.loads (the events a Lambda's code would fire)."""
+    import marshal
+
+    global _seen
+    _seen = []
+    try:
+        exec("pass")
+        marshal.loads(marshal.dumps(compile("pass", "<upload>", "exec")))
+    finally:
+        seen, _seen = _seen, None
+    assert seen == ["exec", "marshal.loads"]
 
 
 def test_the_unmutated_generator_file_loads(generator_file, sandbox):

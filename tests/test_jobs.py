@@ -1,5 +1,6 @@
 """Worker jobs: real worker processes, the flock queue, stop/resume, crashes and what the page shows."""
 
+import collections
 import os
 import signal
 import socket
@@ -117,8 +118,17 @@ def test_the_queue_runs_one_job_at_a_time_and_survives_stops_and_crashes(store):
 
 
 # ---- the queue logic in-process (no TensorFlow) ---------------------------------------------
-def test_wait_for_turn_claims_in_order_and_gives_up_when_stopped_or_deleted(store):
+def test_wait_for_turn_claims_in_order_and_gives_up_when_stopped_or_deleted(store, monkeypatch):
     first, second, third, fourth = (store.create(tiny()) for _ in range(4))
+    kept_waiting = collections.Counter()
+    claim = jobs._try_claim
+
+    def counted(store, run):
+        verdict = claim(store, run)
+        kept_waiting[run.id] += verdict is None
+        return verdict
+
+    monkeypatch.setattr(jobs, "_try_claim", counted)
     assert jobs.wait_for_turn(store, first, poll=0.01)
     assert first.raw_status()["state"] == "running" and first.raw_status()["pid"] == os.getpid()
 
@@ -129,7 +139,7 @@ def test_wait_for_turn_claims_in_order_and_gives_up_when_stopped_or_deleted(stor
     ]
     for waiter in waiters:
         waiter.start()
-    time.sleep(0.3)
+    wait_for(lambda: all(kept_waiting[r.id] >= 3 for r in (second, third, fourth)), timeout=5, what="three polls by each waiter")
     assert results == {} and second.raw_status()["state"] == "queued"
     jobs.stop_job(third)
     wait_for(lambda: third.id in results, timeout=5, what="the stopped waiter")

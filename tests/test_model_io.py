@@ -305,3 +305,77 @@ def test_a_failure_while_unpacking_removes_the_half_written_folder(run, run_zip,
         model_io.import_run_zip(store, run_zip)
     assert unchanged()
     assert os.listdir(store.root) == []
+
+
+# ---- the allow-list against what the families export, and hostile files loaded for real ------------------
+def exported_configs():
+    """config.json of every network each preset's family exports (and dcgan with spectral norm), by preset and role."""
+    from gan_core.config import load_preset, preset_names
+
+    configs = {}
+    for preset in [*preset_names(), "dcgan+spectral_norm"]:
+        config = load_preset(preset.split("+")[0])
+        if preset.endswith("+spectral_norm"):
+            config = config.replace(spectral_norm=True)
+        shape = (32, 32, 3) if config.dataset in ("cifar10", "mnist-5k-colour") else (28, 28, 1)
+        for role, (_, model) in families.get(config.family).exports(config, DataSpec(shape, 10)).items():
+            configs[f"{preset} {role}"] = model_io.read_keras_config(model_io.model_bytes(model), f"{preset}.keras")
+    return configs
+
+
+def named_objects(config) -> set[tuple[str, str]]:
+    stack, found = [config], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            if item.get("module") is not None:
+                found.add((item["module"], item.get("class_name")))
+            stack.extend(item.values())
+    return found
+
+
+def test_the_upload_allow_list_is_what_the_families_export():
+    used = set()
+    for where, config in exported_configs().items():
+        model_io.check_keras_config(config, where)  # raises DataError naming the preset and role if refused
+        used |= named_objects(config)
+    allowed = {(module, name) for module, names in model_io.ALLOWED_KERAS_OBJECTS.items() for name in names}
+    assert allowed - used == {("keras.src.models.sequential", "Sequential")}  # nothing allowed that no export needs
+
+
+def hostile(generator_bytes, change) -> bytes:
+    return edit_config(generator_bytes, lambda config: change(config["config"]["layers"][-1]))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda layer: layer["config"].update(activation={"module": "keras.utils", "class_name": "function", "config": "get_file",
+                                                          "registered_name": "function"}),
+         "refers to 'keras.utils.function', which is not one of the Keras layers generators are built from"),
+        (lambda layer: layer.update(module="keras.src.saving.serialization_lib", class_name="deserialize_keras_object"),
+         "refers to 'keras.src.saving.serialization_lib.deserialize_keras_object', which is not one of the Keras layers"),
+        (lambda layer: layer.update(module="keras.nowhere", class_name="Shell"), "refers to 'keras.nowhere.Shell'"),
+    ],
+)
+def test_hostile_keras_names_are_refused_by_a_real_load(generator_bytes, scratch, change, message):
+    _, unchanged = scratch
+    with pytest.raises(DataError, match=f"^'evil.keras' was refused: it {message}"):
+        model_io.load_generator_file(hostile(generator_bytes, change), "evil.keras")
+    assert unchanged()
+
+
+def test_keras_safe_mode_refuses_a_lambda_that_got_past_the_scan(scratch, monkeypatch):
+    """The second wall: with the config scan switched off, Keras' own safe_mode still refuses to deserialize the Lambda."""
+    _, unchanged = scratch
+    ran = []
+    inputs = keras.Input((8,))
+    outputs = keras.layers.Reshape((2, 2, 2))(keras.layers.Lambda(lambda x: ran.append(1) or x * 2.0, name="double")(inputs))
+    data = model_io.model_bytes(keras.Model(inputs, keras.layers.Conv2D(1, 1)(outputs)))
+    ran.clear()
+    monkeypatch.setattr(model_io, "check_keras_config", lambda config, name: None)
+    with pytest.raises(DataError, match=r"^'evil.keras' is not a readable .keras file \(ValueError\)\.$"):
+        model_io.load_generator_file(data, "evil.keras")
+    assert ran == [] and unchanged()

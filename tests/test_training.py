@@ -246,3 +246,27 @@ def test_a_run_copied_without_its_empty_folders_resumes(store):
     shutil.rmtree(run.samples_dir)
     status = train_run(run, resume=True)
     assert status["state"] == "finished" and [p.name for p in run.sample_paths()] == ["step_000006.png"]
+
+
+def test_the_generator_restored_for_sampling_is_the_trainers_ema(store):
+    """Samples come from the trainer's EMA copy, weight for weight (float32 training: samplers always run in float32)."""
+    run = store.create(tiny(ema_decay=0.9, steps=4, sample_every=4, checkpoint_every=4, precision="float32"))
+    trainer = Trainer(run)
+    trainer.fit()
+    ema = trainer.parts.networks["ema_generator"]
+    assert trainer.parts.sampling_model is ema
+    z = np.random.default_rng(0).standard_normal((5, 8)).astype(np.float32)
+    restored = load_generator(run).model(z, training=False).numpy()
+    assert not np.allclose(ema(z, training=False), trainer.parts.networks["generator"](z, training=False))  # EMA is its own copy
+    np.testing.assert_allclose(restored, ema(z, training=False).numpy(), rtol=0, atol=1e-6)
+
+
+def test_a_sampler_whose_names_the_checkpoint_lacks_is_refused_not_left_random(store, monkeypatch):
+    from gan_core.families.adversarial import AdversarialFamily
+
+    run = store.create(tiny(ema_decay=0.9, steps=2, sample_every=2, checkpoint_every=2))
+    train_run(run)
+    built = AdversarialFamily.sampler
+    monkeypatch.setattr(AdversarialFamily, "sampler", lambda self, config, spec: ("ema_gen", built(self, config, spec)[1]))
+    with pytest.raises(RunError, match=r"checkpoint 2 holds no weights for its sampler 'ema_gen'"):
+        load_generator(run)

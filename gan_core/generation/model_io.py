@@ -1,7 +1,8 @@
 """Model files in and out: downloads of a run's networks and files, checked uploads of generators and runs.
 
 Uploaded `.keras` files are refused before Keras reads them when their config.json names a Lambda
-(or another code-running) layer or any module outside Keras, and are then loaded with
+(or another code-running) layer, any module outside Keras, or a Keras object outside
+`ALLOWED_KERAS_OBJECTS` (the layers the families export), and are then loaded with
 `safe_mode=True`. Uploaded run zips are checked member by member and unpacked into a hidden
 folder of the store that is renamed into place only when everything is in it.
 """
@@ -47,6 +48,20 @@ ZIP_ERRORS = (  # what reading a damaged archive raises; zlib and lzma report co
 )
 GRID_WIDTH = 720
 UNSAFE_CLASSES = ("Lambda", "__lambda__", "TFSMLayer", "TorchModuleWrapper")
+# The Keras objects an uploaded generator's config may name, by module: those the families' exported networks are
+# built from (tests/test_model_io.py builds every preset's exports and checks they pass), and Sequential.
+ALLOWED_KERAS_OBJECTS = {
+    "keras": {"DTypePolicy"},
+    "keras.initializers": {"Constant", "GlorotUniform", "Ones", "RandomNormal", "RandomUniform", "Zeros"},
+    "keras.layers": {
+        "Activation", "Add", "BatchNormalization", "Concatenate", "Conv2D", "Conv2DTranspose", "Cropping2D", "Dense", "Dropout",
+        "Embedding", "Flatten", "GroupNormalization", "InputLayer", "LeakyReLU", "Multiply", "PReLU", "Permute", "ReLU",
+        "Rescaling", "Reshape", "SpectralNormalization", "UnitNormalization", "UpSampling2D",
+    },
+    "keras.src.models.functional": {"Functional"},
+    "keras.src.models.sequential": {"Sequential"},
+    "keras.src.ops.numpy": {"Clip", "GetItem"},
+}
 CHECKPOINT_NAME = re.compile(r"^ckpt-\d+$")
 CHECKPOINT_PATH_LINE = re.compile(r'^\s*(model_checkpoint_path|all_model_checkpoint_paths)\s*:\s*"(.*)"\s*$')
 
@@ -186,6 +201,13 @@ def check_keras_config(config: Any, name: str) -> None:
         module = item.get("module")
         if "module" in item and module is not None and not _is_keras_module(module):
             raise DataError(f"'{name}' was refused: it refers to module '{module}', which is not part of Keras.")
+        if "module" in item and module is not None and (
+            not isinstance(class_name, str) or class_name not in ALLOWED_KERAS_OBJECTS.get(module, ())
+        ):
+            raise DataError(
+                f"'{name}' was refused: it refers to '{module}.{class_name}', "
+                "which is not one of the Keras layers generators are built from."
+            )
         registered = item.get("registered_name")
         if isinstance(registered, str) and ">" in registered and not _is_keras_module(registered.split(">", 1)[0]):
             raise DataError(f"'{name}' was refused: it refers to the custom object '{registered}', which is not part of Keras.")

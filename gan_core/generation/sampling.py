@@ -77,14 +77,27 @@ def load_generator(run: Run, step: int | None = None) -> LoadedGenerator:
         partners = family.partners(config, spec)
         prefix = run.checkpoints_dir / f"ckpt-{candidate}"
         try:
-            tf.train.Checkpoint(**{key: model}, **partners).restore(str(prefix)).expect_partial()
+            restored = tf.train.Checkpoint(**{key: model}, **partners).restore(str(prefix))
         except Exception as exc:  # a damaged file fails in many ways (OpError, IndexError, ...)
             unreadable.append(f"ckpt-{candidate} ({unreadable_reason(prefix, exc)})")
             continue
+        _check_matched(run, candidate, key, restored)
         note = f"Checkpoint {', '.join(unreadable)} could not be read; using step {candidate}." if unreadable else ""
         return LoadedGenerator(model, config, candidate, spec.num_classes, tuple(status.get("class_names", ())), note, partners)
     advice = "pick another step" if step is not None else "train it again or start a new run"
     raise RunError(f"Run '{run.id}' has no readable checkpoint: {', '.join(unreadable)} could not be read; {advice}.")
+
+
+def _check_matched(run: Run, step: int, key: str, restored: Any) -> None:
+    """Raise RunError unless the checkpoint gave every weight of the sampler and its partners (else they would stay random)."""
+    try:
+        restored.assert_existing_objects_matched()
+    except AssertionError:
+        raise RunError(
+            f"Run '{run.id}': checkpoint {step} holds no weights for its sampler '{key}' (or a partner); "
+            "the run's config or family changed since it was trained."
+        ) from None
+    restored.expect_partial()  # the checkpoint also holds D, the optimizers and the step, which sampling does not build
 
 
 def sample(

@@ -84,7 +84,7 @@ def precision_policy(precision: str) -> str:
 
     mixed means float16 (with loss scaling) on GPUs and bfloat16 on CPUs. auto means bfloat16 only
     on a CPU without GPUs that computes bfloat16 natively, where bench/time_to_quality.py showed
-    it about 1.5x faster at the same quality per step (docs/PERFORMANCE.md); float32 elsewhere.
+    it about 1.35x faster at the same quality per step (docs/PERFORMANCE.md); float32 elsewhere.
     """
     if precision == "float32":
         return "float32"

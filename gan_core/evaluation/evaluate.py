@@ -83,7 +83,9 @@ COLUMNS_CAPTION = (
     "Held-out examples column by column: PSNR and SSIM against the column named, and the share of images whose class "
     "the evaluator of the column's dataset still reads as the original's."
 )
-USES_EVALUATOR = ("fd", "kid", "classifier_score", "precision", "recall", "density", "coverage", "classes_covered", "class_kl", "conditional_accuracy")
+USES_EVALUATOR = (
+    "fd", "kid", "classifier_score", "precision", "recall", "density", "coverage", "classes_covered", "class_kl", "conditional_accuracy",
+)
 
 
 # ---- the comparison of one candidate set against one reference set ------------------------

@@ -147,6 +147,13 @@ def save_samples(
     return out
 
 
+def dataset_file(loaded: LoadedGenerator, n: int, seed: int, suffix: str) -> bytes:
+    """n samples (the classes in turn, for conditional runs) as a dataset file the Workbench accepts: ".npz" or ".zip"."""
+    images, labels = sample(loaded, n, seed=seed)
+    with tempfile.TemporaryDirectory(prefix="gan-dataset-") as folder:
+        return save_samples(images, labels, Path(folder) / f"digits{suffix}", loaded.class_names).read_bytes()
+
+
 def export_generator(run: Run, step: int | None = None) -> Path:
     """Save the sampling generator as exports/generator.keras (plain Keras can load it)."""
     loaded = load_generator(run, step)

@@ -32,11 +32,12 @@ def _check(name: str, value: int, low: int, high: int) -> int:
     return int(value)
 
 
+UNCONDITIONAL = "CAS and the augmentation test need a conditional run: only its generator says which class each image is."
+
+
 def _conditional(loaded) -> None:
     if not loaded.conditional:
-        raise RunError(
-            "CAS and the augmentation test need a conditional run: only its generator says which class each image is."
-        )
+        raise RunError(UNCONDITIONAL)
 
 
 def accuracy_of(images: np.ndarray, labels: np.ndarray, data: ReferenceData, epochs: int, seed: int,
@@ -67,7 +68,8 @@ def classification_accuracy_score(loaded, n: int = 1000, epochs: int = EPOCHS, s
     report = progress or (lambda fraction, message: None)
     images, labels = sample(loaded, n, seed=seed)
     generated = accuracy_of(images, labels, data, epochs, seed, lambda f, m: report(0.5 * f, f"Trained on generated: {m}"))
-    real = accuracy_of(*real_subset(data, n, seed), data, epochs, seed, lambda f, m: report(0.5 + 0.5 * f, f"Trained on real: {m}"))
+    real_images, real_labels = real_subset(data, n, seed)
+    real = accuracy_of(real_images, real_labels, data, epochs, seed, lambda f, m: report(0.5 + 0.5 * f, f"Trained on real: {m}"))
     return {"n": n, "epochs": epochs, "heldout_images": data.heldout.num_images, "generated": generated, "real": real}
 
 
@@ -139,7 +141,7 @@ def augmentation_sentence(result: dict) -> str:
     mean, spread = float(gains.mean()), float(gains.std())
     verdict = "helped" if mean > max(spread, 0.1) else "hurt" if mean < -max(spread, 0.1) else "made no clear difference"
     return (
-        f"The generated digits {verdict}: {result['real_n']} real digits alone reach {_mean_std(result['real_only'])} points of "
-        f"held-out accuracy over {result['seeds']} seed{'s' * (result['seeds'] != 1)}; adding {result['generated_m']} generated "
+        f"The generated digits {verdict}: {result['real_n']} real digits alone reach {_mean_std(result['real_only'])} points "
+        f"of held-out accuracy over {result['seeds']} seed{'s' * (result['seeds'] != 1)}; adding {result['generated_m']} generated "
         f"digits reaches {_mean_std(result['with_generated'])} ({mean:+.1f} ± {spread:.1f} points per seed)."
     )

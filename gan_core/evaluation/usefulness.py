@@ -114,7 +114,7 @@ def augmentation(loaded, real_n: int = 500, generated_m: int = 1000, seeds: int 
                                  lambda f, m, d=done: report(d + f / (2 * seeds), f"Seed {seed + 1} of {seeds}, real only: {m}")))
         both = np.concatenate([images, fake[order]]), np.concatenate([labels, fake_labels[order]])
         added.append(accuracy_of(*both, data, epochs, seed,
-                                 lambda f, m, d=done: report(d + (1 + f) / (2 * seeds), f"Seed {seed + 1} of {seeds}, real + generated: {m}")))
+                                 lambda f, m, d=done: report(d + (1 + f) / (2 * seeds), f"Seed {seed + 1}, real + generated: {m}")))
     return {"real_n": real_n, "generated_m": generated_m, "seeds": seeds, "epochs": epochs,
             "heldout_images": data.heldout.num_images, "real_only": alone, "with_generated": added}
 
@@ -142,6 +142,7 @@ def augmentation_sentence(result: dict) -> str:
     verdict = "helped" if mean > max(spread, 0.1) else "hurt" if mean < -max(spread, 0.1) else "made no clear difference"
     return (
         f"The generated digits {verdict}: {result['real_n']} real digits alone reach {_mean_std(result['real_only'])} points "
-        f"of held-out accuracy over {result['seeds']} seed{'s' * (result['seeds'] != 1)}; adding {result['generated_m']} generated "
+        f"of held-out accuracy over {result['seeds']} seed{'s' * (result['seeds'] != 1)}; "
+        f"adding {result['generated_m']} generated "
         f"digits reaches {_mean_std(result['with_generated'])} ({mean:+.1f} ± {spread:.1f} points per seed)."
     )

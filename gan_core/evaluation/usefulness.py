@@ -109,14 +109,18 @@ def augmentation(loaded, real_n: int = 500, generated_m: int = 1000, seeds: int 
         images, labels = real_subset(data, real_n, seed)
         fake, fake_labels = sample(loaded, generated_m, seed=1000 + seed)
         order = np.random.default_rng(seed).permutation(generated_m)  # sample() gives the classes in turn
-        done = 2 * seed / (2 * seeds)
-        alone.append(accuracy_of(images, labels, data, same_images_seen, seed,
-                                 lambda f, m, d=done: report(d + f / (2 * seeds), f"Seed {seed + 1} of {seeds}, real only: {m}")))
+        part = _part(report, 2 * seed, 2 * seeds, f"Seed {seed + 1}, real only")
+        alone.append(accuracy_of(images, labels, data, same_images_seen, seed, part))
         both = np.concatenate([images, fake[order]]), np.concatenate([labels, fake_labels[order]])
-        added.append(accuracy_of(*both, data, epochs, seed,
-                                 lambda f, m, d=done: report(d + (1 + f) / (2 * seeds), f"Seed {seed + 1}, real + generated: {m}")))
+        part = _part(report, 2 * seed + 1, 2 * seeds, f"Seed {seed + 1}, real + generated")
+        added.append(accuracy_of(*both, data, epochs, seed, part))
     return {"real_n": real_n, "generated_m": generated_m, "seeds": seeds, "epochs": epochs,
             "heldout_images": data.heldout.num_images, "real_only": alone, "with_generated": added}
+
+
+def _part(report: Progress, index: int, parts: int, label: str) -> Progress:
+    """Progress of part `index` of `parts`, scaled into the whole and labelled."""
+    return lambda fraction, message: report((index + fraction) / parts, f"{label}: {message}")
 
 
 def _mean_std(values: list[float]) -> str:

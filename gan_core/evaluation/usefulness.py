@@ -145,8 +145,8 @@ def augmentation_sentence(result: dict) -> str:
     mean, spread = float(gains.mean()), float(gains.std())
     verdict = "helped" if mean > max(spread, 0.1) else "hurt" if mean < -max(spread, 0.1) else "made no clear difference"
     return (
-        f"The generated digits {verdict}: {result['real_n']} real digits alone reach {_mean_std(result['real_only'])} points "
-        f"of held-out accuracy over {result['seeds']} seed{'s' * (result['seeds'] != 1)}; "
+        f"The generated digits {verdict}: {result['real_n']} real digits alone reach {_mean_std(result['real_only'])} "
+        f"held-out accuracy over {result['seeds']} seed{'s' * (result['seeds'] != 1)}; "
         f"adding {result['generated_m']} generated "
         f"digits reaches {_mean_std(result['with_generated'])} ({mean:+.1f} ± {spread:.1f} points per seed)."
     )

@@ -52,7 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate = add("generate", "Generate images from a run's generator.")
     generate.add_argument("run_id")
     generate.add_argument("--n", type=int, default=64, help="Number of images (default 64).")
-    generate.add_argument("--out", required=True, help="Output file: .npz (arrays x, y) or .png (a grid).")
+    generate.add_argument(
+        "--out", required=True,
+        help="Output file: .npz (arrays x, y) or .zip (PNGs in one folder per class), both a dataset the Workbench accepts "
+        "as an upload; or .png (a grid).",
+    )
     generate.add_argument("--label", type=int, help="Class to generate (conditional runs only).")
     generate.add_argument("--seed", type=int, default=0, help="Latent seed (default 0).")
     generate.add_argument("--step", type=int, help="Checkpoint step (default: the newest).")
@@ -215,17 +219,16 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 def cmd_generate(args: argparse.Namespace, store: RunStore) -> int:
     from gan_core import families
-    from gan_core.generation.sampling import check_truncation, load_generator, sample, save_samples
+    from gan_core.generation.sampling import check_out, check_truncation, load_generator, sample, save_samples
 
     run = store.get(args.run_id)
-    if Path(args.out).suffix not in (".npz", ".png"):
-        raise GanError(f"--out must end in .npz or .png; got '{args.out}'.")
+    check_out(args.out)
     check_truncation(families.get(run.config().family), args.truncation)
     loaded = load_generator(run, args.step)
     if loaded.note:
         print(loaded.note, file=sys.stderr)
     images, labels = sample(loaded, args.n, seed=args.seed, label=args.label, truncation=args.truncation)
-    out = save_samples(images, labels, args.out)
+    out = save_samples(images, labels, args.out, loaded.class_names)
     print(f"wrote {len(images)} images from step {loaded.step} to {out}")
     return 0
 

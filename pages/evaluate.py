@@ -7,6 +7,7 @@ from gan_core.dashboard import model_cache
 from gan_core.dashboard.common import get_store, page_link, score_formats, select_run, selected_run_id, start_page
 from gan_core.errors import GanError
 from gan_core.evaluation import evaluate as evaluation
+from gan_core.evaluation import usefulness
 
 start_page("Evaluate")
 
@@ -55,6 +56,56 @@ if missing and button.button(f"Evaluate ({len(missing)} of {len(targets)} not ev
         button.empty()
 elif missing:
     st.caption("Evaluating trains the dataset's evaluator classifier the first time (about half a minute for mnist-5k); results are saved in the run folder.")
+
+with st.expander("Usefulness: CAS and augmentation"):
+    use_id = st.selectbox("Run", chosen, key="use_run") if len(chosen) > 1 else chosen[0]
+    try:
+        loaded = model_cache.get_generator(store.get(use_id), steps[use_id])
+    except GanError as exc:
+        st.error(str(exc))
+        loaded = None
+    if loaded is not None and not loaded.conditional:
+        st.info(usefulness.UNCONDITIONAL)
+    elif loaded is not None:
+        st.caption(
+            "Small classifiers of the evaluator's design, trained from scratch and tested on the real held-out digits. "
+            "CAS: trained on N generated digits, beside N real ones. Augmentation: a small real subset alone, and with M "
+            "generated digits added (the subset alone trains longer, so both see as many images), over several seeds."
+        )
+        kept = st.session_state.setdefault("usefulness", {})
+        cas_tab, aug_tab = st.tabs(["CAS", "Augmentation"])
+        with cas_tab:
+            n_col, epochs_col = st.columns(2)
+            cas_n = int(n_col.number_input("N", 10, usefulness.MAX_IMAGES, 1000, step=100, key="cas_n"))
+            cas_epochs = int(epochs_col.number_input("Epochs", 1, usefulness.MAX_EPOCHS, usefulness.EPOCHS, key="cas_epochs"))
+            key = ("cas", use_id, steps[use_id], cas_n, cas_epochs)
+            if st.button("Compute CAS", key="cas_go"):
+                bar = st.progress(0.0, text="Starting")
+                try:
+                    kept[key] = usefulness.classification_accuracy_score(
+                        loaded, cas_n, cas_epochs, progress=lambda f, m: bar.progress(f, text=m))
+                except GanError as exc:
+                    st.error(str(exc))
+            if key in kept:
+                st.dataframe(pd.DataFrame(usefulness.cas_table(kept[key])), hide_index=True)
+                st.write(usefulness.cas_sentence(kept[key]))
+        with aug_tab:
+            real_col, fake_col, seeds_col, epochs_col = st.columns(4)
+            real_n = int(real_col.number_input("Real digits", 10, 5000, 500, step=100, key="aug_real"))
+            fake_m = int(fake_col.number_input("Generated digits", 1, usefulness.MAX_IMAGES, 1000, step=100, key="aug_fake"))
+            seeds = int(seeds_col.number_input("Seeds", 1, usefulness.MAX_SEEDS, 3, key="aug_seeds"))
+            aug_epochs = int(epochs_col.number_input("Epochs", 1, usefulness.MAX_EPOCHS, usefulness.EPOCHS, key="aug_epochs"))
+            key = ("augmentation", use_id, steps[use_id], real_n, fake_m, seeds, aug_epochs)
+            if st.button("Run the augmentation test", key="aug_go"):
+                bar = st.progress(0.0, text="Starting")
+                try:
+                    kept[key] = usefulness.augmentation(
+                        loaded, real_n, fake_m, seeds, aug_epochs, progress=lambda f, m: bar.progress(f, text=m))
+                except GanError as exc:
+                    st.error(str(exc))
+            if key in kept:
+                st.dataframe(pd.DataFrame(usefulness.augmentation_table(kept[key])), hide_index=True)
+                st.write(usefulness.augmentation_sentence(kept[key]))
 
 done = [result for result in results if result is not None]
 if not done:

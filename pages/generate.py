@@ -6,7 +6,7 @@ import streamlit as st
 from gan_core.dashboard import model_cache
 from gan_core.dashboard.common import get_store, page_link, run_picker, score_formats, start_page
 from gan_core.errors import GanError
-from gan_core.generation import apply, latents, model_io, pairs, styles
+from gan_core.generation import apply, latents, model_io, pairs, sampling, styles
 
 MAX_SEED = 2**31 - 1
 VIEWS = ["Grid", "Interpolate", "Latent walk"]
@@ -184,3 +184,19 @@ try:
         strip_downloads(strip, images, labels, f"{name}-seed{walk_seed}-dim{dim}")
 except GanError as exc:
     st.error(str(exc))
+
+if not pairs.is_image_to_image(loaded):
+    with st.expander("Synthetic dataset: many samples as a dataset file"):
+        st.caption(
+            "A file the Workbench accepts as an upload (Configure) or that any script reads: .npz (arrays x and y) or a .zip of PNGs "
+            + ("in one folder per class; the classes come in turn." if loaded.conditional else "(unlabelled: this generator takes no class).")
+        )
+        size_col, seed_col = st.columns(2)
+        size = int(size_col.number_input("Samples", 16, 10_000, 1000, step=100, key="gen_dataset_n", persist_state=KEEP))
+        data_seed = int(seed_col.number_input("Seed", 0, MAX_SEED, 0, key="gen_dataset_seed", persist_state=KEEP))
+        for column, suffix in zip(st.columns(2), (".npz", ".zip")):
+            column.download_button(  # built on click
+                f"{size} samples ({suffix})", data=lambda suffix=suffix: sampling.dataset_file(loaded, size, data_seed, suffix),
+                file_name=f"{name}-{size}-seed{data_seed}{suffix}", mime="application/zip" if suffix == ".zip" else "application/octet-stream",
+                on_click="ignore", icon=":material/download:",
+            )

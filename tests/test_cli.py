@@ -101,7 +101,7 @@ def test_generate_png_and_npz(trained, tmp_path):
 def test_generate_refusals_are_one_sentence_and_write_nothing(trained, tmp_path):
     runs, run_id, _ = trained
     bad_suffix = cli("generate", run_id, "--out", str(tmp_path / "x.jpg"), runs_dir=runs, check=False)
-    assert bad_suffix.returncode == 2 and "must end in .npz or .png" in bad_suffix.stderr
+    assert bad_suffix.returncode == 2 and "must end in .npz, .zip or .png" in bad_suffix.stderr
     label = cli("generate", run_id, "--label", "3", "--out", str(tmp_path / "x.png"), runs_dir=runs, check=False)
     assert label.returncode == 2 and "only for conditional runs" in label.stderr
     psi = cli("generate", run_id, "--truncation", "2", "--out", str(tmp_path / "x.png"), runs_dir=runs, check=False)

@@ -167,7 +167,7 @@ def test_evaluate_run_saves_a_json_result_and_reloads_it(trained_run, cache_dir,
     assert result["run_id"] == trained_run.id and result["step"] == 6 and result["n"] == 200
     assert result["evaluator"]["kind"] == "classifier" and result["evaluator"]["accuracy"] >= 0.97
     assert [row["key"] for row in result["metrics"]] == [
-        "fd", "classifier_score", "precision", "recall", "density", "coverage", "classes_covered", "class_kl",
+        "fd", "kid", "classifier_score", "precision", "recall", "density", "coverage", "classes_covered", "class_kl",
         "swd", "nn_median", "memorised",
     ]
     got, floor = values(result), values(result, "floor")
@@ -231,6 +231,6 @@ def test_an_unlabelled_dataset_still_gets_swd_fd_and_knn_numbers(tmp_path, store
     result = evaluate_run(run, cache_dir=cache_dir)
     assert result["n"] == 40 and result["classes"] is None and result["evaluator"]["kind"] == "pixels"
     keys = [row["key"] for row in result["metrics"]]
-    assert keys == ["fd", "precision", "recall", "density", "coverage", "swd", "nn_median", "memorised"]
+    assert keys == ["fd", "kid", "precision", "recall", "density", "coverage", "swd", "nn_median", "memorised"]
     assert "no classifier" in evaluation.evaluator_caption(result)
     assert evaluation.metric_table(result)[0]["Metric"] == "Fréchet distance (evaluator features) *"

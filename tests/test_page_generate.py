@@ -1,9 +1,11 @@
 """The Generate page and the per-session generator cache behind it, on tiny trained runs."""
 
+import io
 import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -344,3 +346,20 @@ def test_without_checkpoints_the_page_says_what_to_do(tmp_path, monkeypatch):
     at = generate_page().run()
     assert not at.exception and not at.image
     assert "No run has a checkpoint yet" in at.info[0].value
+
+
+def test_a_conditional_run_downloads_a_synthetic_dataset_that_the_upload_checks_accept(page, runs, deferred_downloads):
+    from gan_core.data import uploads
+
+    _, conditional = runs
+    at = page(conditional.id)
+    at.number_input(key="gen_dataset_n").set_value(50).run()
+    assert not at.exception
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "50 samples (.npz)" in labels and "50 samples (.zip)" in labels
+    (zip_name,) = [name for name in deferred_downloads if name.endswith("-50-seed0.zip")]
+    (npz_name,) = [name for name in deferred_downloads if name.endswith("-50-seed0.npz")]
+    archive = uploads.load_zip(io.BytesIO(deferred_downloads[zip_name]()), zip_name)
+    arrays = uploads.load_npz(io.BytesIO(deferred_downloads[npz_name]()), npz_name)
+    assert archive.images.shape == arrays.images.shape == (50, 28, 28, 1)
+    assert np.array_equal(np.bincount(archive.labels), np.full(10, 5)) and np.array_equal(arrays.labels, np.arange(50) % 10)

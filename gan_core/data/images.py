@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import math
+import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +61,22 @@ def save_png(path: str | Path, image: np.ndarray, scale: int = 1) -> Path:
     """Write an image as PNG atomically."""
     atomic_write_bytes(Path(path), encode_png(image, scale))
     return Path(path)
+
+
+def class_folder(name: str, index: int) -> str:
+    """The folder of a class in a PNG zip: its name when that is a plain file name, else its index."""
+    return name if re.fullmatch(r"[A-Za-z0-9_\- ]{1,64}", name) and name.strip() == name else str(index)
+
+
+def png_zip(images: np.ndarray, labels: np.ndarray | None, class_names: tuple[str, ...] = ()) -> bytes:
+    """A .zip of one PNG per image, in one folder per class when labelled (`3/000012.png`), as dataset uploads read it."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for i, image in enumerate(images):
+            if labels is None:
+                name = f"{i:06d}.png"
+            else:
+                label = int(labels[i])
+                name = f"{class_folder(class_names[label] if label < len(class_names) else str(label), label)}/{i:06d}.png"
+            archive.writestr(name, encode_png(image))
+    return buffer.getvalue()

@@ -1,7 +1,11 @@
 """Evaluating a run's generator: N generated images against N real held-out images, beside the real-vs-real floor.
 
 Every metric is computed twice at the same N: generated vs a fixed subset of the held-out split, and that
-held-out subset vs N training images (the "floor", what a perfect generator reaches). Class metrics use the
+held-out subset vs N training images (the "floor", what a perfect generator reaches). KID is the unbiased MMD²
+with the cubic polynomial kernel k(x, y) = (x·y/d + 1)³ on the FD features, mean ± std over KID_SUBSETS draws of
+min(KID_SUBSET_SIZE, N/2) images a side (half of N, so that the draws differ at small N); being unbiased, it is
+near 0 (even slightly negative) for two sets from one distribution at any N, where FD grows as N shrinks.
+Results saved before KID was added display without it. Class metrics use the
 evaluator classifier's argmax; a class is *covered* when it gets at least COVERED_FRACTION (¼) of its share of
 the training labels; the class KL is KL(predicted class shares ‖ training label shares) in nats. The
 memorisation check finds each of the first NN_SAMPLES generated images' nearest training image (L2 on pixels
@@ -53,9 +57,12 @@ COVERED_FRACTION = 0.25
 K_PRECISION_RECALL = 3
 K_DENSITY_COVERAGE = 5
 SCORE_SPLITS = 10
+KID_SUBSETS = 50
+KID_SUBSET_SIZE = 1000
 
 LABELS = {
     "fd": "Fréchet distance (evaluator features)",
+    "kid": "Kernel distance (KID, evaluator features)",
     "classifier_score": f"Classifier score ({SCORE_SPLITS} splits)",
     "precision": f"Precision (k={K_PRECISION_RECALL})",
     "recall": f"Recall (k={K_PRECISION_RECALL})",
@@ -69,7 +76,7 @@ LABELS = {
     "memorised": "Share closer to a training image than 99% of held-out",
 }
 BETTER = {
-    "fd": "lower", "classifier_score": "higher", "precision": "higher", "recall": "higher", "density": "near 1",
+    "fd": "lower", "kid": "lower", "classifier_score": "higher", "precision": "higher", "recall": "higher", "density": "near 1",
     "coverage": "higher", "classes_covered": "higher", "class_kl": "lower", "conditional_accuracy": "higher",
     "swd": "lower", "nn_median": "near floor", "memorised": "lower",
 }
@@ -77,7 +84,9 @@ COLUMNS_CAPTION = (
     "Held-out examples column by column: PSNR and SSIM against the column named, and the share of images whose class "
     "the evaluator of the column's dataset still reads as the original's."
 )
-USES_EVALUATOR = ("fd", "classifier_score", "precision", "recall", "density", "coverage", "classes_covered", "class_kl", "conditional_accuracy")
+USES_EVALUATOR = (
+    "fd", "kid", "classifier_score", "precision", "recall", "density", "coverage", "classes_covered", "class_kl", "conditional_accuracy",
+)
 
 
 # ---- the comparison of one candidate set against one reference set ------------------------
@@ -97,9 +106,12 @@ def run_evaluator(evaluator: Evaluator, images: np.ndarray) -> Side:
 def compare(candidate: Side, reference: Side, data: ReferenceData, requested: np.ndarray | None) -> dict:
     """All set-level metrics of candidate against reference (plus class metrics when there are probabilities)."""
     values = {"fd": metrics.frechet_distance(reference.seen.features, candidate.seen.features)}
+    stds = {}
+    values["kid"], stds["kid"] = metrics.kernel_distance(
+        reference.seen.features, candidate.seen.features, KID_SUBSETS, kid_subset_size(len(candidate.images)), SEED,
+    )
     values.update(metrics.prdc(reference.seen.knn_features, candidate.seen.knn_features, K_PRECISION_RECALL, K_DENSITY_COVERAGE))
     values["swd"] = 1e3 * float(np.mean(metrics.sliced_wasserstein(candidate.images, reference.images, seed=SEED)))
-    stds = {}
     probs = candidate.seen.probs
     if probs is not None:
         values["classifier_score"], stds["classifier_score"] = metrics.classifier_score(probs, SCORE_SPLITS)
@@ -112,6 +124,11 @@ def compare(candidate: Side, reference: Side, data: ReferenceData, requested: np
             values["conditional_accuracy"] = float(np.mean(np.argmax(probs, axis=1) == requested))
             values["per_class_accuracy"] = per_class_accuracy(probs, requested, data.train.num_classes)
     return {"values": values, "stds": stds}
+
+
+def kid_subset_size(n: int) -> int:
+    """Images a side in each KID draw: half of N (at least 2), at most KID_SUBSET_SIZE."""
+    return int(min(KID_SUBSET_SIZE, max(2, n // 2)))
 
 
 def label_shares(data: ReferenceData) -> np.ndarray:

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from gan_core import families
 from gan_core.config import RunConfig
-from gan_core.data.images import make_grid, save_png, to_uint8
+from gan_core.data.images import make_grid, png_zip, save_png, to_uint8
 from gan_core.errors import RunError
 from gan_core.families.base import DataSpec, GanFamily
 from gan_core.store.runs import Run, atomic_write_bytes, unreadable_reason
@@ -127,19 +127,44 @@ def check_truncation(family: GanFamily, truncation: float) -> None:
         raise RunError(f"truncation is for generators that draw from noise; the {family.name} family maps images to images.")
 
 
-def save_samples(images: np.ndarray, labels: np.ndarray | None, out: str | Path) -> Path:
-    """Write samples as .npz (x, and y when labelled) or a .png grid, atomically."""
+SAMPLE_SUFFIXES = (".npz", ".zip", ".png")
+
+
+def check_out(out: str | Path) -> Path:
+    """The output path of samples, or a RunError naming the suffixes allowed."""
     out = Path(out)
+    if out.suffix.lower() not in SAMPLE_SUFFIXES:
+        raise RunError(f"--out must end in .npz, .zip or .png; got '{out.name}'.")
+    return out
+
+
+def save_samples(
+    images: np.ndarray, labels: np.ndarray | None, out: str | Path, class_names: tuple[str, ...] = (),
+) -> Path:
+    """Write samples atomically as .npz (x, and y when labelled), a .zip of PNGs by class folder, or a .png grid.
+
+    The .npz and .zip are datasets the Workbench accepts as uploads (gan_core.data.uploads).
+    """
+    out = check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".png":
+    suffix = out.suffix.lower()
+    if suffix == ".png":
         return save_png(out, make_grid(images))
-    if out.suffix == ".npz":
-        buffer = io.BytesIO()
-        arrays = {"x": images} if labels is None else {"x": images, "y": labels}
-        np.savez_compressed(buffer, **arrays)
-        atomic_write_bytes(out, buffer.getvalue())
+    if suffix == ".zip":
+        atomic_write_bytes(out, png_zip(images, labels, class_names))
         return out
-    raise RunError(f"--out must end in .npz or .png; got '{out.name}'.")
+    buffer = io.BytesIO()
+    arrays = {"x": images} if labels is None else {"x": images, "y": labels}
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(out, buffer.getvalue())
+    return out
+
+
+def dataset_file(loaded: LoadedGenerator, n: int, seed: int, suffix: str) -> bytes:
+    """n samples (the classes in turn, for conditional runs) as a dataset file the Workbench accepts: ".npz" or ".zip"."""
+    images, labels = sample(loaded, n, seed=seed)
+    with tempfile.TemporaryDirectory(prefix="gan-dataset-") as folder:
+        return save_samples(images, labels, Path(folder) / f"digits{suffix}", loaded.class_names).read_bytes()
 
 
 def export_generator(run: Run, step: int | None = None) -> Path:

@@ -185,8 +185,10 @@ def test_settings_are_explained_in_one_sentence_and_old_configs_load_with_every_
         RunConfig(diffaugment="translation,colour")
     with pytest.raises(ConfigError, match=r"^r1_weight must be a number between 0 and 100; got -1\.$"):
         RunConfig(r1_weight=-1)
-    with pytest.raises(ConfigError, match=r"^feature_matching is not available for progan.*; set it to 0 \(got 1\)\.$"):
+    # progan has no feature_matching: its staged D has no one feature layer
+    with pytest.raises(ConfigError, match=r"^Unknown configuration key 'feature_matching'\."):
         RunConfig(family="progan", feature_matching=1.0)
+    assert RunConfig(family="progan", r1_weight=0.5, diffaugment="cutout").r1_weight == 0.5
     for name in ("dcgan", "wgan-gp", "cgan", "mlp-gan"):
         config = load_preset(name)
         assert (config.feature_matching, config.r1_weight, config.diffaugment) == (0.0, 0.0, "")
@@ -195,22 +197,22 @@ def test_settings_are_explained_in_one_sentence_and_old_configs_load_with_every_
 
 
 FAMILY_RUNS = {  # cgan and wgan-gp are the dcgan family; the bce path of dcgan is checked by hand above
-    "cgan-wgan-gp": dict(family="dcgan", width=0.125, conditional=True, loss="wgan-gp", d_steps=2),
-    "mlp": dict(family="mlp", width=0.125),
-    "stylegan": dict(family="stylegan", width=0.125, latent_dim=8, w_dim=8, mapping_layers=1),
-    "progan": dict(family="progan", channels="8,8,8,8", feature_matching=0.0),
+    "cgan-wgan-gp": dict(family="dcgan", width=0.125, conditional=True, loss="wgan-gp", d_steps=2, feature_matching=1.0),
+    "mlp": dict(family="mlp", width=0.125, feature_matching=1.0),
+    "stylegan": dict(family="stylegan", width=0.125, latent_dim=8, w_dim=8, mapping_layers=1, feature_matching=1.0),
+    "progan": dict(family="progan", channels="8,8,8,8"),
 }
 
 
 @pytest.mark.parametrize("name", FAMILY_RUNS)
 def test_a_tiny_run_with_every_stabilizer_on_trains_and_records_them(name, tmp_path):
     values = dict(dataset="mnist-5k", batch_size=4, steps=2, sample_every=2, checkpoint_every=2, seed=2, precision="float32",
-                  tensorboard=False, feature_matching=1.0, r1_weight=2.0, diffaugment="translation,cutout,color")
+                  tensorboard=False, r1_weight=2.0, diffaugment="translation,cutout,color")
     values |= FAMILY_RUNS[name]
     run = RunStore(tmp_path).create(RunConfig(**values))
     assert train_run(run)["state"] == "finished"
     rows = run.history_rows()
     assert len(rows) == 2 and all(math.isfinite(v) for r in rows for v in r.values() if isinstance(v, float))
     assert all(r["r1_penalty"] > 0 for r in rows)
-    if values["feature_matching"] > 0:
+    if "feature_matching" in values:
         assert all(r["feature_matching"] > 0 for r in rows)

@@ -45,7 +45,7 @@ from gan_core.families.blocks import (
     r1_regularized_d_loss,
     stored_vector,
 )
-from gan_core.families.stabilizers import R1_METRIC, StabilizerSettings, augment_draws, augmented
+from gan_core.families.stabilizers import R1_METRIC, R1AugmentSettings, augment_draws, augmented
 from gan_core.history_metrics import ADVERSARIAL_METRICS, Metric
 from gan_core.lazy_tf import keras, layers, tf
 
@@ -55,7 +55,7 @@ SAMPLE_COUNT, SAMPLE_COLUMNS = 64, 8
 
 
 @dataclasses.dataclass
-class ProganSettings(StabilizerSettings):
+class ProganSettings(R1AugmentSettings):
     """The settings of a progressively growing generator and discriminator."""
 
     latent_dim: int = setting(64, "Size of the noise vector z.", "architecture", "Latent dimension", min=1, max=1024)
@@ -89,11 +89,6 @@ class ProganSettings(StabilizerSettings):
 
     def validate(self) -> None:
         losses.check_penalty_weight(self.loss, self.gp_weight)
-        if self.feature_matching > 0:
-            raise ConfigError(
-                "feature_matching is not available for progan, whose discriminator's stages share one head; "
-                f"set it to 0 (got {self.feature_matching:g})."
-            )
 
 
 def channel_list(text: str) -> list[int]:

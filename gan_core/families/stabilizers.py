@@ -34,14 +34,9 @@ STABILIZER_METRICS = (R1_METRIC, FEATURE_MATCHING_METRIC)
 
 
 @dataclasses.dataclass
-class StabilizerSettings(Settings):
-    """The stabilizer settings of a family with a discriminator; all off by default, so old configs load unchanged."""
+class R1AugmentSettings(Settings):
+    """R1 and DiffAugment: the stabilizers of any family with a discriminator; off by default, so old configs load unchanged."""
 
-    feature_matching: float = setting(
-        0.0, "Weight of feature matching: G also matches the batch mean of D's last hidden features on real images "
-        "(mean squared difference over the features); 0 turns it off.", "regularizers", "Feature-matching weight",
-        min=0.0, max=100.0,
-    )
     r1_weight: float = setting(
         0.0, "Weight of the R1 penalty: weight / 2 x the squared gradient norm of D on real images; 0 turns it off.",
         "regularizers", "R1 weight", min=0.0, max=100.0,
@@ -51,6 +46,17 @@ class StabilizerSettings(Settings):
         "(shift up to 1/8 of the side, zero-filled), cutout (a zeroed square of half the side), color (brightness, saturation, "
         "contrast; skipped on one-channel data such as digits). Empty turns it off.", "regularizers", "DiffAugment policy",
         pattern=POLICY_PATTERN, pattern_help="a comma-separated list of translation, cutout and color, or empty for none",
+    )
+
+
+@dataclasses.dataclass
+class StabilizerSettings(R1AugmentSettings):
+    """All three stabilizers, for a family whose D has one feature layer to match (not progan's staged D)."""
+
+    feature_matching: float = setting(
+        0.0, "Weight of feature matching: G also matches the batch mean of D's last hidden features on real images "
+        "(mean squared difference over the features); 0 turns it off.", "regularizers", "Feature-matching weight",
+        min=0.0, max=100.0,
     )
 
 

@@ -22,17 +22,18 @@ from pathlib import Path
 
 import pytest
 
+from gan_core import families
 from gan_core.cli import main as cli_main
 from gan_core.config import RunConfig
 from gan_core.errors import RunError
 from gan_core.generation.sampling import checkpoint_steps, load_generator
-from gan_core.history_metrics import ADVERSARIAL_METRICS, history_columns
+from gan_core.history_metrics import history_columns
 from gan_core.store import jobs, runs
 from gan_core.store.runs import RunStore, pid_alive
 from gan_core.training import progress
 from gan_core.training.loop import train_run
 
-HISTORY_COLUMNS = history_columns(ADVERSARIAL_METRICS)
+HISTORY_COLUMNS = history_columns(families.get("dcgan").metrics)
 
 ROOT = Path(__file__).resolve().parents[1]
 FAULT_WORKER = ROOT / "tests" / "fault_worker.py"

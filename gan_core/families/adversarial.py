@@ -15,11 +15,21 @@ import dataclasses
 import numpy as np
 
 from gan_core import losses
-from gan_core.config import RunConfig, Settings, setting
+from gan_core.config import RunConfig, setting
 from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError
 from gan_core.families.base import DataSpec, GanFamily, Parts
+from gan_core.families.blocks import real_logits_and_r1
 from gan_core.families.networks import build_discriminator, build_generator
+from gan_core.families.stabilizers import (
+    STABILIZER_METRICS,
+    StabilizerSettings,
+    augment_draws,
+    augmented,
+    feature_matching_loss,
+    feature_model,
+    logits_of,
+)
 from gan_core.history_metrics import ADVERSARIAL_METRICS
 from gan_core.lazy_tf import keras, tf
 
@@ -31,7 +41,7 @@ OVERPOWER_D_LOSS = 0.1
 
 
 @dataclasses.dataclass
-class AdversarialSettings(Settings):
+class AdversarialSettings(StabilizerSettings):
     """The settings of a noise-to-image GAN with one generator and one discriminator."""
 
     conditional: bool = setting(False, "Condition G and D on class labels (needs a labelled dataset).", "architecture", "Conditional (class labels)")
@@ -72,7 +82,7 @@ class AdversarialFamily(GanFamily):
     """A generator z (+ label) -> image against a discriminator image (+ label) -> logit."""
 
     settings = AdversarialSettings
-    metrics = ADVERSARIAL_METRICS
+    metrics = (*ADVERSARIAL_METRICS, *STABILIZER_METRICS)
     divergence_advice = "Try lower learning rates, label smoothing, or the wgan-gp loss."
 
     # ---- networks: what a family module picks ------------------------------------------
@@ -119,51 +129,76 @@ class AdversarialFamily(GanFamily):
         }
         optimizers["g_optimizer"].build(networks["generator"].trainable_variables)
         optimizers["d_optimizer"].build(networks["discriminator"].trainable_variables)
-        return Parts(networks, optimizers, sampler)
+        fixed = {"discriminator_features": feature_model(networks["discriminator"])} if config.feature_matching > 0 else {}
+        return Parts(networks, optimizers, sampler, fixed=fixed)
 
     def draws(self, config, rng, rows, spec):
-        return {"z": rng.normal([rows, config.latent_dim])}
+        return {"z": rng.normal([rows, config.latent_dim]), **augment_draws(config, rng, rows)}
 
     def train_step(self, parts, config, images, labels, draws, ctx):
-        chunks = [tf.split(t, config.d_steps) for t in (images, labels, draws["z"])]
-        for j in range(config.d_steps - 1):
-            self._discriminator_update(parts, config, ctx, *(c[j] for c in chunks))
-        return self._joint_update(parts, config, ctx, *(c[-1] for c in chunks))
+        chunks = [tf.split(t, config.d_steps) for t in (images, labels)]
+        draw_chunks = {key: tf.split(value, config.d_steps) for key, value in draws.items()}
+        for j in range(config.d_steps):
+            update = self._joint_update if j == config.d_steps - 1 else self._discriminator_update
+            result = update(parts, config, ctx, chunks[0][j], chunks[1][j], {key: value[j] for key, value in draw_chunks.items()})
+        return result
 
     def _inputs(self, config, x, labels):
         return [x, labels] if config.conditional else x
 
-    def _d_loss(self, parts, config, real, fake, labels, real_logits, fake_logits):
+    def _critic(self, parts, config, labels):
+        """D as a function of the image alone (labels bound): the logits or, with feature matching, (logits, features)."""
+        D = parts.fixed.get("discriminator_features", parts.networks["discriminator"])
+        return lambda x, training=True: D(self._inputs(config, x, labels), training=training)
+
+    def _d_loss(self, parts, config, real, fake, labels, real_logits, fake_logits, r1):
         objective = losses.get(config.loss)
         loss = objective.d_loss(real_logits, fake_logits, config.label_smoothing)
+        if config.r1_weight > 0:
+            loss = loss + config.r1_weight / 2 * r1
         penalty = objective.penalty(parts.networks["discriminator"], real, fake, labels if config.conditional else None, config.gp_weight)
         return loss if penalty is None else loss + penalty
 
-    def _discriminator_update(self, parts, config, ctx, real, labels, z):
+    def _discriminate(self, parts, config, real, fake, labels):
+        """D's outputs on the real and fake images as D sees them (augmented), and the R1 penalty on the real ones."""
+        critic = self._critic(parts, config, labels)
+        real_outputs, r1 = real_logits_and_r1(critic, real, config.r1_weight)
+        return real_outputs, critic(fake), r1
+
+    def _discriminator_update(self, parts, config, ctx, real, labels, draws):
         G, D = parts.networks["generator"], parts.networks["discriminator"]
         optimizer = parts.optimizers["d_optimizer"]
-        fake = G(self._inputs(config, z, labels), training=True)
+        fake = augmented(config, G(self._inputs(config, draws["z"], labels), training=True), draws, "fake")
+        real = augmented(config, real, draws, "real")
         with tf.GradientTape() as tape:
-            real_logits = D(self._inputs(config, real, labels), training=True)
-            fake_logits = D(self._inputs(config, fake, labels), training=True)
-            d_loss = ctx.scaled(optimizer, self._d_loss(parts, config, real, fake, labels, real_logits, fake_logits))
+            real_out, fake_out, r1 = self._discriminate(parts, config, real, fake, labels)
+            d_loss = self._d_loss(parts, config, real, fake, labels, logits_of(real_out), logits_of(fake_out), r1)
+            d_loss = ctx.scaled(optimizer, d_loss)
         ctx.apply(optimizer, tape, d_loss, D.trainable_variables)
 
-    def _joint_update(self, parts, config, ctx, real, labels, z):
+    def _joint_update(self, parts, config, ctx, real, labels, draws):
         G, D = parts.networks["generator"], parts.networks["discriminator"]
         g_opt, d_opt = parts.optimizers["g_optimizer"], parts.optimizers["d_optimizer"]
         objective = losses.get(config.loss)
+        real = augmented(config, real, draws, "real")
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = G(self._inputs(config, z, labels), training=True)
-            real_logits = D(self._inputs(config, real, labels), training=True)
-            fake_logits = D(self._inputs(config, fake, labels), training=True)
+            fake = augmented(config, G(self._inputs(config, draws["z"], labels), training=True), draws, "fake")
+            real_out, fake_out, r1 = self._discriminate(parts, config, real, fake, labels)
+            real_logits, fake_logits = logits_of(real_out), logits_of(fake_out)
             g_loss = objective.g_loss(fake_logits)
-            d_loss = self._d_loss(parts, config, real, fake, labels, real_logits, fake_logits)
+            matching = feature_matching_loss(real_out[1], fake_out[1]) if config.feature_matching > 0 else tf.constant(0.0)
+            if config.feature_matching > 0:
+                g_loss = g_loss + config.feature_matching * matching
+            d_loss = self._d_loss(parts, config, real, fake, labels, real_logits, fake_logits, r1)
             g_scaled = ctx.scaled(g_opt, g_loss)
             d_scaled = ctx.scaled(d_opt, d_loss)
         g_norm = ctx.apply(g_opt, g_tape, g_scaled, G.trainable_variables)
         d_norm = ctx.apply(d_opt, d_tape, d_scaled, D.trainable_variables)
-        return adversarial_scalars(objective, g_loss, d_loss, real_logits, fake_logits, g_norm, d_norm)
+        return {
+            **adversarial_scalars(objective, g_loss, d_loss, real_logits, fake_logits, g_norm, d_norm),
+            "r1_penalty": tf.cast(r1, tf.float32),
+            "feature_matching": matching,
+        }
 
     def after_step(self, parts, config):
         if "ema_generator" in parts.networks:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
+from gan_core.families.stabilizers import logits_of
 from gan_core.lazy_tf import keras, layers, tf
 
 LEAKY_SLOPE = 0.2
@@ -65,24 +67,28 @@ def minibatch_stddev(name: str = "minibatch_stddev") -> keras.layers.Layer:
     return _minibatch_stddev_class()(name=name)
 
 
-def real_logits_and_r1(discriminator, real: tf.Tensor, weight: float) -> tuple[tf.Tensor, tf.Tensor]:
-    """D's logits on real images and the R1 penalty: the mean squared norm of their gradient (0 when the weight is 0)."""
+def real_logits_and_r1(discriminator, real: tf.Tensor, weight: float) -> tuple[Any, tf.Tensor]:
+    """D's outputs on real images (its logits, or (logits, features) from a `stabilizers.feature_model` view) and the
+    R1 penalty: the mean over images of the squared norm of the gradient of the logit with respect to the image (0 when
+    the weight is 0)."""
     if weight == 0:
         return discriminator(real, training=True), tf.constant(0.0)
     with tf.GradientTape() as tape:
         tape.watch(real)
-        logits = discriminator(real, training=True)
-        total = tf.reduce_sum(logits)
+        outputs = discriminator(real, training=True)
+        total = tf.reduce_sum(logits_of(outputs))
     gradient = tape.gradient(total, real)
-    return logits, tf.reduce_mean(tf.reduce_sum(tf.square(tf.cast(gradient, tf.float32)), axis=[1, 2, 3]))
+    return outputs, tf.reduce_mean(tf.reduce_sum(tf.square(tf.cast(gradient, tf.float32)), axis=[1, 2, 3]))
 
 
 def r1_regularized_d_loss(objective, discriminator, real: tf.Tensor, fake: tf.Tensor, fake_logits: tf.Tensor, r1_weight: float, gp_weight: float):
     """D's loss with R1 (r1_weight / 2 x the mean squared gradient norm on real images) and the objective's own penalty
-    (WGAN-GP's), computed inside the caller's tape; returns (d_loss, D's logits on the real images, the R1 penalty)."""
-    real_logits, r1 = real_logits_and_r1(discriminator, real, r1_weight)
-    d_loss = objective.d_loss(real_logits, fake_logits, 0.0) + r1_weight / 2 * r1
-    penalty = objective.penalty(discriminator, real, fake, None, gp_weight)
+    (WGAN-GP's), computed inside the caller's tape; returns (d_loss, D's outputs on the real images as `real_logits_and_r1`
+    gives them, the R1 penalty)."""
+    real_outputs, r1 = real_logits_and_r1(discriminator, real, r1_weight)
+    d_loss = objective.d_loss(logits_of(real_outputs), fake_logits, 0.0) + r1_weight / 2 * r1
+    critic = lambda x, training=True: logits_of(discriminator(x, training=training))  # noqa: E731
+    penalty = objective.penalty(critic, real, fake, None, gp_weight)
     if penalty is not None:
         d_loss = d_loss + penalty
-    return d_loss, real_logits, r1
+    return d_loss, real_outputs, r1

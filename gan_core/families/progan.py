@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from gan_core import losses
-from gan_core.config import RunConfig, Settings, setting
+from gan_core.config import RunConfig, setting
 from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError
 from gan_core.families.adversarial import adversarial_scalars, ema_update, make_optimizer, run_generator, shrunk
@@ -45,6 +45,7 @@ from gan_core.families.blocks import (
     r1_regularized_d_loss,
     stored_vector,
 )
+from gan_core.families.stabilizers import R1_METRIC, R1AugmentSettings, augment_draws, augmented
 from gan_core.history_metrics import ADVERSARIAL_METRICS, Metric
 from gan_core.lazy_tf import keras, layers, tf
 
@@ -54,7 +55,7 @@ SAMPLE_COUNT, SAMPLE_COLUMNS = 64, 8
 
 
 @dataclasses.dataclass
-class ProganSettings(Settings):
+class ProganSettings(R1AugmentSettings):
     """The settings of a progressively growing generator and discriminator."""
 
     latent_dim: int = setting(64, "Size of the noise vector z.", "architecture", "Latent dimension", min=1, max=1024)
@@ -276,7 +277,7 @@ class ProGAN(GanFamily):
     settings = ProganSettings
     metrics = (
         *ADVERSARIAL_METRICS,
-        Metric("r1_penalty", "R1 penalty (real images)", "Regularizers", log=True),
+        R1_METRIC,
         Metric("stage", "Stage (0 = 4x4)", "Growth"),
         Metric("alpha", "Fade-in alpha", "Growth"),
     )
@@ -332,7 +333,7 @@ class ProGAN(GanFamily):
         return Parts(networks, optimizers, "generator", state={"growth_step": growth_step}, fixed=fixed)
 
     def draws(self, config, rng, rows, spec):
-        return {"z": rng.normal([rows, config.latent_dim])}
+        return {"z": rng.normal([rows, config.latent_dim]), **augment_draws(config, rng, rows)}
 
     def train_step(self, parts, config, images, labels, draws, ctx):
         stage = ctx.phase
@@ -345,11 +346,11 @@ class ProGAN(GanFamily):
         alpha_map = tf.fill([rows, 1, 1, 1], alpha)
         stage_inputs = (lambda x: x) if stage == 0 else (lambda x: [x, alpha_map])
         side = padded_side(_image_shape(parts))
-        real = faded_reals(pad_images(tf.cast(images, tf.float32), side), stage, alpha)
+        real = augmented(config, faded_reals(pad_images(tf.cast(images, tf.float32), side), stage, alpha), draws, "real")
         critic = lambda x, training=True: D(stage_inputs(x), training=training)  # noqa: E731
         with tf.GradientTape() as d_tape:
             with tf.GradientTape() as g_tape:
-                fake = G(stage_inputs(draws["z"]), training=True)
+                fake = augmented(config, G(stage_inputs(draws["z"]), training=True), draws, "fake")
                 fake_logits = critic(fake)
                 g_loss = objective.g_loss(fake_logits)
                 g_scaled = ctx.scaled(g_opt, g_loss)

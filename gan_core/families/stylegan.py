@@ -29,13 +29,22 @@ import dataclasses
 import numpy as np
 
 from gan_core import losses
-from gan_core.config import RunConfig, Settings, setting
+from gan_core.config import RunConfig, setting
 from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError
 from gan_core.families.adversarial import adversarial_scalars, ema_update, make_optimizer, run_generator
 from gan_core.families.base import DataSpec, GanFamily, Parts
 from gan_core.families.blocks import LEAKY_SLOPE, minibatch_stddev, pixel_norm, r1_regularized_d_loss, stored_vector
-from gan_core.history_metrics import ADVERSARIAL_METRICS, Metric
+from gan_core.families.stabilizers import (
+    STABILIZER_METRICS,
+    StabilizerSettings,
+    augment_draws,
+    augmented,
+    feature_matching_loss,
+    feature_model,
+    logits_of,
+)
+from gan_core.history_metrics import ADVERSARIAL_METRICS
 from gan_core.lazy_tf import keras, layers, tf
 
 BLOCKS_PER_SIZE = (1, 2, 2)  # style blocks at a quarter, half and the full side
@@ -45,7 +54,7 @@ BATCH = 256  # images per call when sampling
 
 
 @dataclasses.dataclass
-class StyleganSettings(Settings):
+class StyleganSettings(StabilizerSettings):
     """The settings of a fixed-resolution style-based generator and its discriminator."""
 
     latent_dim: int = setting(64, "Size of the noise vector z.", "architecture", "Latent dimension", min=1, max=1024)
@@ -190,7 +199,7 @@ class StyleGAN(GanFamily):
 
     name = "stylegan"
     settings = StyleganSettings
-    metrics = (*ADVERSARIAL_METRICS, Metric("r1_penalty", "R1 penalty (real images)", "Regularizers", log=True))
+    metrics = (*ADVERSARIAL_METRICS, *STABILIZER_METRICS)
     divergence_advice = "Try lower learning rates, a higher R1 weight, or the wgan-gp loss."
     style_based = True
 
@@ -229,7 +238,8 @@ class StyleGAN(GanFamily):
         for key, net in (("g_optimizer", "synthesis"), ("mapping_optimizer", "mapping"), ("d_optimizer", "discriminator")):
             optimizers[key].build(networks[net].trainable_variables)
         w_avg = tf.Variable(tf.zeros([config.w_dim]), trainable=False, name="w_avg", aggregation=tf.VariableAggregation.MEAN)
-        return Parts(networks, optimizers, "generator", state={"w_avg": w_avg})
+        fixed = {"discriminator_features": feature_model(networks["discriminator"])} if config.feature_matching > 0 else {}
+        return Parts(networks, optimizers, "generator", state={"w_avg": w_avg}, fixed=fixed)
 
     def draws(self, config, rng, rows, spec):
         count = num_styles(spec.image_shape)
@@ -239,6 +249,7 @@ class StyleGAN(GanFamily):
             "mix": rng.uniform([rows]),
             "cut": rng.uniform([rows], minval=1, maxval=count, dtype=tf.int32),
             **{f"noise_{i}": rng.normal([rows, h, w, 1]) for i, (h, w) in enumerate(block_sizes(spec.image_shape))},
+            **augment_draws(config, rng, rows),
         }
 
     def train_step(self, parts, config, images, labels, draws, ctx):
@@ -246,17 +257,25 @@ class StyleGAN(GanFamily):
         g_opt, m_opt, d_opt = (parts.optimizers[key] for key in ("g_optimizer", "mapping_optimizer", "d_optimizer"))
         objective = losses.get(config.loss)
         count = len(S.inputs) // 2
-        real = tf.cast(images, tf.float32)
+        real = augmented(config, tf.cast(images, tf.float32), draws, "real")
         noises = [draws[f"noise_{i}"] for i in range(count)]
+        critic = parts.fixed.get("discriminator_features", D)
         with tf.GradientTape() as d_tape:
             with tf.GradientTape(persistent=True) as g_tape:
                 w = M(draws["z"], training=True)
                 ws = mixed_styles(w, M(draws["z_mix"], training=True), draws["mix"] < config.style_mixing, draws["cut"], count)
-                fake = S([*ws, *noises], training=True)
-                fake_logits = D(fake, training=True)
+                fake = augmented(config, S([*ws, *noises], training=True), draws, "fake")
+                fake_out = critic(fake, training=True)
+                fake_logits = logits_of(fake_out)
                 g_loss = objective.g_loss(fake_logits)
+                d_loss, real_out, r1 = r1_regularized_d_loss(
+                    objective, critic, real, fake, fake_logits, config.r1_weight, config.gp_weight
+                )
+                matching = feature_matching_loss(real_out[1], fake_out[1]) if config.feature_matching > 0 else tf.constant(0.0)
+                if config.feature_matching > 0:
+                    g_loss = g_loss + config.feature_matching * matching
                 g_scaled, m_scaled = ctx.scaled(g_opt, g_loss), ctx.scaled(m_opt, g_loss)
-            d_loss, real_logits, r1 = r1_regularized_d_loss(objective, D, real, fake, fake_logits, config.r1_weight, config.gp_weight)
+            real_logits = logits_of(real_out)
             d_scaled = ctx.scaled(d_opt, d_loss)
         g_norm = ctx.apply(g_opt, g_tape, g_scaled, S.trainable_variables)
         m_norm = ctx.apply(m_opt, g_tape, m_scaled, M.trainable_variables)
@@ -268,6 +287,7 @@ class StyleGAN(GanFamily):
         return {
             **adversarial_scalars(objective, g_loss, d_loss, real_logits, fake_logits, tf.sqrt(tf.square(g_norm) + tf.square(m_norm)), d_norm),
             "r1_penalty": tf.cast(r1, tf.float32),
+            "feature_matching": matching,
         }
 
     def after_step(self, parts, config):

@@ -177,7 +177,8 @@ class Trainer:
         self.data = load_dataset(self.config.dataset)
         self.family = families.get(self.config.family)
         check_data_fits(self.config, self.data)
-        self.metrics: tuple[Metric, ...] = self.family.metrics
+        # A run that has trained keeps the metrics its history.csv has columns for (its family may declare more since).
+        self.metrics: tuple[Metric, ...] = run.metrics() if run.history_path.exists() else self.family.metrics
         self.policy = devices.precision_policy(self.config.precision)
         self.rows_per_step = self.family.rows_per_step(self.config)
         self.steps_per_epoch = steps_per_epoch(len(self.data.images), self.rows_per_step)

@@ -1,4 +1,5 @@
-"""The command line: train, resume, generate, export, evaluate, report, list runs, and the sweep commands (`sweeps/commands.py`).
+"""The command line: train, resume, generate, apply, project, export, evaluate, report, list runs, and the sweep commands
+(`sweeps/commands.py`).
 
 TensorFlow is imported only by the commands that need it, so `runs`, `report` and `--help` are quick.
 Errors a user can cause, and a run folder that cannot be written (a full disk, no permission), print one
@@ -71,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--out", required=True, help="Output file: .npz (array x) or .png (each input beside its output).")
     apply.add_argument("--step", type=int, help="Checkpoint step (default: the newest).")
     apply.add_argument("--reverse", action="store_true", help="cyclegan: translate domain B to A instead of A to B.")
+
+    project = add("project", "Project a PNG/JPEG digit into a noise-to-image run's latent space; prints the distances.")
+    project.add_argument("run_id")
+    project.add_argument("--in", dest="source", required=True, help="The image: any size (cropped to its ink).")
+    project.add_argument("--out", help="Write the image beside its reconstruction (.png) or the found latent (.npy).")
+    project.add_argument("--steps", type=int, default=200, help="Optimisation steps (default 200).")
+    project.add_argument("--label", type=int, help="Class to draw it as (conditional runs; default: the evaluator's guess).")
+    project.add_argument("--step", type=int, help="Checkpoint step (default: the newest).")
 
     export = add("export", "Export a run as a .zip (with its generator as a .keras file).")
     export.add_argument("run_id")
@@ -245,6 +254,23 @@ def cmd_apply(args: argparse.Namespace, store: RunStore) -> int:
     return 0
 
 
+def cmd_project(args: argparse.Namespace, store: RunStore) -> int:
+    from gan_core.generation.projection import evaluator_for, project_file
+    from gan_core.generation.sampling import load_generator
+
+    loaded = load_generator(store.get(args.run_id), args.step)
+    if loaded.note:
+        print(loaded.note, file=sys.stderr)
+
+    def progress(fraction: float, message: str) -> None:
+        print(f"{100 * fraction:3.0f}% {message}", file=sys.stderr, flush=True)
+
+    out = Path(args.out) if args.out else None
+    found = project_file(loaded, Path(args.source), out, args.steps, args.label, evaluator_for(loaded, progress), progress)
+    print(f"{found.note} {found.summary()}" + (f" Wrote {out}." if out else ""))
+    return 0
+
+
 def cmd_export(args: argparse.Namespace, store: RunStore) -> int:
     from gan_core.generation.sampling import export_generator
 
@@ -314,6 +340,7 @@ COMMANDS = {
     "work": cmd_work,
     "generate": cmd_generate,
     "apply": cmd_apply,
+    "project": cmd_project,
     "export": cmd_export,
     "evaluate": cmd_evaluate,
     "report": cmd_report,

@@ -1,16 +1,21 @@
 """Generate: sample images from a run's checkpoint or an uploaded generator, interpolate, walk the latent space, mix styles
-(StyleGAN); for image-to-image families, restore held-out images."""
+(StyleGAN), project a drawing into the latent space and edit a sample's attributes; for image-to-image families, restore
+held-out images."""
 
 import streamlit as st
+from streamlit_drawable_canvas import st_canvas
 
 from gan_core.dashboard import model_cache
 from gan_core.dashboard.common import get_store, page_link, run_picker, score_formats, start_page
 from gan_core.errors import GanError
-from gan_core.generation import apply, latents, model_io, pairs, sampling, styles
+from gan_core.generation import apply, directions, latents, model_io, pairs, projection, sampling, styles
+from gan_core.generation.latent_space import latent_space
 
 MAX_SEED = 2**31 - 1
 VIEWS = ["Grid", "Interpolate", "Latent walk"]
 PAIRS, APPLY = "Pairs", "Apply to your images"  # the views of image-to-image families
+PROJECT, EDIT = "Project", "Edit"  # the latent views of noise-to-image families
+CANVAS_SIDE = 224  # pixels: within the upload checks' 256, and 8 times a 28x28 digit
 KEEP = "page"  # a view's widgets keep their values while another view is shown
 
 start_page("Generate")
@@ -27,6 +32,15 @@ def truncation_slider() -> float:
 
 def noise_toggle() -> bool:
     return st.toggle("Per-pixel noise", value=True, key="gen_noise", persist_state=KEEP, help="Off: the noise maps are zeros, so only the styles draw.")
+
+
+def class_select(loaded, key: str, guess: bool = False):
+    """A conditional generator's class as an int (or None: the evaluator's guess); None for unconditional ones."""
+    if not loaded.conditional:
+        return None
+    classes = {i: caption for i, caption in latents.class_choices(loaded).items() if i != latents.ROWS}
+    options = [None, *classes] if guess else list(classes)
+    return st.selectbox("Class", options, key=key, format_func=lambda i: "The evaluator's guess" if i is None else classes[i])
 
 
 def strip_downloads(png: bytes, images, labels, stem: str) -> None:
@@ -68,7 +82,8 @@ except GanError as exc:
 # Only the chosen view is computed (st.tabs would run them all on every rerun).
 stage_view = latents.stage_view(loaded)
 style_view = styles.VIEW if styles.is_style_based(loaded) else ""
-views = [PAIRS, APPLY] if pairs.is_image_to_image(loaded) else VIEWS + [view for view in (stage_view, style_view) if view]
+latent_views = VIEWS + [view for view in (stage_view, style_view) if view] + [PROJECT, EDIT]
+views = [PAIRS, APPLY] if pairs.is_image_to_image(loaded) else latent_views
 if st.session_state.get("gen_view", views[0]) not in views:  # a view kept from a generator of another family
     st.session_state["gen_view"] = views[0]
 view = st.segmented_control("View", views, default=views[0], required=True, key="gen_view")
@@ -170,6 +185,78 @@ try:
             model_io.grid_png(images, len(names)), output_format="PNG",
             caption=f"{' | '.join(names)} (each scaled to the final size), seed {seed}{detail}",
         )
+
+    elif view == PROJECT:
+        source_col, steps_col, class_col = st.columns(3)
+        drawn = source_col.radio("Image", ["Draw", "Upload"], horizontal=True, key="gen_project_source") == "Draw"
+        steps = steps_col.slider(
+            "Optimisation steps", 50, 1000, projection.STEPS, step=50, key="gen_project_steps", persist_state=KEEP,
+        )
+        with class_col:
+            project_label = class_select(loaded, "gen_project_class", guess=True)
+        if drawn:
+            st.caption("Draw a digit with the mouse, light on dark, as large as the box; the bin icon clears it.")
+            canvas = st_canvas(
+                stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=CANVAS_SIDE, width=CANVAS_SIDE,
+                return_image_data=True, key="gen_canvas",
+            )
+            data, file_name = canvas.image_bytes, "drawing.png"
+        else:
+            upload = st.file_uploader("Your digit: one PNG or JPEG", type=["png", "jpg", "jpeg"], key="gen_project_file")
+            data, file_name = (upload.getvalue(), upload.name) if upload is not None else (None, "")
+        if st.button("Project", type="primary", disabled=data is None, help="Find the latent whose image is closest to yours."):
+            bar = st.progress(0.0, "Loading the evaluator...")
+            evaluator = projection.evaluator_for(loaded, progress=bar.progress)
+            found = projection.project_upload(loaded, data, file_name, int(steps), project_label, evaluator, bar.progress)
+            model_cache.keep_projection(st.session_state, loaded, found)
+            bar.empty()
+        found = model_cache.kept_projection(st.session_state, loaded)
+        if found is not None:
+            picture = found.png()
+            st.image(picture, caption="Your image (as the generator sees it) | its reconstruction", output_format="PNG")
+            st.write(found.summary())
+            st.caption(f"{found.note} The Edit view can now move this reconstruction.")
+            png_col, npy_col = st.columns(2)
+            png_col.download_button(
+                "Image and reconstruction (.png)", picture, f"{name}-projected.png", "image/png", on_click="ignore",
+            )
+            npy_col.download_button(
+                f"Latent {found.space} (.npy)", projection.latent_npy(found), f"{name}-projected-{found.space}.npy",
+                "application/octet-stream", on_click="ignore",
+            )
+
+    elif view == EDIT:
+        space = latent_space(loaded)
+        found = model_cache.latent_directions(st.session_state, loaded)
+        kept = model_cache.kept_projection(st.session_state, loaded)
+        sources = ["Random sample"] + ["Your projected image"] * (kept is not None)
+        source_col, seed_col, class_col = st.columns(3)
+        from_projection = source_col.radio("Sample", sources, horizontal=True, key="gen_edit_source") != sources[0]
+        if from_projection:
+            latent, edit_label = kept.latent, kept.label
+        else:
+            edit_seed = seed_col.number_input("Seed", 0, MAX_SEED, 0, key="gen_edit_seed", persist_state=KEEP)
+            latent = space.random(1, int(edit_seed))[0]
+            with class_col:
+                edit_label = class_select(loaded, "gen_edit_class")
+        st.caption(
+            f"Each slider moves the sample along a direction in {space.name}, in standard deviations of the generator's samples; "
+            "the moves add up. Attribute directions come from regressing each attribute on the latents of "
+            f"{directions.SAMPLES} samples, principal ones from PCA."
+        )
+        slider_cols = st.columns(2)
+        moves = {
+            direction: slider_cols[i % 2].slider(
+                label, -directions.MAX_AMOUNT, directions.MAX_AMOUNT, 0.0, step=0.25, key=f"gen_edit_{i}_{space.name}{space.dim}",
+            )
+            for i, (label, direction) in enumerate(found.items())
+        }
+        images, table = directions.before_after(space, latent, moves, edit_label)
+        picture = model_io.grid_png(images, 2)
+        st.image(picture, caption="Before | after", output_format="PNG")
+        formats = {key: st.column_config.NumberColumn(format="%.2f") for key in table.columns[1:]}
+        st.dataframe(table, hide_index=True, column_config=formats)
+        strip_downloads(picture, images, None, f"{name}-edited")
 
     else:
         seed_col, dim_col, steps_col = st.columns(3)

@@ -511,3 +511,41 @@ def test_a_user_starts_a_tiny_sweep_watches_its_trials_fill_the_table_and_keeps_
     except Exception:
         report_failure(page, tmp_path, log, runs_dir)
         raise
+
+
+def test_a_user_draws_a_digit_on_the_canvas_projects_it_and_edits_its_thickness(page, dashboard, tmp_path):
+    """Generate's Project view in Chromium: a stroke drawn with the mouse is projected; the Edit view moves the reconstruction."""
+    from gan_core.config import RunConfig
+    from gan_core.store.runs import RunStore
+    from gan_core.training.loop import train_run
+
+    url, runs_dir, log = dashboard
+    config = RunConfig(family="mlp", dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=4, sample_every=4,
+                       checkpoint_every=4, precision="float32")
+    run = RunStore(runs_dir).create(config)
+    train_run(run)
+    try:
+        page.goto(f"{url}/generate?run={run.id}")
+        expect(page.get_by_role("heading", name="Generate")).to_be_visible(timeout=60 * SECOND)
+        page.get_by_text("Project", exact=True).click()
+        canvas = page.locator("canvas").last
+        expect(canvas).to_be_visible(timeout=60 * SECOND)
+        box = canvas.bounding_box()
+        page.mouse.move(box["x"] + 70, box["y"] + 40)
+        page.mouse.down()
+        for k in range(1, 21):  # a slanted stroke from the top right to the bottom left: a '1'
+            page.mouse.move(box["x"] + 150 - 3 * k, box["y"] + 40 + 7 * k)
+        page.mouse.up()
+        project = page.get_by_test_id("stBaseButton-primary").filter(has_text="Project").first
+        expect(project).to_be_enabled(timeout=60 * SECOND)
+        project.click()
+        expect(page.get_by_text("after optimising z")).to_be_visible(timeout=120 * SECOND)
+        expect(page.get_by_text("'drawing.png' was cropped to its ink and centred in 28x28.")).to_be_visible()
+        expect_loaded_image(page.get_by_test_id("stImage").locator("img").first)
+        page.get_by_text("Edit", exact=True).click()
+        page.get_by_text("Your projected image", exact=True).click()
+        expect(page.get_by_text("Before | after")).to_be_visible(timeout=60 * SECOND)
+        expect(page.locator(EXCEPTION)).to_have_count(0)
+    except Exception:
+        report_failure(page, tmp_path, log, runs_dir)
+        raise

@@ -23,6 +23,7 @@ SRGAN = dict(TINY, family="srgan", blocks=1, feature_weight=0.0)
 del SRGAN["latent_dim"]
 STYLEGAN = dict(TINY, family="stylegan", w_dim=8, mapping_layers=2)
 CYCLEGAN = {key: value for key, value in TINY.items() if key != "latent_dim"} | dict(family="cyclegan", blocks=1, pool_size=4, batch_size=4)
+LATENT = ["Grid", "Interpolate", "Latent walk"]  # the views of every noise-to-image run
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "pages/generate.py"
 
@@ -188,7 +189,7 @@ def test_the_page_draws_a_grid_for_the_selected_run_and_a_new_seed_changes_it(pa
     assert at.selectbox[0].value == plain.id
     assert [s.label for s in at.selectbox] == ["Run"]
     view = at.segmented_control(key="gen_view")
-    assert view.options == ["Grid", "Interpolate", "Latent walk"] and view.value == "Grid"
+    assert view.options == LATENT + ["Project", "Edit"] and view.value == "Grid"
     assert len(at.image) == 1 and at.image[0].captions == ["64 images, seed 0"], "only the open view is computed"
     assert [d.label for d in at.download_button] == ["Picture (.png)", "Images (.npz)"]
     before = at.image[0].value
@@ -212,7 +213,7 @@ def test_a_conditional_run_offers_one_row_per_class_or_a_single_class(page, runs
 def test_a_lapgan_run_shows_each_sample_as_its_pyramid_and_redraws_only_the_finest_noise(page, runs, pyramid):
     at = page(pyramid.id)
     assert not at.exception and not at.error
-    assert at.segmented_control(key="gen_view").options == ["Grid", "Interpolate", "Latent walk", "Pyramid"]
+    assert at.segmented_control(key="gen_view").options == LATENT + ["Pyramid", "Project", "Edit"]
     assert at.image[0].captions == ["64 images, seed 0"]
     at.segmented_control(key="gen_view").set_value("Pyramid").run()
     assert not at.exception and len(at.image) == 1
@@ -222,14 +223,14 @@ def test_a_lapgan_run_shows_each_sample_as_its_pyramid_and_redraws_only_the_fine
     assert not at.exception and at.image[0].value != before
     assert at.image[0].captions == ["7x7 | 14x14 | 28x28 (each scaled to the final size), seed 0, finest level's noise redrawn 1 time"]
     at.selectbox[0].set_value(runs[0].id).run()  # a one-stage family: the view falls back to the grid
-    assert not at.exception and at.segmented_control(key="gen_view").options == ["Grid", "Interpolate", "Latent walk"]
+    assert not at.exception and at.segmented_control(key="gen_view").options == LATENT + ["Project", "Edit"]
     assert at.image[0].captions == ["64 images, seed 0"]
 
 
 def test_a_stylegan_run_mixes_styles_moves_truncation_and_interpolates_in_z_and_w(page, runs, store):
     at = page(named(store, "styles").id)
     assert not at.exception and not at.error
-    assert at.segmented_control(key="gen_view").options == ["Grid", "Interpolate", "Latent walk", "Style mixing"]
+    assert at.segmented_control(key="gen_view").options == LATENT + ["Style mixing", "Project", "Edit"]
     plain = at.image[0].value
     at.slider(key="gen_truncation").set_value(0.0).run()
     assert not at.exception and at.image[0].captions == ["64 images, seed 0, truncation ψ 0"] and at.image[0].value != plain
@@ -254,7 +255,7 @@ def test_a_stylegan_run_mixes_styles_moves_truncation_and_interpolates_in_z_and_
     assert all(t.key != "gen_spherical" for t in at.toggle)  # StyleGAN shows both paths instead of one of two
 
     at.selectbox[0].set_value(runs[0].id).run()  # another family: the style view goes, the grid keeps its ψ slider
-    assert not at.exception and at.segmented_control(key="gen_view").options == ["Grid", "Interpolate", "Latent walk"]
+    assert not at.exception and at.segmented_control(key="gen_view").options == LATENT + ["Project", "Edit"]
 
 
 def test_an_srgan_run_shows_held_out_pairs_with_psnr_and_ssim_instead_of_latent_views(page, runs, store):
@@ -268,7 +269,7 @@ def test_an_srgan_run_shows_held_out_pairs_with_psnr_and_ssim_instead_of_latent_
     at.number_input(key="gen_seed").set_value(3).run()
     assert not at.exception and at.image[0].value != before
     at.selectbox[0].set_value(runs[0].id).run()
-    assert not at.exception and at.segmented_control(key="gen_view").options == ["Grid", "Interpolate", "Latent walk"]
+    assert not at.exception and at.segmented_control(key="gen_view").options == LATENT + ["Project", "Edit"]
 
 
 def test_a_cyclegan_run_shows_both_triplets_and_applies_either_direction(page, store):

@@ -4,7 +4,8 @@ the uploaded generator and prepared downloads (`st.session_state`).
 A run's generator is cached under (run folder, checkpoint step, mtime of the checkpoint index),
 so moving a slider never reloads weights while a new checkpoint is picked up. A session keeps
 at most MAX_GENERATORS of them (the oldest goes first) and drops them when it disconnects; one
-uploaded generator and one set of prepared downloads. Nothing here is shared between sessions.
+uploaded generator, one set of prepared downloads, the last generator's latent directions and its last
+projection. Nothing here is shared between sessions.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from typing import Any, MutableMapping
 
 import streamlit as st
 
+from gan_core.generation.directions import SAMPLES, Direction, find_directions
+from gan_core.generation.latent_space import latent_space
 from gan_core.generation.model_io import Download, as_loaded_generator, load_generator_file, run_downloads
+from gan_core.generation.projection import Projection
 from gan_core.generation.sampling import LoadedGenerator, checkpoint_steps, load_generator
 from gan_core.store.runs import Run, RunStore
 
@@ -23,6 +27,8 @@ MAX_GENERATORS = 3
 UPLOAD_KEY = "_gan_uploaded_generator"
 SOURCE_KEY = "gen_source"  # Generate's choice between a run's checkpoint ("run") and the uploaded generator ("upload")
 DOWNLOADS_KEY = "_gan_downloads"
+DIRECTIONS_KEY = "_gan_directions"
+PROJECTION_KEY = "_gan_projection"
 
 
 def checkpoint_key(run: Run, step: int | None) -> tuple[str, int | None, int]:
@@ -88,3 +94,30 @@ def prepared_downloads(state: MutableMapping[str, Any], run: Run, step: int | No
 def use_uploaded_generator(state: MutableMapping[str, Any]) -> None:
     """Make Generate open on the uploaded generator (Models' "Generate with it")."""
     state[SOURCE_KEY] = "upload"
+
+
+def generator_key(loaded: LoadedGenerator) -> tuple[str, int, int]:
+    """What tells this session's generators apart: the run's name, the step and the network object."""
+    return loaded.config.name, loaded.step, id(loaded.model)
+
+
+def latent_directions(state: MutableMapping[str, Any], loaded: LoadedGenerator) -> dict[str, Direction]:
+    """The generator's attribute and principal directions, found once per generator (the last one's are kept)."""
+    current = state.get(DIRECTIONS_KEY)
+    if current is not None and current[0] == generator_key(loaded):
+        return current[1]
+    with st.spinner(f"Finding directions from {SAMPLES} samples..."):
+        found = find_directions(latent_space(loaded))
+    state[DIRECTIONS_KEY] = (generator_key(loaded), found)
+    return found
+
+
+def keep_projection(state: MutableMapping[str, Any], loaded: LoadedGenerator, projection: Projection) -> None:
+    """Keep the last projection, for the Project view's reruns and as the Edit view's sample."""
+    state[PROJECTION_KEY] = (generator_key(loaded), projection)
+
+
+def kept_projection(state: MutableMapping[str, Any], loaded: LoadedGenerator) -> Projection | None:
+    """The session's last projection into this generator, if any."""
+    current = state.get(PROJECTION_KEY)
+    return current[1] if current is not None and current[0] == generator_key(loaded) else None

@@ -46,7 +46,8 @@ class Applied:
         return encode_png(self.grid(), scale=PNG_SCALE)
 
 
-def _channels(images: np.ndarray, channels: int) -> np.ndarray:
+def with_channels(images: np.ndarray, channels: int) -> np.ndarray:
+    """uint8 images with `channels` channels: colour made grey, grey repeated."""
     if images.shape[-1] == channels:
         return images
     if channels == 1:
@@ -80,7 +81,7 @@ def apply_generator(loaded: LoadedGenerator, images: np.ndarray, name: str, netw
     network = network or loaded.model
     height, width, channels = (int(d) for d in network.inputs[0].shape[1:])
     out_h, out_w = (int(d) for d in network.outputs[0].shape[1:3])
-    images = _channels(images, channels)
+    images = with_channels(images, channels)
     size = tuple(images.shape[1:3])
     if size == (height, width):
         inputs, note = images, f"{len(images)} images of {height}x{width}, which went in as they are."

@@ -1,0 +1,132 @@
+"""Directions in a generator's latent space and moving a sample along them: Generate's Edit view.
+
+- Attribute directions: SAMPLES latents are drawn (with random classes for a conditional generator), their
+  images measured (`attributes.measure`), and each attribute regressed on the latents by least squares (with
+  the class as one-hot columns, so the direction changes the style within a class). The direction is the
+  unit vector of the latent coefficients; `per_unit` is the attribute change the fit predicts per one
+  standard deviation of the sampled latents along it.
+- Principal directions (unsupervised, as GANSpace): PCA of w for StyleGAN, and for z-fed generators PCA of
+  the first layer's activations (z itself is isotropic noise), each component's coordinates regressed back
+  on the latents to give a direction in the latent space.
+
+A step is measured in standard deviations of the sampled latents along the direction (`spread`), so one
+slider range suits z and w; several moves add up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import pandas as pd
+
+from gan_core.data.images import to_uint8
+from gan_core.errors import RunError
+from gan_core.generation.attributes import ATTRIBUTES, measure
+from gan_core.generation.latent_space import BATCH, LatentSpace
+
+SAMPLES = 512
+COMPONENTS = 3
+SEED = 1  # not the Grid's seed 0, so a page's random sample is not among the fitted ones
+MAX_AMOUNT = 5.0
+
+
+@dataclass(frozen=True, eq=False)
+class Direction:
+    """A unit vector in the latent space and how far one step along it goes."""
+
+    name: str  # the label shown
+    vector: np.ndarray  # (dim,), unit length
+    spread: float  # the std of the sampled latents along it: one step
+    per_unit: float | None = None  # the attribute's predicted change per step (attribute directions)
+    attribute: str = ""  # the attribute it was fitted to, or ""
+
+
+def find_directions(
+    space: LatentSpace, samples: int = SAMPLES, seed: int = SEED, components: int = COMPONENTS
+) -> dict[str, Direction]:
+    """The attribute directions and the first principal ones, by name."""
+    latents = space.random(samples, seed)
+    labels = np.random.default_rng(seed).integers(0, space.num_classes, samples).astype(np.int32) if space.conditional else None
+    design = _design(latents, labels, space.num_classes)
+    measured = measure(to_uint8(space.images(latents, labels)))
+    found = {}
+    for attribute, label in ATTRIBUTES.items():
+        values = measured[attribute]
+        valid = np.isfinite(values)
+        if valid.sum() < design.shape[1] + 2:
+            continue  # too few images with ink to fit it (an untrained generator)
+        coefficients = np.linalg.lstsq(design[valid], values[valid], rcond=None)[0][: space.dim]
+        norm = float(np.linalg.norm(coefficients))
+        if norm == 0:
+            continue
+        vector = coefficients / norm
+        spread = float(np.std(latents @ vector))
+        found[label] = Direction(label, vector, spread, norm * spread, attribute)
+    activations = latents if space.name == "w" else first_layer_activations(space, latents, labels)
+    centred = activations - activations.mean(axis=0)
+    _, singular, axes = np.linalg.svd(centred, full_matrices=False)
+    explained = singular**2 / max(float(np.sum(singular**2)), 1e-12)
+    coordinates = centred @ axes[:components].T
+    fitted = np.linalg.lstsq(design, coordinates, rcond=None)[0][: space.dim]
+    for i in range(min(components, fitted.shape[1])):
+        vector = fitted[:, i] / max(float(np.linalg.norm(fitted[:, i])), 1e-12)
+        source = "w" if space.name == "w" else "the first layer"
+        name = f"Principal direction {i + 1} ({100 * explained[i]:.0f}% of the variance of {source})"
+        found[name] = Direction(name, vector, float(np.std(latents @ vector)))
+    return found
+
+
+def _design(latents: np.ndarray, labels: np.ndarray | None, num_classes: int) -> np.ndarray:
+    """The regression's columns: the latents, the class as one-hot (conditional), and a constant."""
+    columns = [latents.astype(np.float64)]
+    if labels is not None:
+        columns.append(np.eye(num_classes)[labels])
+    else:
+        columns.append(np.ones((len(latents), 1)))
+    return np.concatenate(columns, axis=1)
+
+
+def first_layer_activations(space: LatentSpace, latents: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+    """The activations of the generator's first layer with weights (a Dense or convolution), flattened; the images without one."""
+    network = space.network
+    layer = next((layer for layer in network.layers if hasattr(layer, "kernel")), None)
+    if layer is None:
+        return space.images(latents, labels).reshape(len(latents), -1)
+    inner = keras.Model(network.inputs if len(network.inputs) > 1 else network.inputs[0], layer.output)
+    out = []
+    for start in range(0, len(latents), BATCH):
+        inputs = latents[start : start + BATCH]
+        if labels is not None:
+            inputs = [inputs, labels[start : start + BATCH]]
+        out.append(np.asarray(inner(inputs, training=False), np.float32).reshape(len(latents[start : start + BATCH]), -1))
+    return np.concatenate(out)
+
+
+def moved(latent: np.ndarray, moves: dict[Direction, float]) -> np.ndarray:
+    """The latent moved by each direction's amount of steps (the moves add up)."""
+    out = np.asarray(latent, np.float64).copy()
+    for direction, amount in moves.items():
+        check_amount(amount)
+        out += amount * direction.spread * direction.vector
+    return out.astype(np.float32)
+
+
+def before_after(
+    space: LatentSpace, latent: np.ndarray, moves: dict[Direction, float], label: int | None = None
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """The sample and the sample moved (uint8, 2 images), and each attribute measured on both."""
+    labels = np.full(2, label or 0, np.int32) if space.conditional else None
+    images = to_uint8(space.images(np.stack([np.asarray(latent, np.float32), moved(latent, moves)]), labels))
+    measured = measure(images)
+    table = pd.DataFrame(
+        [{"attribute": ATTRIBUTES[name], "before": values[0], "after": values[1], "change": values[1] - values[0]}
+         for name, values in measured.items()]
+    )
+    return images, table
+
+
+def check_amount(amount: float) -> None:
+    if not -MAX_AMOUNT <= amount <= MAX_AMOUNT:
+        raise RunError(f"the amount must be between {-MAX_AMOUNT:g} and {MAX_AMOUNT:g} steps; got {amount:g}.")

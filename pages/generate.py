@@ -280,7 +280,7 @@ if not pairs.is_image_to_image(loaded):
         )
         size_col, seed_col = st.columns(2)
         size = int(size_col.number_input("Samples", 16, 10_000, 1000, step=100, key="gen_dataset_n", persist_state=KEEP))
-        data_seed = int(seed_col.number_input("Seed", 0, MAX_SEED, 0, key="gen_dataset_seed", persist_state=KEEP))
+        data_seed = int(seed_col.number_input("Dataset seed", 0, MAX_SEED, 0, key="gen_dataset_seed", persist_state=KEEP))
         for column, suffix in zip(st.columns(2), (".npz", ".zip")):
             column.download_button(  # built on click
                 f"{size} samples ({suffix})", data=lambda suffix=suffix: sampling.dataset_file(loaded, size, data_seed, suffix),

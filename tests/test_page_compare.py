@@ -56,7 +56,7 @@ def test_two_runs_overlaid_with_their_configs_and_final_figures(runs_dir, traine
     configs = at.dataframe[0].value
     assert list(configs.columns) == [slow.id, fast.id]
     assert configs.loc["g_lr"].tolist() == ["0.0002", "0.001"]
-    assert at.caption[0].value == "2 of 32 fields differ: name, g_lr."
+    assert at.caption[0].value == "2 of 35 fields differ: name, g_lr."
     finals = at.dataframe[2].value.set_index("run")
     assert finals.loc[slow.id, "final step"] == 6 and finals.loc[fast.id, "state"] == "finished"
     assert finals["G loss (last)"].notna().all()
@@ -104,7 +104,7 @@ def test_one_run_chosen_draws_one_line_per_chart(runs_dir, trained):
     at = compare_page()
     at.multiselect[0].set_value([slow.id]).run()
     assert chart_traces(at) == [[slow.id], [slow.id]]
-    assert at.caption[0].value == "0 of 32 fields differ."
+    assert at.caption[0].value == "0 of 35 fields differ."
 
 
 def test_fewer_than_two_runs_points_to_configure(tmp_path, monkeypatch):

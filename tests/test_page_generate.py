@@ -191,7 +191,7 @@ def test_the_page_draws_a_grid_for_the_selected_run_and_a_new_seed_changes_it(pa
     view = at.segmented_control(key="gen_view")
     assert view.options == LATENT + ["Project", "Edit"] and view.value == "Grid"
     assert len(at.image) == 1 and at.image[0].captions == ["64 images, seed 0"], "only the open view is computed"
-    assert [d.label for d in at.download_button] == ["Picture (.png)", "Images (.npz)"]
+    assert [d.label for d in at.download_button] == ["Picture (.png)", "Images (.npz)", "1000 samples (.npz)", "1000 samples (.zip)"]
     before = at.image[0].value
     at.number_input(key="gen_seed").set_value(7).run()
     assert not at.exception and at.image[0].value != before
@@ -247,7 +247,7 @@ def test_a_stylegan_run_mixes_styles_moves_truncation_and_interpolates_in_z_and_
     assert not at.exception and at.image[0].value != mixed and "blocks 7x7, the column's for 14x14" in at.image[0].captions[0]
     at.toggle(key="gen_noise").set_value(False).run()
     assert not at.exception and not at.error
-    assert [b.label for b in at.get("download_button")] == ["Picture (.png)", "Images (.npz)"]
+    assert [b.label for b in at.get("download_button")] == ["Picture (.png)", "Images (.npz)", "1000 samples (.npz)", "1000 samples (.zip)"]
 
     at.segmented_control(key="gen_view").set_value("Interpolate").run()
     assert not at.exception and not at.error
@@ -308,8 +308,8 @@ def test_the_interpolation_and_walk_views_redraw_their_images_and_keep_their_val
     at = page(plain.id)
     at.segmented_control(key="gen_view").set_value("Interpolate").run()
     assert not at.exception and len(at.image) == 1 and at.image[0].captions == ["Seed 0 to seed 1"]
-    assert [box.label for box in at.number_input] == ["Seed A", "Seed B"]  # not a second, unused Seed
-    assert [d.label for d in at.download_button] == ["Picture (.png)", "Images (.npz)"]
+    assert [box.label for box in at.number_input] == ["Seed A", "Seed B", "Samples", "Dataset seed"]  # no second, unused Seed
+    assert [d.label for d in at.download_button] == ["Picture (.png)", "Images (.npz)", "1000 samples (.npz)", "1000 samples (.zip)"]
     interpolation = at.image[0].value
     at.number_input(key="gen_seed_b").set_value(5)
     at.toggle(key="gen_spherical").set_value(False).run()
@@ -318,8 +318,8 @@ def test_the_interpolation_and_walk_views_redraw_their_images_and_keep_their_val
 
     at.segmented_control(key="gen_view").set_value("Latent walk").run()
     assert not at.exception and len(at.image) == 1 and not at.toggle
-    assert [box.label for box in at.number_input] == ["Seed", "Dimension"]
-    assert [d.label for d in at.download_button] == ["Picture (.png)", "Images (.npz)"]
+    assert [box.label for box in at.number_input] == ["Seed", "Dimension", "Samples", "Dataset seed"]
+    assert [d.label for d in at.download_button] == ["Picture (.png)", "Images (.npz)", "1000 samples (.npz)", "1000 samples (.zip)"]
     walk = at.image[0].value
     at.slider(key="gen_walk_range").set_value((-1.0, 4.0)).run()
     assert not at.exception and at.image[0].value != walk

@@ -81,7 +81,7 @@ def test_a_drawing_on_the_canvas_is_projected_and_becomes_the_edit_views_sample(
     before, after = (float(word.rstrip(".")) for word in summary.split() if word[0].isdigit() and "." in word)
     assert after < before
     assert any("'drawing.png' was cropped to its ink and centred in 28x28." in c.value for c in at.caption)
-    assert [d.label for d in at.download_button] == ["Image and reconstruction (.png)", "Latent z (.npy)"]
+    assert [d.label for d in at.download_button] == ["Image and reconstruction (.png)", "Latent z (.npy)", "1000 samples (.npz)", "1000 samples (.zip)"]
 
     at.segmented_control(key="gen_view").set_value("Edit").run()
     at.radio(key="gen_edit_source").set_value("Your projected image").run()

@@ -1,41 +1,15 @@
 """The Evaluate page's usefulness section through AppTest: CAS and the augmentation test on a tiny conditional run."""
 
-from pathlib import Path
-
-import pytest
-from streamlit.testing.v1 import AppTest
-
-from gan_core.config import RunConfig
 from gan_core.evaluation import usefulness
-from gan_core.store.runs import RunStore
+from tests.test_page_evaluate import open_page, trained
+from tests.test_page_evaluate import store as evaluate_store
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch, cache_dir):
-    monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("GAN_CACHE_DIR", str(cache_dir))
-    return RunStore(tmp_path / "runs")
-
-
-def trained(store, **changes):
-    from gan_core.training.loop import train_run
-
-    base = dict(dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=4, sample_every=4, checkpoint_every=4, seed=1)
-    run = store.create(RunConfig(**(base | changes)))
-    train_run(run)
-    return run
-
-
-def open_page(run_id: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages/evaluate.py"), default_timeout=120)
-    at.session_state["run_id"] = run_id
-    return at.run()
+store = evaluate_store  # the Evaluate page tests' fixture: a runs folder with the session's evaluator
+STEPS = dict(steps=4, sample_every=4, checkpoint_every=4)
 
 
 def test_cas_and_the_augmentation_test_show_a_table_and_a_sentence_for_a_conditional_run(store):
-    run = trained(store, conditional=True)
+    run = trained(store, conditional=True, **STEPS)
     at = open_page(run.id)
     assert not at.exception
     at.number_input(key="cas_n").set_value(40)
@@ -59,7 +33,7 @@ def test_cas_and_the_augmentation_test_show_a_table_and_a_sentence_for_a_conditi
 
 
 def test_an_unconditional_run_gets_one_sentence_instead(store):
-    run = trained(store)
+    run = trained(store, **STEPS)
     at = open_page(run.id)
     assert not at.exception
     assert usefulness.UNCONDITIONAL in [info.value for info in at.info]

@@ -118,7 +118,7 @@ def grid_times(store: RunStore, config: RunConfig, train_steps: int, repeats: in
 
     from gan_core.dashboard import model_cache
     from gan_core.generation import latents, model_io
-    from gan_core.generation.sampling import load_generator
+    from gan_core.generation.sampling import load_generator, samples_npz
     from gan_core.training.loop import train_run
 
     run = store.create(config.replace(steps=train_steps, sample_every=train_steps, checkpoint_every=train_steps))
@@ -148,7 +148,7 @@ def grid_times(store: RunStore, config: RunConfig, train_steps: int, repeats: in
         lookup(seed)
         images, labels, cols = latents.grid_for(loaded, GRID_IMAGES, seed)
         model_io.grid_png(images, cols)
-        model_io.samples_npz(images, labels)
+        samples_npz(images, labels)
         path, _, cols = latents.interpolation_images(loaded, seed, seed + 1, 10, True, None)
         model_io.grid_png(path, cols)
         walk, _, cols = latents.walk_images(loaded, seed, 0, -3.0, 3.0, 10, None)

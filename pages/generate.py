@@ -47,7 +47,7 @@ def strip_downloads(png: bytes, images, labels, stem: str) -> None:
     """Download buttons for a view's picture (.png) and its images (.npz)."""
     png_col, npz_col = st.columns(2)
     png_col.download_button("Picture (.png)", png, f"{stem}.png", "image/png", on_click="ignore")
-    npz_col.download_button("Images (.npz)", model_io.samples_npz(images, labels), f"{stem}.npz", "application/octet-stream", on_click="ignore")
+    npz_col.download_button("Images (.npz)", sampling.samples_npz(images, labels), f"{stem}.npz", "application/octet-stream", on_click="ignore")
 
 
 store = get_store()
@@ -122,7 +122,7 @@ try:
             png_col, npz_col = st.columns(2)
             png_col.download_button("Inputs and outputs (.png)", grid, f"{name}-applied.png", "image/png", on_click="ignore")
             npz_col.download_button(
-                "Outputs (.npz)", model_io.samples_npz(applied.outputs, None), f"{name}-applied.npz",
+                "Outputs (.npz)", sampling.samples_npz(applied.outputs, None), f"{name}-applied.npz",
                 "application/octet-stream", on_click="ignore",
             )
 

@@ -17,7 +17,7 @@ from gan_core.errors import DataError
 from gan_core.families.base import DataSpec
 from gan_core.generation import model_io
 from gan_core.generation.latents import seeded_latents
-from gan_core.generation.sampling import checkpoint_steps, load_generator, sample
+from gan_core.generation.sampling import checkpoint_steps, load_generator, sample, samples_npz
 from gan_core.store.runs import RunStore
 from gan_core.training.loop import train_run
 
@@ -126,10 +126,10 @@ def test_the_discriminator_file_holds_the_trained_weights(run, downloads, tmp_pa
 def test_samples_and_grids_as_bytes(run):
     images, _ = sample(load_generator(run), 10, seed=0)
     labels = np.arange(10, dtype=np.int32)
-    with np.load(io.BytesIO(model_io.samples_npz(images, labels))) as arrays:
+    with np.load(io.BytesIO(samples_npz(images, labels))) as arrays:
         np.testing.assert_array_equal(arrays["x"], images)
         np.testing.assert_array_equal(arrays["y"], labels)
-    with np.load(io.BytesIO(model_io.samples_npz(images, None))) as arrays:
+    with np.load(io.BytesIO(samples_npz(images, None))) as arrays:
         assert list(arrays) == ["x"]
     png = model_io.grid_png(images, cols=5, width=400)
     from PIL import Image

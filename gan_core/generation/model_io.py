@@ -133,14 +133,6 @@ def run_downloads(run: Run, step: int | None) -> list[Download]:
     return files
 
 
-def samples_npz(images: np.ndarray, labels: np.ndarray | None) -> bytes:
-    """Samples as `.npz` bytes: x (uint8 NHWC) and, for labelled samples, y."""
-    buffer = io.BytesIO()
-    arrays = {"x": images} if labels is None else {"x": images, "y": labels}
-    np.savez_compressed(buffer, **arrays)
-    return buffer.getvalue()
-
-
 def grid_png(images: np.ndarray, cols: int, width: int = GRID_WIDTH) -> bytes:
     """A grid of the images as PNG bytes, enlarged by a whole factor to about `width` pixels."""
     grid = make_grid(images, cols)

@@ -153,18 +153,22 @@ def save_samples(
     if suffix == ".zip":
         atomic_write_bytes(out, png_zip(images, labels, class_names))
         return out
+    atomic_write_bytes(out, samples_npz(images, labels))
+    return out
+
+
+def samples_npz(images: np.ndarray, labels: np.ndarray | None) -> bytes:
+    """Samples as `.npz` bytes: x (uint8 NHWC) and, for labelled samples, y."""
     buffer = io.BytesIO()
     arrays = {"x": images} if labels is None else {"x": images, "y": labels}
     np.savez_compressed(buffer, **arrays)
-    atomic_write_bytes(out, buffer.getvalue())
-    return out
+    return buffer.getvalue()
 
 
 def dataset_file(loaded: LoadedGenerator, n: int, seed: int, suffix: str) -> bytes:
     """n samples (the classes in turn, for conditional runs) as a dataset file the Workbench accepts: ".npz" or ".zip"."""
     images, labels = sample(loaded, n, seed=seed)
-    with tempfile.TemporaryDirectory(prefix="gan-dataset-") as folder:
-        return save_samples(images, labels, Path(folder) / f"digits{suffix}", loaded.class_names).read_bytes()
+    return png_zip(images, labels, loaded.class_names) if suffix == ".zip" else samples_npz(images, labels)
 
 
 def export_generator(run: Run, step: int | None = None) -> Path:

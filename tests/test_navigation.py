@@ -1,6 +1,8 @@
 """The router (app.py) and the shared run picker: the eight pages in their sections, Home first, and the
 selected run kept in session state and ?run= across pages, links and the picker."""
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -151,3 +153,28 @@ def test_page_links_carry_the_selected_run(store):
     assert not at.exception
     (link,) = at.get("page_link")
     assert (link.proto.label, link.proto.page, link.proto.query_string) == ("Train", "train", f"run={run.id}")
+
+
+PRELOAD_SCRIPT = """
+import sys
+
+from streamlit.testing.v1 import AppTest
+from gan_core.dashboard import preload
+
+at = AppTest.from_file({app!r}, default_timeout=60).run()
+assert not at.exception and at.title[0].value == "GAN Workbench"
+print("after_home", preload.in_progress() or preload.wait(0))
+print("ended", preload.wait(120), "keras" in sys.modules and "tensorflow" in sys.modules)
+"""
+
+
+def test_after_the_first_page_the_router_imports_tensorflow_in_the_background(store):
+    """In a fresh process: Home draws, then the import of TensorFlow and Keras starts and ends."""
+    result = subprocess.run(
+        [sys.executable, "-c", PRELOAD_SCRIPT.format(app=APP)], capture_output=True, text=True, timeout=300,
+        cwd=Path(APP).parent,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if line.startswith(("after_home", "ended")))
+    assert lines["after_home"] == "True", "the background import started once Home had run"
+    assert lines["ended"] == "True True"

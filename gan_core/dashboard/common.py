@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from gan_core.dashboard import preload
+
 if TYPE_CHECKING:
     from gan_core.store.runs import RunStore
 
@@ -85,6 +87,14 @@ def route() -> st.Page:
     return page
 
 
+def run_page(page: st.Page) -> None:
+    """Run the open page; after the first page of the server process, start importing TensorFlow (see preload)."""
+    try:
+        page.run()
+    finally:
+        preload.start()
+
+
 def start_page(title: str) -> None:
     """Every page's first call: route a run that bypassed the router, then write the page's title.
 
@@ -121,7 +131,7 @@ def get_store() -> RunStore:
 def freeze_startup_heap() -> bool:
     """Once TensorFlow is imported, move every object alive now out of the collector's reach (once per process)."""
     global _frozen
-    if _frozen or "tensorflow" not in sys.modules:
+    if _frozen or "tensorflow" not in sys.modules or preload.in_progress():
         return False
     gc.collect()
     gc.freeze()

@@ -1,0 +1,49 @@
+"""TensorFlow and Keras, imported in the background once the server has drawn its first page.
+
+Importing them takes about 3 s on a 2-core CPU, and only the pages that run a generator need them
+(Generate, Evaluate, Models' downloads). The router starts this import after the first page of a
+server process has run, so the user reads that page while it happens, and the first visit of
+Generate then finds TensorFlow loaded (bench/first_render.py). A page that needs TensorFlow while
+the import is still under way waits for it through Python's import lock: it is imported once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+THREAD_NAME = "preload-tensorflow"
+MODULES = ("tensorflow", "keras")
+
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+_done = threading.Event()
+
+
+def start() -> bool:
+    """Start the background import, once per process; True when this call started it."""
+    global _thread
+    with _lock:
+        if _thread is not None:
+            return False
+        _thread = threading.Thread(target=_import, name=THREAD_NAME, daemon=True)
+        _thread.start()
+        return True
+
+
+def _import() -> None:
+    try:
+        for name in MODULES:
+            importlib.import_module(name)
+    finally:
+        _done.set()
+
+
+def in_progress() -> bool:
+    """Whether the background import has started and not yet ended."""
+    return _thread is not None and not _done.is_set()
+
+
+def wait(timeout: float) -> bool:
+    """Wait for the background import to end; False when it has not ended within `timeout` seconds."""
+    return _done.wait(timeout)

@@ -423,6 +423,9 @@ def test_a_user_leaves_a_training_run_stops_resumes_and_takes_the_generator_away
         set_number(page, "Checkpoint every N steps", 25)
         page.get_by_role("button", name="Train", exact=True).click()
         page.wait_for_url("**/train?run=*", timeout=120 * SECOND)
+        # The worker takes seconds to import TensorFlow: the page says what is happening, not "step 0".
+        expect(page.get_by_text(re.compile(r"^Starting( the worker process|: )")).first).to_be_visible(timeout=30 * SECOND)
+        expect(page.get_by_text(re.compile(r"Running: step [1-9]"))).to_be_visible(timeout=120 * SECOND)
         wait_for(lambda: run_status(runs_dir).get("last_checkpoint_step", 0) >= 25, "a first checkpoint")
 
         open_page(page, "Generate")  # while the run keeps training in its worker
@@ -439,6 +442,9 @@ def test_a_user_leaves_a_training_run_stops_resumes_and_takes_the_generator_away
         expect(page.get_by_role("button", name="Resume")).to_be_visible(timeout=60 * SECOND)
 
         page.get_by_role("button", name="Resume").click()
+        resumed_from = run_status(runs_dir)["last_checkpoint_step"]
+        expect(page.get_by_text(f"Resuming from step {resumed_from:,}: ")).to_be_visible(timeout=30 * SECOND)
+        expect(page.get_by_role("button", name="Resume")).to_have_count(0)
         wait_for(lambda: run_status(runs_dir)["state"] == "running" and run_status(runs_dir)["step"] > stopped_at,
                  "the resumed run to train past the stop")
         expect(page.get_by_role("button", name="Stop")).to_be_visible(timeout=60 * SECOND)

@@ -88,7 +88,11 @@ def route() -> st.Page:
 
 
 def run_page(page: st.Page) -> None:
-    """Run the open page; after the first page of the server process, start importing TensorFlow (see preload)."""
+    """Run the open page, then start importing TensorFlow if this server process has not yet (see preload).
+
+    A page ended by `st.stop()` may not come back here (under AppTest it does not), so the import
+    can start only after the next page that runs to its end.
+    """
     try:
         page.run()
     finally:

@@ -5,6 +5,12 @@ Importing them takes about 3 s on a 2-core CPU, and only the pages that run a ge
 server process has run, so the user reads that page while it happens, and the first visit of
 Generate then finds TensorFlow loaded (bench/first_render.py). A page that needs TensorFlow while
 the import is still under way waits for it through Python's import lock: it is imported once.
+
+Only `keras` is imported here, and it imports TensorFlow itself: a page that imports `keras` or
+`tensorflow` meanwhile then waits on the lock this thread holds for that module, and never holds
+one this thread wants (two threads importing the two packages in opposite orders deadlock, and
+Python breaks that by handing one of them a half-initialised module). It runs in the dashboard's
+server only: a test process imports TensorFlow from its own thread at any moment.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import importlib
 import threading
 
 THREAD_NAME = "preload-tensorflow"
-MODULES = ("tensorflow", "keras")
+MODULE = "keras"  # imports tensorflow, its backend
 
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
@@ -21,10 +27,12 @@ _done = threading.Event()
 
 
 def start() -> bool:
-    """Start the background import, once per process; True when this call started it."""
+    """Start the background import, once per server process; True when this call started it."""
     global _thread
+    from streamlit import runtime
+
     with _lock:
-        if _thread is not None:
+        if _thread is not None or not runtime.exists():
             return False
         _thread = threading.Thread(target=_import, name=THREAD_NAME, daemon=True)
         _thread.start()
@@ -33,8 +41,7 @@ def start() -> bool:
 
 def _import() -> None:
     try:
-        for name in MODULES:
-            importlib.import_module(name)
+        importlib.import_module(MODULE)
     finally:
         _done.set()
 

@@ -270,6 +270,7 @@ class JobView:
     slot_free: bool = False  # queued with a free training slot: its worker is starting and takes it at once
     stopping: bool = False  # running, asked to stop: it finishes the current step and saves a checkpoint
     start_step: int | None = None  # the step this worker started (or resumed) from, until its first call is done
+    resume_from: int | None = None  # a resumed job's checkpoint step, while its worker starts (before it sets total_steps)
 
     @property
     def active(self) -> bool:
@@ -305,6 +306,7 @@ def job_state(run: Run) -> JobView:
         slot_free=position is not None and position <= max_jobs() - _queue_snapshot(store)[0],
         stopping=state == "running" and run.stop_requested(),
         start_step=start if state == "running" and start == step else None,
+        resume_from=status.get("last_checkpoint_step") if state in ACTIVE_STATES and not total else None,
     )
 
 
@@ -359,14 +361,17 @@ def format_duration(seconds: float) -> str:
 def progress_text(view: JobView) -> str:
     """The line under the progress bar: what the job is doing now (starting, step and time left, stopping)."""
     if view.state == "queued" and view.slot_free:
-        return "Starting the worker process."
+        return f"Resuming from step {view.resume_from:,}: starting the worker process." if view.resume_from else "Starting the worker process."
     if view.state == "queued":
         place = f" (position {view.queue_position} in the queue)" if view.queue_position else ""
         return f"Queued{place}: waiting for a free training slot."
     if view.stopping:
         return "Stopping: finishing the current step and saving a checkpoint."
+    if not view.total_steps and view.active:
+        where = f"Resuming from step {view.resume_from:,}" if view.resume_from else "Starting"
+        return f"{where}: loading TensorFlow and the data."
     if not view.total_steps:
-        return "Starting: loading TensorFlow and the data." if view.active else f"{view.state.capitalize()} before training started."
+        return f"{view.state.capitalize()} before training started."
     if view.start_step is not None:
         where = f"Resuming from step {view.start_step:,}" if view.start_step else "Starting"
         return f"{where}: building the networks and compiling the training step (the first call takes longest)."

@@ -227,6 +227,7 @@ def test_a_mixed_policy_gives_float32_outputs(mixed_policy, architecture):
         architecture, image_shape=(32, 32, 3), num_classes=10, width=0.25, spectral_norm=True, batch_norm=True
     )
     assert generator.get_layer("project" if architecture == "dcgan" else "dense_1").compute_dtype == mixed_policy
+    assert {weight.dtype for weight in generator.weights + discriminator.weights} == {"float32"}, "variables stay float32"
     labels = tf.constant(_labels())
     images = generator([tf.constant(_z()), labels], training=True)
     logits = discriminator([images, labels], training=True)

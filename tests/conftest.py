@@ -1,6 +1,12 @@
 """Fixtures shared by several test modules."""
 
+import os
+
 import pytest
+
+# On a GPU machine this process and the workers it starts (jobs, CLI subprocesses, which inherit os.environ) share the GPU:
+# each must take GPU memory as it needs it, as configure_gpus asks, even when a test ran TensorFlow before any Trainer did.
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def cpu_only(monkeypatch):
+    """The subprocesses these tests start see no GPU (they take os.environ), so a GPU machine runs them as a CPU one does.
+
+    Two replicas need two devices: two logical CPUs exist on any machine, two GPUs on few. With a GPU visible the
+    one-replica run would train on the GPU and the two-replica run on the CPUs, XLA would be on (use_xla follows
+    has_gpu) around a strategy placed on CPUs, and the two local workers would both train on one GPU.
+    """
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+
 
 SCRIPT = """
 import sys

@@ -140,14 +140,18 @@ def test_an_unreadable_cached_model_is_trained_again(tmp_path, monkeypatch):
     assert model_file.read_bytes().startswith(b"PK")  # a fresh .keras (zip) file replaced the broken one
 
 
-def test_the_classifier_is_float32_under_a_bfloat16_policy_and_a_mixed_cache_is_retrained(tmp_path, monkeypatch):
+def test_the_classifier_is_float32_under_the_devices_mixed_policy_and_a_mixed_cache_is_retrained(tmp_path, monkeypatch):
+    """The policy of a worker training with precision 'mixed' on the device in use (CPU: bfloat16, GPU: float16)."""
     import keras
 
+    from gan_core.training import devices
+
     path, images = colour_file(tmp_path)
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # a worker training in bfloat16 that needs an evaluator
+    worker_policy = devices.precision_policy("mixed")
+    keras.mixed_precision.set_global_policy(worker_policy)  # a worker training in mixed precision that needs an evaluator
     try:
         found = get_evaluator(path, tmp_path / "cache", epochs=1)
-        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"  # the worker's policy is left as it was
+        assert keras.mixed_precision.global_policy().name == worker_policy  # the worker's policy is left as it was
         weighted = [layer for layer in found.model.layers if layer.weights]
         assert weighted and {layer.dtype_policy.name for layer in weighted} == {"float32"}
         assert found.features(images[:4]).dtype == np.float32

@@ -15,12 +15,12 @@ LATENT = 8
 BATCH = 2
 
 
-@pytest.fixture
-def mixed_bfloat16():
-    """Run a test under the mixed_bfloat16 policy and always restore float32."""
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+@pytest.fixture(params=["mixed_bfloat16", "mixed_float16"])
+def mixed_policy(request):
+    """The half dtype of each device's mixed policy (CPU: bfloat16, GPU: float16), set for the test; float32 restored after."""
+    keras.mixed_precision.set_global_policy(request.param)
     try:
-        yield
+        yield request.param.removeprefix("mixed_")
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
@@ -221,12 +221,13 @@ def test_config_error_is_a_value_error():
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
-def test_mixed_bfloat16_policy_gives_float32_outputs(mixed_bfloat16, architecture):
+def test_a_mixed_policy_gives_float32_outputs(mixed_policy, architecture):
     generator = build_generator(architecture, image_shape=(32, 32, 3), latent_dim=LATENT, num_classes=10, width=0.25)
     discriminator = build_discriminator(
         architecture, image_shape=(32, 32, 3), num_classes=10, width=0.25, spectral_norm=True, batch_norm=True
     )
-    assert generator.get_layer("project" if architecture == "dcgan" else "dense_1").compute_dtype == "bfloat16"
+    assert generator.get_layer("project" if architecture == "dcgan" else "dense_1").compute_dtype == mixed_policy
+    assert {weight.dtype for weight in generator.weights + discriminator.weights} == {"float32"}, "variables stay float32"
     labels = tf.constant(_labels())
     images = generator([tf.constant(_z()), labels], training=True)
     logits = discriminator([images, labels], training=True)

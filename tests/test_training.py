@@ -10,6 +10,7 @@ from gan_core.config import RunConfig
 from gan_core.errors import ConfigError, RunError
 from gan_core.generation.sampling import checkpoint_steps, load_generator, sample
 from gan_core.store.runs import RunStore
+from gan_core.training import devices
 from gan_core.training import loop as training
 from gan_core.training.loop import Trainer, train_run
 
@@ -189,10 +190,14 @@ def test_batch_larger_than_the_data_is_refused(store, tmp_path):
         train_run(run)
 
 
-def test_mixed_precision_trains_in_bfloat16_on_cpu(store):
+def test_mixed_precision_trains_in_the_devices_half_precision(store):
+    """float16 (with loss scaling) on a GPU, bfloat16 on a CPU; the overflow test below trains float16 on any device."""
+    half = "float16" if devices.has_gpu() else "bfloat16"
     run = store.create(tiny(precision="mixed", steps=3))
-    status = train_run(run)
-    assert status["state"] == "finished" and status["precision"] == "mixed_bfloat16"
+    trainer = Trainer(run)
+    status = trainer.fit()
+    assert status["state"] == "finished" and status["precision"] == f"mixed_{half}"
+    assert {layer.compute_dtype for layer in trainer.parts.networks["generator"].layers if layer.weights} == {half}
     assert all(np.isfinite(r["g_loss"]) and np.isfinite(r["d_loss"]) for r in run.history_rows())
     images, _ = sample(load_generator(run), 4)
     assert images.dtype == np.uint8 and images.shape == (4, 28, 28, 1)
@@ -214,11 +219,10 @@ def test_the_worker_writes_the_familys_warning_into_the_status(store, monkeypatc
 
 
 def test_a_float16_loss_scale_overflow_is_a_skipped_step_not_divergence(store, monkeypatch):
-    """A GPU's float16 policy, forced on the CPU with a loss scale so large that the first steps overflow."""
+    """A GPU's float16 policy, forced on any device, with a loss scale so large that the first steps overflow."""
     import keras
 
     from gan_core.families import adversarial
-    from gan_core.training import devices
 
     def huge_scale(lr, beta1, beta2, policy):
         return keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(lr, beta_1=beta1, beta_2=beta2), initial_scale=2.0**30)

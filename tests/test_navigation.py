@@ -1,6 +1,7 @@
 """The router (app.py) and the shared run picker: the eight pages in their sections, Home first, and the
 selected run kept in session state and ?run= across pages, links and the picker."""
 
+import os
 import subprocess
 import sys
 import time
@@ -163,6 +164,7 @@ from streamlit import runtime
 from gan_core.dashboard import preload
 
 assert not preload.start(), "no server runtime: a test process imports TensorFlow itself"
+print("growth", __import__("os").environ["TF_FORCE_GPU_ALLOW_GROWTH"])
 runtime.exists = lambda: True  # as in `streamlit run`
 print("started", preload.start(), preload.start())
 print("ended", preload.wait(120), "keras" in sys.modules and "tensorflow" in sys.modules)
@@ -171,12 +173,13 @@ print("ended", preload.wait(120), "keras" in sys.modules and "tensorflow" in sys
 
 def test_the_server_imports_tensorflow_in_the_background_once(store):
     """In a fresh process: only a server process (a Streamlit runtime) starts the import, once; it loads Keras and TensorFlow."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_FORCE_GPU_ALLOW_GROWTH"}  # conftest sets it for the suite
     result = subprocess.run(
-        [sys.executable, "-c", PRELOAD_SCRIPT], capture_output=True, text=True, timeout=300, cwd=Path(APP).parent,
+        [sys.executable, "-c", PRELOAD_SCRIPT], capture_output=True, text=True, timeout=300, cwd=Path(APP).parent, env=env,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if line.startswith(("started", "ended")))
-    assert lines == {"started": "True False", "ended": "True True"}
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if line.startswith(("growth", "started", "ended")))
+    assert lines == {"growth": "true", "started": "True False", "ended": "True True"}  # growth: a GPU is shared with the jobs
 
 
 def test_the_router_starts_the_background_import_after_the_page_has_run(store, monkeypatch):

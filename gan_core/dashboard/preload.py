@@ -16,7 +16,12 @@ server only: a test process imports TensorFlow from its own thread at any moment
 from __future__ import annotations
 
 import importlib
+import os
 import threading
+
+# The dashboard generates and evaluates in its own process: on a GPU it must not take the whole memory
+# before the training jobs it starts (devices.configure_gpus does this for workers). TensorFlow reads it on import.
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 
 THREAD_NAME = "preload-tensorflow"
 MODULE = "keras"  # imports tensorflow, its backend

@@ -125,7 +125,8 @@ def test_every_preset_gives_one_devices_losses_on_two_replicas(preset_histories,
     d_steps-th row: so every metric but the gradient norms matches one device's (those are averages of each replica's
     gradient norm, larger than the norm of the averaged gradient). CycleGAN's history pool, kept per replica, is off here.
 
-    The first step matches within 1e-3 (float rounding; before issue 17 dropout alone made it 7-11% apart). After an
+    The first step matches within 1e-3 (float rounding; before issue 17 the presets with dropout were 7-10% apart there,
+    wgan-gp 18%, srgan 3%, progan and restore 1%, and all but cyclegan, dcgan-colour and stylegan failed). After an
     update, rounding differences (synchronized batch norm's variance from sums over replicas, the order of gradient sums)
     grow: at the second step the presets here are up to 0.7% apart (restore's G adversarial term), so that step is held to 2%.
     """

@@ -6,6 +6,8 @@ draws a `dropout_draw` instead: each row's index in the global batch and a seed 
 Inside `with_row_dropout`, each `RowDropout` layer draws the noise of the whole global batch statelessly from that
 seed (folded with the call's and the layer's salt) and keeps its replica's rows: a row's mask is the same whichever
 replica holds it. Elsewhere (inference, or a call outside `with_row_dropout`) it is Keras' own Dropout.
+The cost: each replica, and each of D's `d_steps` updates, draws the noise of the whole step's rows (static shapes,
+so XLA compiles it), uniform numbers that are cheap next to the convolutions they mask.
 
 Training networks are built with `RowDropout`; exported ones with Keras' `Dropout` (`dropout_layer(..., rows=False)`),
 so exported files name only Keras layers. Neither has weights, so the checkpoints of both are the same.

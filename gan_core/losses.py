@@ -63,9 +63,16 @@ class GanLoss:
         logits = _f32(logits)
         return tf.reduce_mean(tf.sigmoid(logits)) if self.sigmoid else tf.reduce_mean(logits)
 
-    def penalty(self, discriminator: keras.Model, real, fake, labels, weight: float) -> tf.Tensor | None:
-        """An extra discriminator term (labels: None for an unconditional D), or None when the objective has none."""
+    def penalty(self, discriminator: keras.Model, real, fake, labels, weight: float, draws: dict) -> tf.Tensor | None:
+        """An extra discriminator term (labels: None for an unconditional D), or None when the objective has none.
+
+        `draws` holds this replica's rows of the step's `penalty_draws` (a family with several Ds passes each its own).
+        """
         return None
+
+    def penalty_draws(self, rng: tf.random.Generator, rows: int) -> dict[str, tf.Tensor]:
+        """The random tensors `penalty` needs for a global batch, one row per image, from the run's RNG ({} when none)."""
+        return {}
 
 
 class BinaryCrossEntropy(GanLoss):
@@ -121,8 +128,11 @@ class WassersteinGP(Hinge):
     def _d_loss(self, real, fake, real_target):
         return tf.reduce_mean(fake) - tf.reduce_mean(real)
 
-    def penalty(self, discriminator, real, fake, labels, weight):
-        return weight * gradient_penalty(discriminator, real, fake, labels)
+    def penalty(self, discriminator, real, fake, labels, weight, draws):
+        return weight * gradient_penalty(discriminator, real, fake, draws["gp_alpha"], labels)
+
+    def penalty_draws(self, rng, rows):
+        return {"gp_alpha": rng.uniform([rows])}
 
 
 _REGISTRY: dict[str, GanLoss] = {
@@ -138,12 +148,13 @@ def get(name: str) -> GanLoss:
     return _REGISTRY[name]
 
 
-def gradient_penalty(discriminator: keras.Model, real, fake, labels=None) -> tf.Tensor:
-    """WGAN-GP penalty mean((||grad D(x_hat)||_2 - 1)^2) on random real/fake interpolates."""
+def gradient_penalty(discriminator: keras.Model, real, fake, alpha, labels=None) -> tf.Tensor:
+    """WGAN-GP penalty mean((||grad D(x_hat)||_2 - 1)^2) on the interpolates x_hat = real + alpha (fake - real).
+
+    `alpha` holds one weight per image, uniform in [0, 1): the run's draws, so each image's weight is the same on any replica.
+    """
     real, fake = _f32(real), _f32(fake)
-    batch = tf.shape(real)[0]
-    alpha_shape = tf.concat([[batch], tf.ones([tf.rank(real) - 1], dtype=tf.int32)], axis=0)
-    alpha = tf.random.uniform(alpha_shape, minval=0.0, maxval=1.0, dtype=tf.float32)
+    alpha = tf.reshape(_f32(alpha), tf.concat([tf.shape(real)[:1], tf.ones([tf.rank(real) - 1], dtype=tf.int32)], axis=0))
     interpolated = real + alpha * (fake - real)
     with tf.GradientTape() as tape:
         tape.watch(interpolated)

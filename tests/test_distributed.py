@@ -1,11 +1,17 @@
 """The same training code under MirroredStrategy, on two logical CPU devices."""
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from gan_core.config import PRESET_DIR
+
+BUILT_IN_PRESETS = sorted(path.stem for path in PRESET_DIR.glob("*.json"))
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,15 +74,7 @@ print("RESULT " + json.dumps({"losses": losses, "synchronized": synchronized}))
 
 
 def test_two_replicas_give_the_losses_of_one_device_with_the_same_global_batch(tmp_path):
-    """Noise drawn for the global batch and synchronized batch norm make the replica count invisible.
-
-    Only with dropout 0 and a loss without gradient penalty (this test's settings): dropout masks are drawn per replica
-    and wgan-gp's interpolation weights from the global RNG, so with those the losses differ (docs/PERFORMANCE.md).
-    """
-    import json
-
-    import numpy as np
-
+    """Noise drawn for the global batch and synchronized batch norm make the replica count invisible (every preset: below)."""
     result = subprocess.run(
         [sys.executable, "-c", SAME_LOSSES, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=240,
         env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"},
@@ -88,6 +86,70 @@ def test_two_replicas_give_the_losses_of_one_device_with_the_same_global_batch(t
     one, two = np.array(found["losses"]["one"]), np.array(found["losses"]["two"])
     assert one.shape == two.shape == (4, 4)
     np.testing.assert_allclose(two, one, rtol=1e-3, atol=1e-4)
+
+
+PRESETS = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from gan_core.config import load_preset
+from gan_core.store.runs import RunStore
+from gan_core.training.loop import train_run
+TINY = {
+    "dcgan": dict(width=0.125, latent_dim=8),
+    "mlp": dict(width=0.125, latent_dim=8),
+    "lapgan": dict(width=0.125, latent_dim=8, noise_dim=4),
+    "progan": dict(channels="8,8,8,4", latent_dim=8, fade_images=8, stable_images=8),
+    "stylegan": dict(width=0.125, latent_dim=8, w_dim=8, mapping_layers=2),
+    "srgan": dict(width=0.125, blocks=1, warmup_steps=1, feature_weight=0.0),
+    "cyclegan": dict(width=0.125, blocks=1, pool_size=0),
+}
+store = RunStore(sys.argv[1])
+strategies = {"one": tf.distribute.get_strategy(), "two": tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])}
+for preset in sys.argv[2:]:
+    config = load_preset(preset)
+    config = config.replace(**TINY[config.family], batch_size=8, steps=2, sample_every=100, checkpoint_every=100, eval_every=0)
+    found = {}
+    for name, strategy in strategies.items():
+        run = store.create(config)
+        train_run(run, strategy=strategy)
+        found[name] = {m.name: [float(row[m.name]) for row in run.history_rows()] for m in run.metrics()}
+    print("RESULT " + json.dumps({"preset": preset, **found}), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def preset_histories(tmp_path_factory):
+    """Every built-in preset, shrunk (2 steps of 8 images, narrow networks, cyclegan's pool off), trained on one device and on two."""
+    result = subprocess.run(
+        [sys.executable, "-c", PRESETS, str(tmp_path_factory.mktemp("presets")), *BUILT_IN_PRESETS], cwd=ROOT, capture_output=True,
+        text=True, timeout=1800, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    found = [json.loads(line.removeprefix("RESULT ")) for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    return {entry["preset"]: entry for entry in found}, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("preset", BUILT_IN_PRESETS)
+def test_every_preset_gives_one_devices_losses_on_two_replicas(preset_histories, preset):
+    """Dropout masks and wgan-gp's interpolation weights follow the run's RNG per row of the global batch, batch statistics
+    (batch norm, the minibatch standard deviation) are the global batch's, and D's extra updates (d_steps) each take every
+    d_steps-th row: so every metric but the gradient norms matches one device's (those are averages of each replica's
+    gradient norm, larger than the norm of the averaged gradient). CycleGAN's history pool, kept per replica, is off here.
+
+    The first step matches within 1e-3 (float rounding; before issue 17 the presets with dropout were 7-10% apart there,
+    wgan-gp 18%, srgan 3%, progan and restore 1%, and all but cyclegan, dcgan-colour and stylegan failed). After an
+    update, rounding differences (synchronized batch norm's variance from sums over replicas, the order of gradient sums)
+    grow: at the second step the presets here are up to 0.7% apart (restore's G adversarial term), so that step is held to 2%.
+    """
+    histories, stderr = preset_histories
+    assert preset in histories, stderr
+    one, two = histories[preset]["one"], histories[preset]["two"]
+    compared = [name for name in one if not name.endswith("grad_norm")]
+    assert len(compared) >= 4 and all(len(one[name]) == 2 for name in compared)
+    for name in compared:
+        np.testing.assert_allclose(two[name][0], one[name][0], rtol=1e-3, atol=1e-4, err_msg=f"{preset}: {name}, step 1")
+        np.testing.assert_allclose(two[name][1], one[name][1], rtol=2e-2, atol=2e-3, err_msg=f"{preset}: {name}, step 2")
 
 
 def _free_ports(count):
@@ -104,8 +166,6 @@ def _free_ports(count):
 
 def _two_workers(*command, runs_dir):
     """Run one gan_core command as worker 0 (the chief) and worker 1 of a local cluster; their (returncode, stdout, stderr)."""
-    import json
-
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
     procs = []
     for index in range(2):
@@ -118,7 +178,6 @@ def _two_workers(*command, runs_dir):
 
 def test_multi_worker_mirrored_strategy_two_local_workers_train_and_resume(tmp_path):
     import csv
-    import json
 
     trained = _two_workers(
         "train", "--config", "dcgan", "--set", "steps=4", "--set", "width=0.125", "--set", "latent_dim=8",

@@ -1,6 +1,10 @@
 """Runs made by the engine before family plug-ins (commit 74ded8a) still load, resume, train the same numbers and generate.
 
-The fixtures and expected.json come from tests/fixtures/make_legacy_runs.py, run on that commit.
+The fixtures and expected.json come from tests/fixtures/make_legacy_runs.py, run on that commit. Issue 17 moved
+dropout masks, wgan-gp's interpolation weights and the rows of each of D's `d_steps` updates onto the run's RNG per
+row of the global batch, which every fixture uses (dropout 0.3, or wgan-gp): so expected.json's numbers were
+re-recorded then, by the same steps as these tests (resume a copy to step 4; train the config fresh for 3 steps), from
+the same fixtures, whose checkpoints resume unchanged.
 """
 
 import json

@@ -157,15 +157,20 @@ def _batch(seed: int, shape: tuple[int, ...] = (6, 4, 4, 1)) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-1.0, 1.0, shape).astype("float32")
 
 
+def _alpha(n: int = 6) -> np.ndarray:
+    """Interpolation weights, one per image, in [0, 1)."""
+    return np.random.default_rng(2).uniform(0.0, 1.0, n).astype("float32")
+
+
 def test_gradient_penalty_is_zero_for_unit_gradient_critic():
-    value = gradient_penalty(_linear_critic(1.0), _batch(0), _batch(1))
+    value = gradient_penalty(_linear_critic(1.0), _batch(0), _batch(1), _alpha())
     assert value.dtype == tf.float32 and value.shape == ()
     assert float(value) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_gradient_penalty_for_scaled_critic():
     # ||grad|| = 3 everywhere, so the penalty is (3 - 1)^2 = 4 whatever the interpolates.
-    value = float(gradient_penalty(_linear_critic(3.0), _batch(0), _batch(1)))
+    value = float(gradient_penalty(_linear_critic(3.0), _batch(0), _batch(1), _alpha()))
     assert value > 0
     assert value == pytest.approx(4.0, rel=1e-5)
 
@@ -173,20 +178,29 @@ def test_gradient_penalty_for_scaled_critic():
 def test_gradient_penalty_passes_labels_to_conditional_critic():
     critic = _linear_critic(2.0, num_classes=5)
     labels = np.array([0, 1, 2, 3, 4, 0], dtype="int32")
-    assert float(gradient_penalty(critic, _batch(0), _batch(1), labels=labels)) == pytest.approx(1.0, rel=1e-5)
+    assert float(gradient_penalty(critic, _batch(0), _batch(1), _alpha(), labels=labels)) == pytest.approx(1.0, rel=1e-5)
 
 
 def test_gradient_penalty_on_flat_inputs_inside_tf_function():
     critic = _linear_critic(0.5, shape=(3,))
-    penalty = tf.function(lambda real, fake: gradient_penalty(critic, real, fake))
+    penalty = tf.function(lambda real, fake: gradient_penalty(critic, real, fake, _alpha(5)))
     value = penalty(tf.constant(_batch(0, (5, 3))), tf.constant(_batch(1, (5, 3))))
     assert float(value) == pytest.approx(0.25, rel=1e-5)
+
+
+def test_gradient_penalty_is_taken_at_the_interpolates_the_weights_give():
+    """Each image's weight picks its interpolate: a critic whose gradient norm is its input's first pixel shows where."""
+    image = keras.Input(shape=(2,))
+    critic = keras.Model(image, 0.5 * keras.ops.square(image[:, :1]))  # d/dx0 = x0, so ||grad|| = |x0|
+    real, fake = np.zeros((3, 2), "float32"), np.full((3, 2), 2.0, "float32")
+    alpha = np.array([0.5, 1.0, 0.0], "float32")  # x0 = 1, 2, 0: squared distances to 1 of 0, 1, 1
+    assert float(gradient_penalty(critic, real, fake, alpha)) == pytest.approx(2 / 3, rel=1e-5)
 
 
 def test_gradient_penalty_is_differentiable_wrt_critic_weights():
     critic = _linear_critic(3.0)
     with tf.GradientTape() as tape:
-        value = gradient_penalty(critic, _batch(0), _batch(1))
+        value = gradient_penalty(critic, _batch(0), _batch(1), _alpha())
     grads = tape.gradient(value, critic.trainable_variables)
     assert grads[0] is not None and float(tf.norm(grads[0])) > 0
 

@@ -143,7 +143,7 @@ def test_r1_is_half_the_weight_times_the_squared_gradient_norm_of_a_linear_criti
     assert float(r1) == pytest.approx(float(np.sum(w**2)))  # 14.25
     np.testing.assert_allclose(logits[:, 0], real.numpy().reshape(5, 4) @ w + 0.5, rtol=1e-5)
     fake_logits = critic(fake)
-    d_loss, _, _ = r1_regularized_d_loss(losses.get("bce"), critic, real, fake, fake_logits, 4.0, 10.0)
+    d_loss, _, _ = r1_regularized_d_loss(losses.get("bce"), critic, real, fake, fake_logits, 4.0, 10.0, {})
     plain = losses.get("bce").d_loss(logits, fake_logits)
     assert float(d_loss) == pytest.approx(float(plain) + 4.0 / 2 * 14.25, rel=1e-5)
     assert float(real_logits_and_r1(critic, real, 0.0)[1]) == 0.0

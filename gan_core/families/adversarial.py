@@ -21,6 +21,7 @@ from gan_core.errors import ConfigError
 from gan_core.families.base import DataSpec, GanFamily, Parts
 from gan_core.families.blocks import real_logits_and_r1
 from gan_core.families.networks import build_discriminator, build_generator
+from gan_core.families.rows import FAKE, INTERPOLATES, REAL, dropout_draw, with_row_dropout
 from gan_core.families.stabilizers import (
     STABILIZER_METRICS,
     StabilizerSettings,
@@ -92,10 +93,10 @@ class AdversarialFamily(GanFamily):
             width=config.width, batch_norm=config.batch_norm, sync_batch_norm=sync_batch_norm, name=name,
         )
 
-    def discriminator(self, config: RunConfig, spec: DataSpec, sync_batch_norm: bool = False) -> keras.Model:
+    def discriminator(self, config: RunConfig, spec: DataSpec, sync_batch_norm: bool = False, row_dropout: bool = False) -> keras.Model:
         return build_discriminator(
             self.name, image_shape=spec.image_shape, num_classes=self._classes(config, spec), width=config.width,
-            dropout=config.dropout, spectral_norm=config.spectral_norm, sync_batch_norm=sync_batch_norm,
+            dropout=config.dropout, spectral_norm=config.spectral_norm, sync_batch_norm=sync_batch_norm, row_dropout=row_dropout,
         )
 
     @staticmethod
@@ -115,7 +116,7 @@ class AdversarialFamily(GanFamily):
         policy = keras.mixed_precision.global_policy().name
         networks = {
             "generator": self.generator(config, spec, sync_batch_norm=sync_batch_norm),
-            "discriminator": self.discriminator(config, spec, sync_batch_norm=sync_batch_norm),
+            "discriminator": self.discriminator(config, spec, sync_batch_norm=sync_batch_norm, row_dropout=True),
         }
         sampler = "generator"
         if config.ema_decay > 0:
@@ -133,37 +134,45 @@ class AdversarialFamily(GanFamily):
         return Parts(networks, optimizers, sampler, fixed=fixed)
 
     def draws(self, config, rng, rows, spec):
-        return {"z": rng.normal([rows, config.latent_dim]), **augment_draws(config, rng, rows)}
+        return {
+            "z": rng.normal([rows, config.latent_dim]),
+            **augment_draws(config, rng, rows),
+            **losses.get(config.loss).penalty_draws(rng, rows),
+            **({"dropout": dropout_draw(rng, rows)} if config.dropout > 0 else {}),
+        }
 
     def train_step(self, parts, config, images, labels, draws, ctx):
-        chunks = [tf.split(t, config.d_steps) for t in (images, labels)]
-        draw_chunks = {key: tf.split(value, config.d_steps) for key, value in draws.items()}
+        """d_steps - 1 updates of D, then one of both, each on every d_steps-th row (so each update's rows are the same
+        whether one device holds the global batch or several replicas hold a contiguous part of it each)."""
         for j in range(config.d_steps):
             update = self._joint_update if j == config.d_steps - 1 else self._discriminator_update
-            result = update(parts, config, ctx, chunks[0][j], chunks[1][j], {key: value[j] for key, value in draw_chunks.items()})
+            chunk = {key: value[j :: config.d_steps] for key, value in draws.items()}
+            result = update(parts, config, ctx, images[j :: config.d_steps], labels[j :: config.d_steps], chunk)
         return result
 
     def _inputs(self, config, x, labels):
         return [x, labels] if config.conditional else x
 
-    def _critic(self, parts, config, labels):
-        """D as a function of the image alone (labels bound): the logits or, with feature matching, (logits, features)."""
+    def _critic(self, parts, config, labels, draws, call):
+        """D as a function of the image alone (labels bound, dropout masks of `call`): the logits or, with feature
+        matching, (logits, features)."""
         D = parts.fixed.get("discriminator_features", parts.networks["discriminator"])
+        D = with_row_dropout(D, draws.get("dropout"), self.rows_per_step(config), call)
         return lambda x, training=True: D(self._inputs(config, x, labels), training=training)
 
-    def _d_loss(self, parts, config, real, fake, labels, real_logits, fake_logits, r1):
+    def _d_loss(self, parts, config, real, fake, labels, real_logits, fake_logits, r1, draws):
         objective = losses.get(config.loss)
         loss = objective.d_loss(real_logits, fake_logits, config.label_smoothing)
         if config.r1_weight > 0:
             loss = loss + config.r1_weight / 2 * r1
-        penalty = objective.penalty(parts.networks["discriminator"], real, fake, labels if config.conditional else None, config.gp_weight)
+        D = with_row_dropout(parts.networks["discriminator"], draws.get("dropout"), self.rows_per_step(config), INTERPOLATES)
+        penalty = objective.penalty(D, real, fake, labels if config.conditional else None, config.gp_weight, draws)
         return loss if penalty is None else loss + penalty
 
-    def _discriminate(self, parts, config, real, fake, labels):
+    def _discriminate(self, parts, config, real, fake, labels, draws):
         """D's outputs on the real and fake images as D sees them (augmented), and the R1 penalty on the real ones."""
-        critic = self._critic(parts, config, labels)
-        real_outputs, r1 = real_logits_and_r1(critic, real, config.r1_weight)
-        return real_outputs, critic(fake), r1
+        real_outputs, r1 = real_logits_and_r1(self._critic(parts, config, labels, draws, REAL), real, config.r1_weight)
+        return real_outputs, self._critic(parts, config, labels, draws, FAKE)(fake), r1
 
     def _discriminator_update(self, parts, config, ctx, real, labels, draws):
         G, D = parts.networks["generator"], parts.networks["discriminator"]
@@ -171,8 +180,8 @@ class AdversarialFamily(GanFamily):
         fake = augmented(config, G(self._inputs(config, draws["z"], labels), training=True), draws, "fake")
         real = augmented(config, real, draws, "real")
         with tf.GradientTape() as tape:
-            real_out, fake_out, r1 = self._discriminate(parts, config, real, fake, labels)
-            d_loss = self._d_loss(parts, config, real, fake, labels, logits_of(real_out), logits_of(fake_out), r1)
+            real_out, fake_out, r1 = self._discriminate(parts, config, real, fake, labels, draws)
+            d_loss = self._d_loss(parts, config, real, fake, labels, logits_of(real_out), logits_of(fake_out), r1, draws)
             d_loss = ctx.scaled(optimizer, d_loss)
         ctx.apply(optimizer, tape, d_loss, D.trainable_variables)
 
@@ -183,13 +192,13 @@ class AdversarialFamily(GanFamily):
         real = augmented(config, real, draws, "real")
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = augmented(config, G(self._inputs(config, draws["z"], labels), training=True), draws, "fake")
-            real_out, fake_out, r1 = self._discriminate(parts, config, real, fake, labels)
+            real_out, fake_out, r1 = self._discriminate(parts, config, real, fake, labels, draws)
             real_logits, fake_logits = logits_of(real_out), logits_of(fake_out)
             g_loss = objective.g_loss(fake_logits)
             matching = feature_matching_loss(real_out[1], fake_out[1]) if config.feature_matching > 0 else tf.constant(0.0)
             if config.feature_matching > 0:
                 g_loss = g_loss + config.feature_matching * matching
-            d_loss = self._d_loss(parts, config, real, fake, labels, real_logits, fake_logits, r1)
+            d_loss = self._d_loss(parts, config, real, fake, labels, real_logits, fake_logits, r1, draws)
             g_scaled = ctx.scaled(g_opt, g_loss)
             d_scaled = ctx.scaled(d_opt, d_loss)
         g_norm = ctx.apply(g_opt, g_tape, g_scaled, G.trainable_variables)

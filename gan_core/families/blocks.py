@@ -48,11 +48,14 @@ def stored_vector(source: keras.KerasTensor, units: int, initializer: keras.init
 @functools.cache
 def _minibatch_stddev_class() -> type:
     class MinibatchStdDev(keras.layers.Layer):
-        """Appends one channel: the standard deviation of each feature over the batch, averaged (ProGAN, StyleGAN)."""
+        """Appends one channel: the standard deviation of each feature over the batch, averaged (ProGAN, StyleGAN).
+
+        Under a strategy with several replicas the batch is the global one (like synchronized batch normalization).
+        """
 
         def call(self, x):
             x32 = tf.cast(x, tf.float32)
-            std = tf.sqrt(tf.math.reduce_variance(x32, axis=0) + 1e-8)
+            std = tf.sqrt(_global_variance(x32) + 1e-8)
             feature = tf.ones_like(x32[..., :1]) * tf.reduce_mean(std)
             return tf.concat([x, tf.cast(feature, x.dtype)], axis=-1)
 
@@ -60,6 +63,16 @@ def _minibatch_stddev_class() -> type:
             return (*input_shape[:-1], input_shape[-1] + 1)
 
     return MinibatchStdDev
+
+
+def _global_variance(x: tf.Tensor) -> tf.Tensor:
+    """The variance of each feature over the batch: this replica's, or, with several replicas in sync, the global batch's."""
+    replica = tf.distribute.get_replica_context()
+    if replica is None or replica.num_replicas_in_sync == 1:
+        return tf.math.reduce_variance(x, axis=0)
+    total = replica.all_reduce(tf.distribute.ReduceOp.SUM, [tf.reduce_sum(x, axis=0), tf.cast(tf.shape(x)[0], tf.float32)])
+    mean = total[0] / total[1]
+    return replica.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(tf.square(x - mean), axis=0)) / total[1]
 
 
 def minibatch_stddev(name: str = "minibatch_stddev") -> keras.layers.Layer:
@@ -81,14 +94,16 @@ def real_logits_and_r1(discriminator, real: tf.Tensor, weight: float) -> tuple[A
     return outputs, tf.reduce_mean(tf.reduce_sum(tf.square(tf.cast(gradient, tf.float32)), axis=[1, 2, 3]))
 
 
-def r1_regularized_d_loss(objective, discriminator, real: tf.Tensor, fake: tf.Tensor, fake_logits: tf.Tensor, r1_weight: float, gp_weight: float):
+def r1_regularized_d_loss(
+    objective, discriminator, real: tf.Tensor, fake: tf.Tensor, fake_logits: tf.Tensor, r1_weight: float, gp_weight: float, draws: dict
+):
     """D's loss with R1 (r1_weight / 2 x the mean squared gradient norm on real images) and the objective's own penalty
-    (WGAN-GP's), computed inside the caller's tape; returns (d_loss, D's outputs on the real images as `real_logits_and_r1`
-    gives them, the R1 penalty)."""
+    (WGAN-GP's, from the step's `draws`), computed inside the caller's tape; returns (d_loss, D's outputs on the real
+    images as `real_logits_and_r1` gives them, the R1 penalty)."""
     real_outputs, r1 = real_logits_and_r1(discriminator, real, r1_weight)
     d_loss = objective.d_loss(logits_of(real_outputs), fake_logits, 0.0) + r1_weight / 2 * r1
     critic = lambda x, training=True: logits_of(discriminator(x, training=training))  # noqa: E731
-    penalty = objective.penalty(critic, real, fake, None, gp_weight)
+    penalty = objective.penalty(critic, real, fake, None, gp_weight, draws)
     if penalty is not None:
         d_loss = d_loss + penalty
     return d_loss, real_outputs, r1

@@ -103,6 +103,11 @@ def replica_local(initial) -> tf.Variable:
     )
 
 
+def _of(draws: dict, suffix: str) -> dict:
+    """The draws of one domain's discriminator (keys ending in _a or _b), without the suffix."""
+    return {key.removesuffix(f"_{suffix}"): value for key, value in draws.items() if key.endswith(f"_{suffix}")}
+
+
 # ---- networks -------------------------------------------------------------------------------
 def _channels(width: float) -> int:
     return max(4, int(round(32 * width)))
@@ -211,6 +216,8 @@ class CycleGAN(GanFamily):
         for domain in ("a", "b"):
             draws[f"pool_{domain}_chance"] = rng.uniform([rows])
             draws[f"pool_{domain}_slot"] = rng.uniform([rows], 0, size, dtype=tf.int64)
+        for domain in ("a", "b"):
+            draws.update({f"{key}_{domain}": value for key, value in losses.get(config.loss).penalty_draws(rng, rows).items()})
         return draws
 
     def _pooled(self, parts, domain, fakes, draws):
@@ -238,7 +245,9 @@ class CycleGAN(GanFamily):
         ctx.apply(g_opt, g_tape, g_scaled, self._generator_variables(n))
         shown_b, shown_a = self._pooled(parts, "b", fake_b, draws), self._pooled(parts, "a", fake_a, draws)
         with tf.GradientTape() as d_tape:
-            d_loss = self._d_loss(objective, n["d_a"], real_a, shown_a, config) + self._d_loss(objective, n["d_b"], real_b, shown_b, config)
+            d_loss = self._d_loss(objective, n["d_a"], real_a, shown_a, config, _of(draws, "a")) + self._d_loss(
+                objective, n["d_b"], real_b, shown_b, config, _of(draws, "b")
+            )
             d_scaled = ctx.scaled(d_opt, d_loss)
         ctx.apply(d_opt, d_tape, d_scaled, self._discriminator_variables(n))
         return {
@@ -252,9 +261,9 @@ class CycleGAN(GanFamily):
         }
 
     @staticmethod
-    def _d_loss(objective, discriminator, real, fake, config):
+    def _d_loss(objective, discriminator, real, fake, config, draws):
         loss = objective.d_loss(discriminator(real, training=True), discriminator(fake, training=True), 0.0)
-        penalty = objective.penalty(discriminator, real, fake, None, config.gp_weight)
+        penalty = objective.penalty(discriminator, real, fake, None, config.gp_weight, draws)
         return loss if penalty is None else loss + penalty
 
     # ---- sampling ---------------------------------------------------------------------------

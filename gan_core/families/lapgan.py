@@ -24,6 +24,7 @@ from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError
 from gan_core.families.adversarial import make_optimizer, run_generator, shrunk
 from gan_core.families.base import DataSpec, GanFamily, Parts
+from gan_core.families.rows import FAKE, INTERPOLATES, REAL, dropout_draw, dropout_layer, with_row_dropout
 from gan_core.history_metrics import Metric
 from gan_core.lazy_tf import keras, layers, tf
 
@@ -93,21 +94,21 @@ def _channels(width: float) -> int:
     return max(8, int(round(64 * width)))
 
 
-def coarse_generator(latent_dim: int, shape: tuple[int, int, int], width: float) -> keras.Model:
-    """z -> the coarsest image (tanh)."""
+def coarse_generator(latent_dim: int, shape: tuple[int, int, int], width: float, sync_batch_norm: bool = False) -> keras.Model:
+    """z -> the coarsest image (tanh); `sync_batch_norm`: batch statistics over the global batch of all replicas."""
     height, wide, channels = shape
     c = _channels(width)
     z = keras.Input(shape=(latent_dim,), name="z")
     x = layers.Dense(height * wide * c, use_bias=False)(z)
-    x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(x))
+    x = layers.LeakyReLU(0.2)(layers.BatchNormalization(synchronized=sync_batch_norm)(x))
     x = layers.Reshape((height, wide, c))(x)
-    x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(layers.Conv2D(c, 3, padding="same", use_bias=False)(x)))
+    x = layers.LeakyReLU(0.2)(layers.BatchNormalization(synchronized=sync_batch_norm)(layers.Conv2D(c, 3, padding="same", use_bias=False)(x)))
     image = layers.Conv2D(channels, 3, padding="same", activation="tanh", dtype="float32")(x)
     return keras.Model(z, image, name="g_coarse")
 
 
-def residual_generator(noise_dim: int, shape: tuple[int, int, int], width: float, name: str) -> keras.Model:
-    """(upsampled coarser image, noise) -> the residual that makes it the finer image."""
+def residual_generator(noise_dim: int, shape: tuple[int, int, int], width: float, name: str, sync_batch_norm: bool = False) -> keras.Model:
+    """(upsampled coarser image, noise) -> the residual that makes it the finer image (`sync_batch_norm` as above)."""
     height, wide, channels = shape
     c = _channels(width)
     condition = keras.Input(shape=shape, name="condition")
@@ -115,20 +116,23 @@ def residual_generator(noise_dim: int, shape: tuple[int, int, int], width: float
     noise_map = layers.Reshape((height, wide, 1))(layers.Dense(height * wide)(noise))
     x = layers.Concatenate()([condition, noise_map])
     for _ in range(2):
-        x = layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(c, 3, padding="same", use_bias=False)(x)))
+        x = layers.ReLU()(layers.BatchNormalization(synchronized=sync_batch_norm)(layers.Conv2D(c, 3, padding="same", use_bias=False)(x)))
     residual = layers.Conv2D(channels, 3, padding="same", dtype="float32")(x)
     return keras.Model([condition, noise], residual, name=name)
 
 
-def discriminator(shape: tuple[int, int, int], width: float, dropout: float, conditioned: bool, name: str) -> keras.Model:
-    """image (and, above the coarsest level, its upsampled coarser image) -> logit."""
+def discriminator(shape: tuple[int, int, int], width: float, dropout: float, conditioned: bool, name: str, row_dropout: bool = False) -> keras.Model:
+    """image (and, above the coarsest level, its upsampled coarser image) -> logit.
+
+    `row_dropout`: dropout as `rows.RowDropout` (training) instead of Keras' Dropout (exported files).
+    """
     c = _channels(width)
     image = keras.Input(shape=shape, name="image")
     inputs = [image, keras.Input(shape=shape, name="condition")] if conditioned else [image]
     x = layers.Concatenate()(inputs) if conditioned else image
     x = layers.LeakyReLU(0.2)(layers.Conv2D(c, 3, strides=2 if conditioned else 1, padding="same")(x))
     x = layers.LeakyReLU(0.2)(layers.Conv2D(2 * c, 3, strides=2, padding="same")(x))
-    x = layers.Dropout(dropout)(layers.Flatten()(x))
+    x = dropout_layer(dropout, f"{name}_dropout", 0, row_dropout)(layers.Flatten()(x))
     logit = layers.Dense(1, dtype="float32")(x)
     return keras.Model(inputs if conditioned else image, logit, name=name)
 
@@ -160,12 +164,15 @@ class LAPGAN(GanFamily):
             raise ConfigError(f"The lapgan family needs image sides divisible by 4 (two halvings); '{data.source}' has {height}x{width} images.")
 
     # ---- networks ---------------------------------------------------------------------------
-    def generators(self, config: RunConfig, spec: DataSpec) -> list[keras.Model]:
+    def generators(self, config: RunConfig, spec: DataSpec, sync_batch_norm: bool = False) -> list[keras.Model]:
         """The coarse generator, then one residual generator per finer level."""
         shapes = level_shapes(spec.image_shape)
         return [
-            coarse_generator(config.latent_dim, shapes[0], config.width),
-            *(residual_generator(config.noise_dim, shape, config.width, f"g_{level}") for level, shape in zip(LEVELS[1:], shapes[1:])),
+            coarse_generator(config.latent_dim, shapes[0], config.width, sync_batch_norm),
+            *(
+                residual_generator(config.noise_dim, shape, config.width, f"g_{level}", sync_batch_norm)
+                for level, shape in zip(LEVELS[1:], shapes[1:])
+            ),
         ]
 
     def pyramid_sampler(self, config: RunConfig, generators: list[keras.Model]) -> keras.Model:
@@ -173,17 +180,17 @@ class LAPGAN(GanFamily):
         z = keras.Input(shape=(config.latent_dim + (len(LEVELS) - 1) * config.noise_dim,), name="z")
         return keras.Model(z, compose(z, generators, config.latent_dim, config.noise_dim)[-1], name="generator")
 
-    def discriminators(self, config: RunConfig, spec: DataSpec) -> list[keras.Model]:
+    def discriminators(self, config: RunConfig, spec: DataSpec, row_dropout: bool = False) -> list[keras.Model]:
         return [
-            discriminator(shape, config.width, config.dropout, conditioned=level != LEVELS[0], name=f"d_{level}")
+            discriminator(shape, config.width, config.dropout, conditioned=level != LEVELS[0], name=f"d_{level}", row_dropout=row_dropout)
             for level, shape in zip(LEVELS, level_shapes(spec.image_shape))
         ]
 
     # ---- training ---------------------------------------------------------------------------
     def build(self, config, spec, sync_batch_norm):
         policy = keras.mixed_precision.global_policy().name
-        generators = self.generators(config, spec)
-        discriminators = self.discriminators(config, spec)
+        generators = self.generators(config, spec, sync_batch_norm)
+        discriminators = self.discriminators(config, spec, row_dropout=True)
         networks = {
             **{g.name: g for g in generators},
             **{d.name: d for d in discriminators},
@@ -200,6 +207,8 @@ class LAPGAN(GanFamily):
         return {
             "z": rng.normal([rows, config.latent_dim]),
             **{f"noise_{level}": rng.normal([rows, config.noise_dim]) for level in LEVELS[1:]},
+            **{f"{key}_{level}": value for level in LEVELS for key, value in losses.get(config.loss).penalty_draws(rng, rows).items()},
+            **({"dropout": dropout_draw(rng, rows)} if config.dropout > 0 else {}),
         }
 
     def train_step(self, parts, config, images, labels, draws, ctx):
@@ -211,12 +220,18 @@ class LAPGAN(GanFamily):
             else:
                 condition = upsampler()(pyramid[k - 1])
                 real, noise = pyramid[k] - condition, draws[f"noise_{level}"]
-            metrics.update(self._level_update(parts, config, ctx, level, condition, real, noise))
+            level_draws = {key.removesuffix(f"_{level}"): value for key, value in draws.items() if key.endswith(f"_{level}")}
+            masks = (draws.get("dropout"), config.batch_size, len(LEVELS) * k)
+            metrics.update(self._level_update(parts, config, ctx, level, condition, real, noise, level_draws, masks))
         return {metric.name: metrics[metric.name] for metric in self.metrics}
 
-    def _level_update(self, parts, config, ctx, level, condition, real, noise):
-        """One joint G and D update of one level; real is the image (coarsest) or the true residual (finer)."""
+    def _level_update(self, parts, config, ctx, level, condition, real, noise, draws, masks):
+        """One joint G and D update of one level; real is the image (coarsest) or the true residual (finer).
+
+        `draws`: the level's penalty draws; `masks`: (the step's dropout draw, the global batch's rows, the level's first call).
+        """
         G, D = parts.networks[f"g_{level}"], parts.networks[f"d_{level}"]
+        draw, total, first = masks
         g_opt, d_opt = parts.optimizers[f"g_{level}_optimizer"], parts.optimizers[f"d_{level}_optimizer"]
         objective = losses.get(config.loss)
 
@@ -225,11 +240,11 @@ class LAPGAN(GanFamily):
 
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = G(noise if condition is None else [condition, noise], training=True)
-            real_logits = D(judged(real), training=True)
-            fake_logits = D(judged(fake), training=True)
+            real_logits = with_row_dropout(D, draw, total, first + REAL)(judged(real), training=True)
+            fake_logits = with_row_dropout(D, draw, total, first + FAKE)(judged(fake), training=True)
             g_loss = objective.g_loss(fake_logits)
             d_loss = objective.d_loss(real_logits, fake_logits, config.label_smoothing)
-            penalty = objective.penalty(D, real, fake, condition, config.gp_weight)
+            penalty = objective.penalty(with_row_dropout(D, draw, total, first + INTERPOLATES), real, fake, condition, config.gp_weight, draws)
             if penalty is not None:
                 d_loss = d_loss + penalty
             g_scaled, d_scaled = ctx.scaled(g_opt, g_loss), ctx.scaled(d_opt, d_loss)

@@ -13,6 +13,7 @@ import math
 from numbers import Integral, Real
 
 from gan_core.errors import ConfigError
+from gan_core.families.rows import dropout_layer
 from gan_core.lazy_tf import keras, layers
 
 ARCHITECTURES = ("dcgan", "mlp")
@@ -211,9 +212,14 @@ def build_discriminator(
     dropout: float = 0.3,
     spectral_norm: bool = False,
     sync_batch_norm: bool = False,
+    row_dropout: bool = False,
     name: str = "discriminator",
 ) -> keras.Model:
-    """Build a discriminator mapping an image (and a class label if num_classes > 1) to one float32 logit."""
+    """Build a discriminator mapping an image (and a class label if num_classes > 1) to one float32 logit.
+
+    `row_dropout` builds its dropout layers as `rows.RowDropout` (for training: masks from the run's RNG per row of the
+    global batch) instead of Keras' Dropout (for exported files); the weights and checkpoints are the same.
+    """
     _check_architecture(architecture)
     shape = _check_image_shape(architecture, image_shape)
     _check_common(width=width, num_classes=num_classes, dropout=dropout)
@@ -226,6 +232,7 @@ def build_discriminator(
         dropout=float(dropout),
         spectral_norm=bool(spectral_norm),
         sync_batch_norm=bool(sync_batch_norm),
+        row_dropout=bool(row_dropout),
         name=name,
     )
 
@@ -253,6 +260,7 @@ def _dcgan_discriminator(
     dropout: float,
     spectral_norm: bool,
     sync_batch_norm: bool,
+    row_dropout: bool,
     name: str,
 ) -> keras.Model:
     """DCGAN tutorial discriminator: two strided 5×5 convolutions, then one logit."""
@@ -273,7 +281,7 @@ def _dcgan_discriminator(
     )(x)
     x = layers.LeakyReLU(negative_slope=DCGAN_LEAKY_SLOPE, name="leaky_relu_1")(x)
     if dropout > 0:
-        x = layers.Dropout(rate=dropout, name="dropout_1")(x)
+        x = dropout_layer(dropout, "dropout_1", 1, row_dropout)(x)
     x = _maybe_sn(
         layers.Conv2D(filters=_units(128, width), kernel_size=5, strides=2, padding="same", name="conv_2"),
         spectral_norm,
@@ -282,7 +290,7 @@ def _dcgan_discriminator(
         x = layers.BatchNormalization(synchronized=sync_batch_norm, name="bn_2")(x)
     x = layers.LeakyReLU(negative_slope=DCGAN_LEAKY_SLOPE, name="leaky_relu_2")(x)
     if dropout > 0:
-        x = layers.Dropout(rate=dropout, name="dropout_2")(x)
+        x = dropout_layer(dropout, "dropout_2", 2, row_dropout)(x)
     x = layers.Flatten(name="flatten")(x)
     return _model(inputs, _logit(x, spectral_norm), name)
 
@@ -296,6 +304,7 @@ def _mlp_discriminator(
     dropout: float,
     spectral_norm: bool,
     sync_batch_norm: bool,
+    row_dropout: bool,
     name: str,
 ) -> keras.Model:
     """Classic dense discriminator: 1024 → 512 → 256 units, then one logit."""
@@ -314,7 +323,7 @@ def _mlp_discriminator(
             x = layers.BatchNormalization(synchronized=sync_batch_norm, name=f"bn_{stage}")(x)
         x = layers.LeakyReLU(negative_slope=MLP_LEAKY_SLOPE, name=f"leaky_relu_{stage}")(x)
         if dropout > 0:
-            x = layers.Dropout(rate=dropout, name=f"dropout_{stage}")(x)
+            x = dropout_layer(dropout, f"dropout_{stage}", stage, row_dropout)(x)
     return _model(inputs, _logit(x, spectral_norm), name)
 
 

@@ -333,7 +333,9 @@ class ProGAN(GanFamily):
         return Parts(networks, optimizers, "generator", state={"growth_step": growth_step}, fixed=fixed)
 
     def draws(self, config, rng, rows, spec):
-        return {"z": rng.normal([rows, config.latent_dim]), **augment_draws(config, rng, rows)}
+        return {
+            "z": rng.normal([rows, config.latent_dim]), **augment_draws(config, rng, rows), **losses.get(config.loss).penalty_draws(rng, rows),
+        }
 
     def train_step(self, parts, config, images, labels, draws, ctx):
         stage = ctx.phase
@@ -354,7 +356,7 @@ class ProGAN(GanFamily):
                 fake_logits = critic(fake)
                 g_loss = objective.g_loss(fake_logits)
                 g_scaled = ctx.scaled(g_opt, g_loss)
-            d_loss, real_logits, r1 = r1_regularized_d_loss(objective, critic, real, fake, fake_logits, config.r1_weight, config.gp_weight)
+            d_loss, real_logits, r1 = r1_regularized_d_loss(objective, critic, real, fake, fake_logits, config.r1_weight, config.gp_weight, draws)
             d_scaled = ctx.scaled(d_opt, d_loss)
         g_norm = ctx.apply(g_opt, g_tape, g_scaled, G.trainable_variables)
         d_norm = ctx.apply(d_opt, d_tape, d_scaled, D.trainable_variables)

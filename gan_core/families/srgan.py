@@ -17,6 +17,7 @@ restoration.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -118,29 +119,34 @@ def pixel_shuffle(x: keras.KerasTensor, channels: int) -> keras.KerasTensor:
     return layers.Reshape((2 * height, 2 * width, channels))(x)
 
 
-def build_generator(input_shape: tuple[int, int, int], scale: int, blocks: int, width: float) -> keras.Model:
-    """Degraded image -> restored image (tanh): SRGAN's residual blocks, then one pixel shuffle per factor of 2."""
+def build_generator(input_shape: tuple[int, int, int], scale: int, blocks: int, width: float, sync_batch_norm: bool = False) -> keras.Model:
+    """Degraded image -> restored image (tanh): SRGAN's residual blocks, then one pixel shuffle per factor of 2.
+
+    `sync_batch_norm`: batch statistics over the global batch of all replicas (for training on several).
+    """
     c = _channels(width)
+    bn = functools.partial(layers.BatchNormalization, synchronized=sync_batch_norm)
     degraded = keras.Input(shape=input_shape, name="degraded")
     x = skip = layers.PReLU(shared_axes=[1, 2])(layers.Conv2D(c, 3, padding="same")(degraded))
     for _ in range(blocks):
-        y = layers.PReLU(shared_axes=[1, 2])(layers.BatchNormalization()(layers.Conv2D(c, 3, padding="same")(x)))
-        y = layers.BatchNormalization()(layers.Conv2D(c, 3, padding="same")(y))
+        y = layers.PReLU(shared_axes=[1, 2])(bn()(layers.Conv2D(c, 3, padding="same")(x)))
+        y = bn()(layers.Conv2D(c, 3, padding="same")(y))
         x = layers.Add()([x, y])
-    x = layers.Add()([skip, layers.BatchNormalization()(layers.Conv2D(c, 3, padding="same")(x))])
+    x = layers.Add()([skip, bn()(layers.Conv2D(c, 3, padding="same")(x))])
     for _ in range(int(np.log2(scale))):
         x = layers.PReLU(shared_axes=[1, 2])(pixel_shuffle(layers.Conv2D(4 * c, 3, padding="same")(x), c))
     restored = layers.Conv2D(input_shape[-1], 3, padding="same", activation="tanh", dtype="float32")(x)
     return keras.Model(degraded, restored, name="generator")
 
 
-def build_discriminator(shape: tuple[int, int, int], width: float) -> keras.Model:
-    """Image -> logit that it is an original rather than a restored one."""
+def build_discriminator(shape: tuple[int, int, int], width: float, sync_batch_norm: bool = False) -> keras.Model:
+    """Image -> logit that it is an original rather than a restored one (`sync_batch_norm` as in `build_generator`)."""
     c = _channels(width)
     image = keras.Input(shape=shape, name="image")
     x = layers.LeakyReLU(0.2)(layers.Conv2D(c, 3, padding="same")(image))
     for filters in (c, 2 * c):
-        x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(layers.Conv2D(filters, 3, strides=2, padding="same")(x)))
+        normalized = layers.BatchNormalization(synchronized=sync_batch_norm)(layers.Conv2D(filters, 3, strides=2, padding="same")(x))
+        x = layers.LeakyReLU(0.2)(normalized)
     logit = layers.Dense(1, dtype="float32")(layers.Flatten()(x))
     return keras.Model(image, logit, name="discriminator")
 
@@ -193,13 +199,17 @@ class SRGAN(GanFamily):
         scale = SCALES.get(config.degradation, 1)
         return (shape[0] // scale, shape[1] // scale, shape[2])
 
-    def generator(self, config: RunConfig, spec: DataSpec) -> keras.Model:
-        return build_generator(self.input_shape(config, spec.image_shape), SCALES.get(config.degradation, 1), config.blocks, config.width)
+    def generator(self, config: RunConfig, spec: DataSpec, sync_batch_norm: bool = False) -> keras.Model:
+        shape, scale = self.input_shape(config, spec.image_shape), SCALES.get(config.degradation, 1)
+        return build_generator(shape, scale, config.blocks, config.width, sync_batch_norm)
 
     # ---- training ---------------------------------------------------------------------------
     def build(self, config, spec, sync_batch_norm):
         policy = keras.mixed_precision.global_policy().name
-        networks = {"generator": self.generator(config, spec), "discriminator": build_discriminator(spec.image_shape, config.width)}
+        networks = {
+            "generator": self.generator(config, spec, sync_batch_norm),
+            "discriminator": build_discriminator(spec.image_shape, config.width, sync_batch_norm),
+        }
         optimizers = {
             "g_optimizer": make_optimizer(config.g_lr, config.beta1, config.beta2, policy),
             "d_optimizer": make_optimizer(config.d_lr, config.beta1, config.beta2, policy),
@@ -210,7 +220,8 @@ class SRGAN(GanFamily):
         return Parts(networks, optimizers, "generator", fixed=fixed)
 
     def draws(self, config, rng, rows, spec):
-        return {"noise": rng.normal([rows, *spec.image_shape])} if config.degradation == "noise" else {}
+        noise = {"noise": rng.normal([rows, *spec.image_shape])} if config.degradation == "noise" else {}
+        return {**noise, **losses.get(config.loss).penalty_draws(rng, rows)}
 
     def train_step(self, parts, config, images, labels, draws, ctx):
         G, D = parts.networks["generator"], parts.networks["discriminator"]
@@ -228,7 +239,7 @@ class SRGAN(GanFamily):
             g_adversarial = objective.g_loss(fake_logits)
             g_loss = pixel + config.feature_weight * feature + adversarial_on * config.adversarial_weight * g_adversarial
             d_loss = objective.d_loss(real_logits, fake_logits, 0.0)
-            penalty = objective.penalty(D, original, restored, None, config.gp_weight)
+            penalty = objective.penalty(D, original, restored, None, config.gp_weight, draws)
             if penalty is not None:
                 d_loss = d_loss + penalty
             g_scaled, d_scaled = ctx.scaled(g_opt, g_loss), ctx.scaled(d_opt, d_loss)

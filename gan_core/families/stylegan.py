@@ -250,6 +250,7 @@ class StyleGAN(GanFamily):
             "cut": rng.uniform([rows], minval=1, maxval=count, dtype=tf.int32),
             **{f"noise_{i}": rng.normal([rows, h, w, 1]) for i, (h, w) in enumerate(block_sizes(spec.image_shape))},
             **augment_draws(config, rng, rows),
+            **losses.get(config.loss).penalty_draws(rng, rows),
         }
 
     def train_step(self, parts, config, images, labels, draws, ctx):
@@ -269,7 +270,7 @@ class StyleGAN(GanFamily):
                 fake_logits = logits_of(fake_out)
                 g_loss = objective.g_loss(fake_logits)
                 d_loss, real_out, r1 = r1_regularized_d_loss(
-                    objective, critic, real, fake, fake_logits, config.r1_weight, config.gp_weight
+                    objective, critic, real, fake, fake_logits, config.r1_weight, config.gp_weight, draws
                 )
                 matching = feature_matching_loss(real_out[1], fake_out[1]) if config.feature_matching > 0 else tf.constant(0.0)
                 if config.feature_matching > 0:

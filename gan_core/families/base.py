@@ -201,3 +201,14 @@ class GanFamily:
     def exports(self, config: RunConfig, spec: DataSpec) -> dict[str, tuple[str, keras.Model]]:
         """Freshly built networks that Models and `export` offer as .keras files: role -> (checkpoint key, network)."""
         return {"generator": self.sampler(config, spec)}
+
+
+def suffixed(draws: dict[str, Any], suffix: str) -> dict[str, Any]:
+    """One network's draws among several (a family with one discriminator per domain or level): each key + _suffix."""
+    return {f"{key}_{suffix}": value for key, value in draws.items()}
+
+
+def unsuffixed(draws: dict[str, Any], suffix: str) -> dict[str, Any]:
+    """The draws whose keys end in _suffix, without it: what `suffixed` made for that network."""
+    return {key.removesuffix(f"_{suffix}"): value for key, value in draws.items() if key.endswith(f"_{suffix}")}
+

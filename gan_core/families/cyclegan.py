@@ -28,7 +28,7 @@ from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError, RunError
 from gan_core.evaluation.evaluator import heldout_sample, reference_data
 from gan_core.families.adversarial import make_optimizer, run_generator
-from gan_core.families.base import Column, GanFamily, Parts
+from gan_core.families.base import Column, GanFamily, Parts, suffixed, unsuffixed
 from gan_core.history_metrics import Metric
 from gan_core.lazy_tf import keras, layers, tf
 
@@ -101,11 +101,6 @@ def replica_local(initial) -> tf.Variable:
         initial, trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
         aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
     )
-
-
-def _of(draws: dict, suffix: str) -> dict:
-    """The draws of one domain's discriminator (keys ending in _a or _b), without the suffix."""
-    return {key.removesuffix(f"_{suffix}"): value for key, value in draws.items() if key.endswith(f"_{suffix}")}
 
 
 # ---- networks -------------------------------------------------------------------------------
@@ -217,7 +212,7 @@ class CycleGAN(GanFamily):
             draws[f"pool_{domain}_chance"] = rng.uniform([rows])
             draws[f"pool_{domain}_slot"] = rng.uniform([rows], 0, size, dtype=tf.int64)
         for domain in ("a", "b"):
-            draws.update({f"{key}_{domain}": value for key, value in losses.get(config.loss).penalty_draws(rng, rows).items()})
+            draws.update(suffixed(losses.get(config.loss).penalty_draws(rng, rows), domain))
         return draws
 
     def _pooled(self, parts, domain, fakes, draws):
@@ -245,8 +240,8 @@ class CycleGAN(GanFamily):
         ctx.apply(g_opt, g_tape, g_scaled, self._generator_variables(n))
         shown_b, shown_a = self._pooled(parts, "b", fake_b, draws), self._pooled(parts, "a", fake_a, draws)
         with tf.GradientTape() as d_tape:
-            d_loss = self._d_loss(objective, n["d_a"], real_a, shown_a, config, _of(draws, "a")) + self._d_loss(
-                objective, n["d_b"], real_b, shown_b, config, _of(draws, "b")
+            d_loss = self._d_loss(objective, n["d_a"], real_a, shown_a, config, unsuffixed(draws, "a")) + self._d_loss(
+                objective, n["d_b"], real_b, shown_b, config, unsuffixed(draws, "b")
             )
             d_scaled = ctx.scaled(d_opt, d_loss)
         ctx.apply(d_opt, d_tape, d_scaled, self._discriminator_variables(n))

@@ -23,7 +23,7 @@ from gan_core.config import RunConfig, Settings, setting
 from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError
 from gan_core.families.adversarial import make_optimizer, run_generator, shrunk
-from gan_core.families.base import DataSpec, GanFamily, Parts
+from gan_core.families.base import DataSpec, GanFamily, Parts, suffixed, unsuffixed
 from gan_core.families.rows import FAKE, INTERPOLATES, REAL, dropout_draw, dropout_layer, with_row_dropout
 from gan_core.history_metrics import Metric
 from gan_core.lazy_tf import keras, layers, tf
@@ -207,7 +207,7 @@ class LAPGAN(GanFamily):
         return {
             "z": rng.normal([rows, config.latent_dim]),
             **{f"noise_{level}": rng.normal([rows, config.noise_dim]) for level in LEVELS[1:]},
-            **{f"{key}_{level}": value for level in LEVELS for key, value in losses.get(config.loss).penalty_draws(rng, rows).items()},
+            **{key: value for level in LEVELS for key, value in suffixed(losses.get(config.loss).penalty_draws(rng, rows), level).items()},
             **({"dropout": dropout_draw(rng, rows)} if config.dropout > 0 else {}),
         }
 
@@ -220,7 +220,7 @@ class LAPGAN(GanFamily):
             else:
                 condition = upsampler()(pyramid[k - 1])
                 real, noise = pyramid[k] - condition, draws[f"noise_{level}"]
-            level_draws = {key.removesuffix(f"_{level}"): value for key, value in draws.items() if key.endswith(f"_{level}")}
+            level_draws = unsuffixed(draws, level)
             masks = (draws.get("dropout"), config.batch_size, len(LEVELS) * k)
             metrics.update(self._level_update(parts, config, ctx, level, condition, real, noise, level_draws, masks))
         return {metric.name: metrics[metric.name] for metric in self.metrics}

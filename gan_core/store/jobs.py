@@ -358,6 +358,11 @@ def format_duration(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+def _starting_from(step: int | None) -> str:
+    """How a starting worker's line begins: "Resuming from step N" after a checkpoint, else "Starting"."""
+    return f"Resuming from step {step:,}" if step else "Starting"
+
+
 def progress_text(view: JobView) -> str:
     """The line under the progress bar: what the job is doing now (starting, step and time left, stopping)."""
     if view.state == "queued" and view.slot_free:
@@ -368,13 +373,11 @@ def progress_text(view: JobView) -> str:
     if view.stopping:
         return "Stopping: finishing the current step and saving a checkpoint."
     if not view.total_steps and view.active:
-        where = f"Resuming from step {view.resume_from:,}" if view.resume_from else "Starting"
-        return f"{where}: loading TensorFlow and the data."
+        return f"{_starting_from(view.resume_from)}: loading TensorFlow and the data."
     if not view.total_steps:
         return f"{view.state.capitalize()} before training started."
     if view.start_step is not None:
-        where = f"Resuming from step {view.start_step:,}" if view.start_step else "Starting"
-        return f"{where}: building the networks and compiling the training step (the first call takes longest)."
+        return f"{_starting_from(view.start_step)}: building the networks and compiling the training step (the first call takes longest)."
     text = f"{view.state.capitalize()}: step {view.step:,} / {view.total_steps or 0:,}, epoch {view.epoch}"
     if view.eta_seconds is not None:
         text += f", about {format_duration(view.eta_seconds)} left"

@@ -39,6 +39,24 @@ def test_create_makes_the_run_folder(store):
     assert store.get(run.id).dir == run.dir
 
 
+def test_a_run_being_created_is_not_listed_until_its_status_is_written(store, monkeypatch):
+    """Another process listing the store mid-create (the sweep worker, the dashboard) never meets a run with no status."""
+    from gan_core.store import runs as runs_module
+
+    seen_while_writing = []
+    write_json = runs_module.atomic_write_json
+
+    def watching_write(path, data):
+        seen_while_writing.append([r.id for r in store.list()])
+        write_json(path, data)
+
+    monkeypatch.setattr(runs_module, "atomic_write_json", watching_write)
+    run = store.create(RunConfig())
+    assert seen_while_writing == [[]]
+    assert [r.id for r in store.list()] == [run.id] and run.status()["state"] == "queued"
+    assert [p.name for p in store.root.iterdir()] == [run.id], "no staging folder is left"
+
+
 @pytest.mark.parametrize("bad", ["../etc", "/abs", "a/b", "", ".hidden", "a..b", "x" * 81, "a b", "a\\b"])
 def test_run_ids_with_path_tricks_are_refused(store, bad):
     with pytest.raises(RunError, match="is not a valid run id"):

@@ -369,19 +369,21 @@ class RunStore:
         self.root = Path(root) if root is not None else default_runs_dir()
 
     def create(self, config: RunConfig) -> Run:
+        """Make the run's folder whole under a hidden name, then rename it: list() never sees a run without status."""
         self.root.mkdir(parents=True, exist_ok=True)
         run_dir = self.root / new_run_id(config)
-        run_dir.mkdir()
-        run = Run(run_dir)
+        staging = Run(self.root / f".{run_dir.name}.creating")
+        staging.dir.mkdir()
         try:
-            for sub in (run.samples_dir, run.checkpoints_dir, run.exports_dir):
+            for sub in (staging.samples_dir, staging.checkpoints_dir, staging.exports_dir):
                 sub.mkdir()
-            atomic_write_text(run.config_path, config.to_json())
-            atomic_write_json(run.status_path, {"state": "queued", "step": 0, "created": time.time()})
+            atomic_write_text(staging.config_path, config.to_json())
+            atomic_write_json(staging.status_path, {"state": "queued", "step": 0, "created": time.time()})
+            staging.dir.rename(run_dir)
         except BaseException:  # a full disk: leave no half-made run behind
-            shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.rmtree(staging.dir, ignore_errors=True)
             raise
-        return run
+        return Run(run_dir)
 
     def get(self, run_id: str) -> Run:
         run = Run(self.root / validate_run_id(run_id))

@@ -115,9 +115,9 @@ def stop_and_wait(run: Run, timeout: float = 90) -> None:
         pass
 
 
-def start_server(runs_dir: Path, log: Path, timeout: float = 120) -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` on a free port over runs_dir; returns it once /_stcore/health answers ok."""
-    port = free_port()
+def start_server(runs_dir: Path, log: Path, timeout: float = 120, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on `port` (a free one by default) over runs_dir; returns it once /_stcore/health answers ok."""
+    port = port or free_port()
     env = dict(os.environ, GAN_RUNS_DIR=str(runs_dir), GAN_MAX_JOBS="1", TF_CPP_MIN_LOG_LEVEL="3")
     command = [
         sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
@@ -158,6 +158,10 @@ class Chromium:
 
     def open(self):
         """A new browser (closing any earlier one) and a page in it."""
+        return self.open_context().new_page()
+
+    def open_context(self):
+        """A new browser (closing any earlier one) and a context in it: the context's pages share one HTTP cache."""
         from playwright.sync_api import Error as PlaywrightError
 
         self.close_browser()
@@ -168,7 +172,7 @@ class Chromium:
                 f"Chromium could not start ({str(exc).splitlines()[0]}): install chromium, set CHROMIUM_PATH, "
                 "or run `playwright install chromium`."
             ) from None
-        return self.browser.new_page(viewport=VIEWPORT)
+        return self.browser.new_context(viewport=VIEWPORT)
 
     def close_browser(self) -> None:
         if self.browser is not None:

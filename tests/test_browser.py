@@ -29,6 +29,7 @@ import pytest
 from PIL import Image
 
 from gan_core.store.runs import pid_alive
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = [
@@ -434,14 +435,6 @@ def run_status(runs_dir: Path) -> dict:
     """status.json of the only run in the store."""
     (path,) = runs_dir.glob("*/status.json")
     return json.loads(path.read_text())
-
-
-def wait_for(condition, what: str, timeout: float = 120) -> None:
-    """Poll the run store (what the worker writes) until condition() holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
 
 
 def test_a_user_leaves_a_training_run_stops_resumes_and_takes_the_generator_away(page, dashboard, tmp_path):

@@ -17,7 +17,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +31,7 @@ from gan_core.store import jobs, runs
 from gan_core.store.runs import RunStore, pid_alive
 from gan_core.training import progress
 from gan_core.training.loop import train_run
+from tests.waiting import wait_for
 
 HISTORY_COLUMNS = history_columns(families.get("dcgan").metrics)
 
@@ -47,16 +47,6 @@ def tiny(**changes) -> RunConfig:
         checkpoint_every=CHECKPOINT_EVERY, seed=1,
     )
     return RunConfig(**(base | changes))
-
-
-def wait_for(predicate, what: str, timeout: float = TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def history_steps(run) -> list[int]:
@@ -278,7 +268,6 @@ def test_resume_with_every_checkpoint_broken_refuses_in_one_sentence_and_changes
     assert code == 2 and err == f"error: {sentence}\n"
     assert run.status_path.read_bytes() == status, "a refused resume leaves the run's state as it was"
     assert run.history_path.read_bytes() == history, "never starts again from scratch"
-
 
 
 @pytest.mark.parametrize("damage", DAMAGE)

@@ -15,6 +15,7 @@ from gan_core.config import RunConfig
 from gan_core.errors import ConfigError, RunError
 from gan_core.store import jobs
 from gan_core.store.runs import RunStore, pid_alive
+from tests.waiting import wait_for
 
 TIMEOUT = 120
 
@@ -24,16 +25,6 @@ def tiny(**changes) -> RunConfig:
         dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=6, sample_every=3, checkpoint_every=3, seed=1,
     )
     return RunConfig(**(base | changes))
-
-
-def wait_for(predicate, timeout: float = TIMEOUT, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def state(run) -> str:

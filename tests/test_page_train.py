@@ -1,6 +1,5 @@
 """The Train page through AppTest: empty store, a finished run with charts and samples, stop and resume."""
 
-import time
 from pathlib import Path
 
 import pytest
@@ -8,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from gan_core.config import RunConfig
 from gan_core.store import jobs, provenance
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/train.py"
@@ -18,15 +18,6 @@ def tiny(**changes) -> RunConfig:
         dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=6, sample_every=3, checkpoint_every=3, seed=1,
     )
     return RunConfig(**(base | changes))
-
-
-def wait_for(predicate, timeout: float = 120, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def button(at: AppTest, label: str):

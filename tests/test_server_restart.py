@@ -15,7 +15,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from test_browser import EXCEPTION, ROOT, SECOND, free_port, open_page, page, se
 
 from gan_core.generation.sampling import checkpoint_steps
 from gan_core.store.runs import RunStore, pid_alive
+from tests.waiting import wait_for
 
 try:
     from playwright.sync_api import Page, expect
@@ -72,14 +72,6 @@ def status(runs_dir: Path) -> dict:
 def history_steps(runs_dir: Path) -> list[int]:
     (path,) = runs_dir.glob("*/history.csv")
     return [int(line.split(",")[0]) for line in path.read_text().splitlines()[1:]]
-
-
-def wait_for(condition, what: str, timeout: float = TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
-    return value
 
 
 def shown_step(page: Page) -> int | None:

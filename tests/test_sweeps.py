@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from gan_core.sweeps.objective import read_objective
 from gan_core.sweeps.progress import sweep_state, trials_frame
 from gan_core.sweeps.spec import END_OF_RUN, SweepSpec, check, grid_points, parse_dimension
 from gan_core.sweeps.store import SweepStore, open_study
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = RunConfig(dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, sample_every=10, checkpoint_every=10, seed=1)
@@ -34,16 +34,6 @@ def spec(**changes) -> SweepSpec:
         trials=3, budget_steps=20,
     )
     return SweepSpec(**(values | changes))
-
-
-def wait_for(predicate, what: str, timeout: float = TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def cli(*args, runs_dir, timeout=TIMEOUT, check=True):
@@ -222,14 +212,14 @@ def test_a_sweep_goes_on_after_its_worker_and_a_trials_run_are_killed(evaluator_
     sweep_id = result.stdout.splitlines()[0]
     store = RunStore(runs_dir)
     sweep = SweepStore(store).get(sweep_id)
-    worker_pid = int(wait_for(lambda: sweep.live_workers(), "the sweep worker")[0].rpartition("-")[2])
-    run = wait_for(lambda: store.list()[0] if store.list() else None, "trial #0's run")
-    wait_for(lambda: run.raw_status().get("last_checkpoint_step", 0) >= 10, "a checkpoint of trial #0")
+    worker_pid = int(wait_for(lambda: sweep.live_workers(), "the sweep worker", timeout=TIMEOUT)[0].rpartition("-")[2])
+    run = wait_for(lambda: store.list()[0] if store.list() else None, "trial #0's run", timeout=TIMEOUT)
+    wait_for(lambda: run.raw_status().get("last_checkpoint_step", 0) >= 10, "a checkpoint of trial #0", timeout=TIMEOUT)
     os.kill(worker_pid, signal.SIGKILL)
     assert jobs.job_status(run)["state"] == "running"  # the run trains in its own process
     os.kill(run.raw_status()["pid"], signal.SIGKILL)
-    wait_for(lambda: jobs.job_status(run)["state"] == "crashed", "the run to read as crashed")
-    wait_for(lambda: not pid_alive(worker_pid), "the killed sweep worker to be gone")  # SIGKILL is delivered, not awaited
+    wait_for(lambda: jobs.job_status(run)["state"] == "crashed", "the run to read as crashed", timeout=TIMEOUT)
+    wait_for(lambda: not pid_alive(worker_pid), "the killed sweep worker to be gone", timeout=TIMEOUT)  # SIGKILL is delivered, not awaited
     assert sweep_state(sweep, open_study(sweep)) == "paused"
 
     again = cli("sweep-worker", sweep_id, runs_dir=runs_dir)
@@ -249,8 +239,8 @@ def test_a_crashed_trial_fails_with_its_reason_when_the_sweep_does_not_retry(eva
     sweep = SweepStore(store).create(spec(trials=1, budget_steps=400, on_crash="fail", objective="d_loss",
                                           dimensions=(parse_dimension("loss=bce,hinge", BASE),)))
     worker = spawn("sweep-worker", sweep.id, runs_dir=runs_dir, log=runs_dir / "sweep.log")
-    run = wait_for(lambda: store.list()[0] if store.list() else None, "the trial's run")
-    wait_for(lambda: run.raw_status().get("step", 0) >= 5 and run.raw_status().get("state") == "running", "training")
+    run = wait_for(lambda: store.list()[0] if store.list() else None, "the trial's run", timeout=TIMEOUT)
+    wait_for(lambda: run.raw_status().get("step", 0) >= 5 and run.raw_status().get("state") == "running", "training", timeout=TIMEOUT)
     os.kill(run.raw_status()["pid"], signal.SIGKILL)
     assert worker.wait(timeout=60) == 0
     trial = open_study(sweep).trials[0]

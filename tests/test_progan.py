@@ -132,7 +132,7 @@ def test_settings_and_data_are_checked_in_one_sentence_and_the_preset_loads():
 
 def test_a_run_grows_through_every_stage_with_a_grid_at_each_stages_end_compiling_each_stage_once(trained):
     run, status, loaded, traces = trained
-    assert status["state"] == "finished" and checkpoint_steps(run) == [12] and traces == 4
+    assert status["state"] == "finished" and checkpoint_steps(run) == [12] and traces == 4 and "last phase" not in status["message"]
     assert [(p["start"], p["label"]) for p in status["phases"]] == [(0, "4x4"), (2, "8x8"), (6, "16x16"), (10, "32x32")]
     rows = run.history_rows()
     assert [int(r["step"]) for r in rows] == list(range(1, 13))
@@ -155,11 +155,12 @@ def test_truncation_one_leaves_samples_unchanged_and_zero_draws_g_of_zero(traine
 def test_a_run_resumed_in_the_middle_of_a_fade_in_carries_on_across_the_next_stages(tmp_path):
     config = RunConfig(**TINY | {"steps": 3, "checkpoint_every": 3})
     run = RunStore(tmp_path).create(config)
-    train_run(run)
+    short = train_run(run)
     assert growth_of(load_generator(run).model) == _schedule_at(2)  # stage 1, alpha 0.5
+    assert "ends at step 3, before its last phase (32x32) starts at step 10: it trains up to 8x8 only" in short["message"]
     atomic_write_text(run.config_path, config.replace(steps=12).to_json())
     status = train_run(run, resume=True)
-    assert status["state"] == "finished" and "Resumed from step 3" in status["message"]
+    assert status["state"] == "finished" and status["message"].startswith("Resumed from step 3")
     rows = run.history_rows()
     assert [(int(r["step"]), int(float(r["stage"])), float(r["alpha"])) for r in rows] == [(s + 1, *_schedule_at(s)) for s in range(12)]
     assert growth_of(load_generator(run).model) == (3, 1.0)

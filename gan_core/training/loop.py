@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import keras
 import numpy as np
@@ -38,7 +38,7 @@ from gan_core.errors import ConfigError, GanError, RefusedError
 from gan_core.evaluation.evaluate import SEED as EVAL_SEED
 from gan_core.evaluation.evaluate import cheap_metrics, check_n, make_reference, reference_data, subset
 from gan_core.evaluation.evaluator import get_evaluator
-from gan_core.families.base import DataSpec, GanFamily, Parts, StepContext
+from gan_core.families.base import DataSpec, GanFamily, Parts, Phase, StepContext
 from gan_core.history_metrics import Metric
 from gan_core.store import provenance
 from gan_core.store.runs import ACTIVE_STATES, Run, unreadable_reason, write_error
@@ -156,6 +156,18 @@ class QualityMonitor:
         self.run.update_status(message=self.note)
 
 
+def short_of_last_phase(phases: Sequence[Phase], total_steps: int) -> str | None:
+    """The sentence for a run that ends before its last phase starts (a ProGAN run too short to reach full size), else None."""
+    if not phases or total_steps > phases[-1].start:
+        return None
+    reached = [phase for phase in phases if phase.start < total_steps][-1]
+    last = phases[-1]
+    return (
+        f"This run ends at step {total_steps:,}, before its last phase ({last.label}) starts at step {last.start:,}: it trains "
+        f"up to {reached.label} only. Give it more than {last.start:,} steps to reach {last.label}."
+    )
+
+
 class Trainer:
     """Trains one run folder; `fit` returns the final status."""
 
@@ -192,7 +204,10 @@ class Trainer:
         )
         dataset = make_pipeline(self.data.images, self.data.labels, self.rows_per_step, self.config.seed)
         self.iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
-        self.phase_starts = [phase.start for phase in self.family.phases(self.config, self.spec)][1:]
+        phases = self.family.phases(self.config, self.spec)
+        self.phase_starts = [phase.start for phase in phases][1:]
+        if note := short_of_last_phase(phases, self.total_steps):
+            self.notes.append(note)
         self.train_fn = tf.function(self._train_calls, jit_compile=devices.use_xla(self.config.xla))
         self.quality = QualityMonitor(run, self.config, self.family, self.data.num_classes, self.parts.sampling_model)
         self.recent: list[dict] = []

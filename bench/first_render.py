@@ -3,10 +3,11 @@
     python3 -m bench.first_render [--runs 50] [--repeats 3]
 
 Trains one tiny dcgan run, copies it to `--runs` runs (history, samples, checkpoints and all), starts
-`streamlit run app.py` over that store and waits until it is healthy. Each visit opens a page's URL
-(with `?run=` of the newest run) in a new tab and is timed from the navigation to the moment the page's
-title is drawn and Streamlit has stopped running the script (no "Running..." status widget). Pages are
-opened one after another without pause, Home first, as the sidebar lists them. Two browsers:
+`streamlit run app.py` over that store and waits until it is healthy. Each visit opens a page's URL (with
+`?run=` of the newest run) in a new tab and is timed from the navigation to the moment the page's title is
+drawn (its first elements are on screen), and to the moment Streamlit has stopped running the script (no
+"Running..." status widget: every element drawn, cached computations such as Configure's model summary done).
+Pages are opened one after another without pause, Home first, as the sidebar lists them. Two browsers:
 
 - **Returning user** (the target's measure): the browser already holds Streamlit's own JavaScript, which
   the server marks immutable for a year, from an earlier visit of every page (a first server on the same
@@ -49,17 +50,18 @@ def fill_store(root: Path, count: int) -> str:
     return sorted(run.id for run in store.list())[-1]
 
 
-def render_seconds(page, url: str, title: str) -> float:
-    """Seconds from navigating `page` to `url` to its title drawn with the script finished."""
+def render_seconds(page, url: str, title: str) -> tuple[float, float]:
+    """Seconds from navigating `page` to `url` to its title drawn, and to its script finished."""
     started = time.perf_counter()
     page.goto(url)
     page.get_by_role("heading", name=title).first.wait_for(timeout=TIMEOUT_MS)
+    drawn = time.perf_counter() - started
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=TIMEOUT_MS)
-    return time.perf_counter() - started
+    return drawn, time.perf_counter() - started
 
 
-def visit(context, url: str, title: str) -> float:
-    """One timed visit in a new tab of `context`."""
+def visit(context, url: str, title: str) -> tuple[float, float]:
+    """One timed visit in a new tab of `context`: (title drawn, script finished) in seconds."""
     page = context.new_page()
     try:
         return render_seconds(page, url, title)
@@ -81,8 +83,8 @@ def main() -> None:
     newest = fill_store(root / "runs", args.runs)
     port = free_port()
     chromium = Chromium()
-    returning: dict[str, list[float]] = {}
-    empty_cache: dict[str, float] = {}
+    returning: dict[str, list[tuple[float, float]]] = {}
+    empty_cache: dict[str, tuple[float, float]] = {}
     try:
         context = chromium.open_context()
         warmup, url = start_server(root / "runs", root / "warm-up.log", port=port)
@@ -103,14 +105,15 @@ def main() -> None:
     print_table(args.runs, returning, empty_cache)
 
 
-def print_table(runs: int, returning: dict[str, list[float]], empty_cache: dict[str, float]) -> None:
+def print_table(runs: int, returning: dict[str, list[tuple[float, float]]], empty_cache: dict[str, tuple[float, float]]) -> None:
     print(f"# bench/first_render.py: {runs} runs in the store, {time.strftime('%Y-%m-%d')}")
-    print("\n| page | first visit (s) | later visits, median (s) | empty browser cache (s) |\n|---|---:|---:|---:|")
-    for title, seconds in returning.items():
-        later = statistics.median(seconds[1:]) if len(seconds) > 1 else float("nan")
-        print(f"| {title} | {seconds[0]:.2f} | {later:.2f} | {empty_cache[title]:.2f} |")
-    slowest = max(seconds[0] for seconds in returning.values())
-    print(f"\nslowest first visit: {slowest:.2f} s (target: every page under {TARGET_SECONDS:.0f} s)")
+    print("\n| page | first visit: drawn (s) | first visit: finished (s) | later visits, median (s) | empty browser cache (s) |")
+    print("|---|---:|---:|---:|---:|")
+    for title, visits in returning.items():
+        later = statistics.median(finished for _, finished in visits[1:]) if len(visits) > 1 else float("nan")
+        print(f"| {title} | {visits[0][0]:.2f} | {visits[0][1]:.2f} | {later:.2f} | {empty_cache[title][1]:.2f} |")
+    slowest = max(visits[0][1] for visits in returning.values())
+    print(f"\nslowest first visit, script finished: {slowest:.2f} s (target: every page under {TARGET_SECONDS:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from gan_core.families.stabilizers import (
     StabilizerSettings,
     augment_draws,
     augmented,
-    feature_matching_loss,
+    feature_matching_term,
     feature_model,
     logits_of,
 )
@@ -259,7 +259,7 @@ class SRGAN(GanFamily):
             feature = self._feature_mse(parts, restored, original)
             g_adversarial = objective.g_loss(fake_logits)
             g_loss = pixel + config.feature_weight * feature + adversarial_on * config.adversarial_weight * g_adversarial
-            matching = feature_matching_loss(real_out[1], fake_out[1]) if config.feature_matching > 0 else tf.constant(0.0)
+            matching = feature_matching_term(config, real_out, fake_out)
             if config.feature_matching > 0:
                 g_loss = g_loss + adversarial_on * config.feature_matching * matching
             d_loss = objective.d_loss(real_logits, fake_logits, 0.0)

@@ -180,6 +180,13 @@ def feature_matching_loss(real_features: tf.Tensor, fake_features: tf.Tensor) ->
     return tf.reduce_mean(tf.square(real - fake))
 
 
+def feature_matching_term(config: Any, real_outputs: Any, fake_outputs: Any) -> tf.Tensor:
+    """The unweighted feature-matching term of D's feature-view outputs on real and fake images; 0 when it is off."""
+    if config.feature_matching <= 0:
+        return tf.constant(0.0)
+    return feature_matching_loss(real_outputs[1], fake_outputs[1])
+
+
 def logits_of(outputs: Any) -> tf.Tensor:
     """D's logits from what a discriminator (the logits) or its feature view (logits, features) returned."""
     return outputs[0] if isinstance(outputs, (list, tuple)) else outputs

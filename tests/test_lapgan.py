@@ -120,7 +120,8 @@ def test_a_tiny_run_trains_every_level_checkpoints_and_generates(tmp_path, loss)
     rows = run.history_rows()
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
     assert all(np.isfinite(float(r[name])) for r in rows for name in LOSSES)
-    assert [m.name for m in run.metrics()] == LOSSES + [f"d_fake_{level}" for level in LEVELS]
+    per_level = [f"{name}_{level}" for name in ("d_fake", "r1_penalty", "feature_matching") for level in LEVELS]
+    assert [m.name for m in run.metrics()] == LOSSES + per_level
     assert sorted(p.name for p in run.samples_dir.glob("*.png"))[-1].endswith("4.png")
     pictures, labels = sample(load_generator(run), 5, seed=7)
     assert pictures.shape == (5, 28, 28, 1) and pictures.dtype == np.uint8 and labels is None

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gan_core.config import load_preset
+from gan_core.config import field_info, load_preset
 from gan_core.dashboard.forms import UPLOAD_CHOICE
 from gan_core.data import datasets
 from gan_core.errors import DataError
@@ -81,6 +81,17 @@ def test_changing_the_preset_loads_its_values_and_the_tutorial_summary(at):
     generator_table = at.dataframe[0].value
     assert generator_table["params"].sum() == 2_330_944
     assert list(generator_table.columns) == ["layer", "type", "output_shape", "params"]
+
+
+def test_lapgan_and_srgan_offer_the_stabilizers_off_with_their_help(at):
+    for preset in ("lapgan", "srgan"):
+        at.selectbox(key="preset").set_value(preset).run()
+        assert at.selectbox(key="cfg_family").value == preset and not at.exception
+        for name in ("r1_weight", "feature_matching"):
+            widget = at.number_input(key=f"cfg_{name}")
+            assert (widget.value, widget.proto.help) == (0.0, field_info(name, preset)["help"])
+        diffaugment = at.text_input(key="cfg_diffaugment")
+        assert (diffaugment.value, diffaugment.proto.help) == ("", field_info("diffaugment", preset)["help"])
 
 
 def test_a_cross_field_error_is_shown_at_the_top_and_blocks_training(at, store):

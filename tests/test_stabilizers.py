@@ -1,6 +1,6 @@
 """Stabilizers (gan_core.families.stabilizers): each term against a hand computation on tiny tensors, the settings'
 validation sentences, old configs loading with every stabilizer off, and a tiny run of each covered family with
-every stabilizer on."""
+every stabilizer on; lapgan's (one D per level, each fed an image and its condition) and srgan's steps by hand."""
 
 import math
 
@@ -14,6 +14,7 @@ from gan_core.config import RunConfig, load_preset
 from gan_core.errors import ConfigError
 from gan_core.families.base import DataSpec, StepContext
 from gan_core.families.blocks import r1_regularized_d_loss, real_logits_and_r1
+from gan_core.families.lapgan import LEVELS, real_pyramid, upsampler
 from gan_core.families.stabilizers import (
     DRAW_COLUMNS,
     augment,
@@ -22,6 +23,7 @@ from gan_core.families.stabilizers import (
     cutout,
     feature_matching_loss,
     feature_model,
+    metrics_per_network,
     policy,
     translate,
 )
@@ -179,6 +181,83 @@ def test_the_adversarial_d_loss_adds_r1_and_g_adds_feature_matching():
     assert float(scalars["g_loss"]) == pytest.approx(float(bce.g_loss(fake_logits)) + 2.0 * fm, rel=1e-4)
 
 
+def _r1_and_features(D, real, condition=None):
+    """R1 of D on `real` (its condition bound) and D's logits and last hidden features on it, by hand."""
+    inputs = (lambda x: x) if condition is None else (lambda x: [x, condition])
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        total = tf.reduce_sum(D(inputs(real), training=True))
+    r1 = np.mean(np.sum(tape.gradient(total, real).numpy() ** 2, axis=(1, 2, 3)))
+    logits, features = feature_model(D)(inputs(real), training=True)
+    return r1, logits, features.numpy()
+
+
+def _matching(real_features, fake_features):
+    return np.mean((real_features.mean(0) - fake_features.mean(0)) ** 2)
+
+
+def test_each_lapgan_level_augments_its_image_and_condition_alike_and_adds_r1_and_feature_matching():
+    """One lapgan step by hand: each level's D sees the augmented image (or residual) beside its condition augmented
+    by the same draws, pays r1_weight / 2 x R1 on the augmented real, and its G adds weight x FM."""
+    config = RunConfig(family="lapgan", width=0.125, latent_dim=8, noise_dim=4, dropout=0.0, batch_size=4, r1_weight=3.0,
+                       feature_matching=2.0, diffaugment="translation,cutout", precision="float32")
+    family = families.get("lapgan")
+    spec = DataSpec((28, 28, 1), 10)
+    parts = family.build(config, spec, False)
+    draws = family.draws(config, tf.random.Generator.from_seed(1), 4, spec)
+    images = tf.constant(np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32))
+    ops, pyramid, bce, expected = ("translation", "cutout"), real_pyramid(images), losses.get("bce"), {}
+    for k, level in enumerate(LEVELS):
+        G, D = parts.networks[f"g_{level}"], parts.networks[f"d_{level}"]
+        u_real, u_fake = draws[f"augment_real_{level}"], draws[f"augment_fake_{level}"]
+        if k == 0:
+            real, fake, seen_real, seen_fake = pyramid[0], G(draws["z"], training=True), None, None
+        else:
+            condition = upsampler()(pyramid[k - 1])
+            real, fake = pyramid[k] - condition, G([condition, draws[f"noise_{level}"]], training=True)
+            seen_real, seen_fake = augment(condition, ops, u_real), augment(condition, ops, u_fake)
+        r1, real_logits, real_f = _r1_and_features(D, augment(real, ops, u_real), seen_real)
+        _, fake_logits, fake_f = _r1_and_features(D, augment(fake, ops, u_fake), seen_fake)
+        fm = _matching(real_f, fake_f)
+        d_loss, g_loss = float(bce.d_loss(real_logits, fake_logits)) + 1.5 * r1, float(bce.g_loss(fake_logits)) + 2.0 * fm
+        expected[level] = dict(r1=r1, fm=fm, d=d_loss, g=g_loss)
+    scalars = family.train_step(parts, config, images, tf.zeros([4], tf.int32), draws, StepContext(tf.distribute.get_strategy()))
+    for level, want in expected.items():
+        assert float(scalars[f"r1_penalty_{level}"]) == pytest.approx(want["r1"], rel=1e-4), level
+        assert float(scalars[f"feature_matching_{level}"]) == pytest.approx(want["fm"], rel=1e-4), level
+        assert float(scalars[f"d_{level}"]) == pytest.approx(want["d"], rel=1e-4), level
+        assert float(scalars[f"g_{level}"]) == pytest.approx(want["g"], rel=1e-4), level
+    assert [m.name for m in family.metrics][-6:] == [m.name for m in metrics_per_network(LEVELS)] == [
+        f"{name}_{level}" for name in ("r1_penalty", "feature_matching") for level in LEVELS
+    ]
+
+
+@pytest.mark.parametrize("warmup_steps", [0, 5])
+def test_srgan_augments_originals_and_restorations_adds_r1_and_after_the_warm_up_feature_matching(warmup_steps):
+    """One srgan step by hand: D sees the augmented originals and restorations (R1 on the former); G's loss is the pixel
+    MSE plus, once the warm-up is over, the weighted adversarial and feature-matching terms."""
+    config = RunConfig(family="srgan", degradation="x2", width=0.125, blocks=1, batch_size=4, feature_weight=0.0,
+                       adversarial_weight=0.5, warmup_steps=warmup_steps, r1_weight=3.0, feature_matching=2.0,
+                       diffaugment="translation,cutout", precision="float32")
+    family = families.get("srgan")
+    spec = DataSpec((28, 28, 1), 10)
+    parts = family.build(config, spec, False)
+    draws = family.draws(config, tf.random.Generator.from_seed(1), 4, spec)
+    images = tf.constant(np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32))
+    G, D = parts.networks["generator"], parts.networks["discriminator"]
+    restored = G(tf.nn.avg_pool2d(images, 2, 2, "VALID"), training=True)
+    ops = ("translation", "cutout")
+    r1, real_logits, real_f = _r1_and_features(D, augment(images, ops, draws["augment_real"]))
+    _, fake_logits, fake_f = _r1_and_features(D, augment(restored, ops, draws["augment_fake"]))
+    fm, bce, on = _matching(real_f, fake_f), losses.get("bce"), float(warmup_steps == 0)
+    pixel = float(tf.reduce_mean(tf.square(restored - images)))
+    scalars = family.train_step(parts, config, images, tf.zeros([4], tf.int32), draws, StepContext(tf.distribute.get_strategy()))
+    assert float(scalars["r1_penalty"]) == pytest.approx(r1, rel=1e-4)
+    assert float(scalars["feature_matching"]) == pytest.approx(fm, rel=1e-4)
+    assert float(scalars["d_loss"]) == pytest.approx(float(bce.d_loss(real_logits, fake_logits)) + 1.5 * r1, rel=1e-4)
+    assert float(scalars["g_loss"]) == pytest.approx(pixel + on * (0.5 * float(bce.g_loss(fake_logits)) + 2.0 * fm), rel=1e-4)
+
+
 def test_settings_are_explained_in_one_sentence_and_old_configs_load_with_every_stabilizer_off():
     with pytest.raises(ConfigError, match=r"^diffaugment must be a comma-separated list of translation, cutout and color, "
                                           r"or empty for none; got 'translation,colour'\.$"):
@@ -189,7 +268,12 @@ def test_settings_are_explained_in_one_sentence_and_old_configs_load_with_every_
     with pytest.raises(ConfigError, match=r"^Unknown configuration key 'feature_matching'\."):
         RunConfig(family="progan", feature_matching=1.0)
     assert RunConfig(family="progan", r1_weight=0.5, diffaugment="cutout").r1_weight == 0.5
-    for name in ("dcgan", "wgan-gp", "cgan", "mlp-gan"):
+    for family in ("lapgan", "srgan"):
+        with pytest.raises(ConfigError, match=r"^feature_matching must be a number between 0 and 100; got -0\.5\.$"):
+            RunConfig(family=family, feature_matching=-0.5)
+        with pytest.raises(ConfigError, match=r"^diffaugment must be a comma-separated list .*; got 'flip'\.$"):
+            RunConfig(family=family, diffaugment="flip")
+    for name in ("dcgan", "wgan-gp", "cgan", "mlp-gan", "lapgan", "srgan", "restore"):
         config = load_preset(name)
         assert (config.feature_matching, config.r1_weight, config.diffaugment) == (0.0, 0.0, "")
     assert load_preset("stylegan").r1_weight == RunConfig(family="stylegan").r1_weight  # its R1 keeps its name and value
@@ -201,6 +285,8 @@ FAMILY_RUNS = {  # cgan and wgan-gp are the dcgan family; the bce path of dcgan 
     "mlp": dict(family="mlp", width=0.125, feature_matching=1.0),
     "stylegan": dict(family="stylegan", width=0.125, latent_dim=8, w_dim=8, mapping_layers=1, feature_matching=1.0),
     "progan": dict(family="progan", channels="8,8,8,8"),
+    "lapgan": dict(family="lapgan", width=0.125, latent_dim=8, noise_dim=4, feature_matching=1.0),
+    "srgan": dict(family="srgan", width=0.125, blocks=1, feature_weight=0.0, warmup_steps=1, feature_matching=1.0),
 }
 
 
@@ -213,6 +299,6 @@ def test_a_tiny_run_with_every_stabilizer_on_trains_and_records_them(name, tmp_p
     assert train_run(run)["state"] == "finished"
     rows = run.history_rows()
     assert len(rows) == 2 and all(math.isfinite(v) for r in rows for v in r.values() if isinstance(v, float))
-    assert all(r["r1_penalty"] > 0 for r in rows)
-    if "feature_matching" in values:
-        assert all(r["feature_matching"] > 0 for r in rows)
+    for name in ("r1_penalty", "feature_matching") if "feature_matching" in values else ("r1_penalty",):
+        columns = [m.name for m in run.metrics() if m.name.startswith(name)]  # lapgan: one per level
+        assert columns and all(r[column] > 0 for r in rows for column in columns), name

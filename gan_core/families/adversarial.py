@@ -27,7 +27,7 @@ from gan_core.families.stabilizers import (
     StabilizerSettings,
     augment_draws,
     augmented,
-    feature_matching_loss,
+    feature_matching_term,
     feature_model,
     logits_of,
 )
@@ -195,7 +195,7 @@ class AdversarialFamily(GanFamily):
             real_out, fake_out, r1 = self._discriminate(parts, config, real, fake, labels, draws)
             real_logits, fake_logits = logits_of(real_out), logits_of(fake_out)
             g_loss = objective.g_loss(fake_logits)
-            matching = feature_matching_loss(real_out[1], fake_out[1]) if config.feature_matching > 0 else tf.constant(0.0)
+            matching = feature_matching_term(config, real_out, fake_out)
             if config.feature_matching > 0:
                 g_loss = g_loss + config.feature_matching * matching
             d_loss = self._d_loss(parts, config, real, fake, labels, real_logits, fake_logits, r1, draws)

@@ -6,6 +6,13 @@ coarser image and the finer image, and a discriminator that judges that residual
 upsampled coarser image. Every level trains on real pyramids: level k's condition is the
 upsampled real image of level k-1, so the three GANs learn side by side in one train step.
 
+The stabilizers (`families/stabilizers.py`) apply to each level's D with the level's own draws:
+DiffAugment augments what D sees, the image (or residual) and its condition alike (one transform for
+the pair, so they stay aligned: a real pair with the real draws, a fake pair with the fake draws);
+R1 is the gradient with respect to the augmented image or residual alone; feature matching reads each
+D's last hidden features. wgan-gp's penalty stays on the un-augmented pairs: the real and the fake
+pair's conditions are augmented differently, so there is no one condition to interpolate with.
+
 Sampling runs the whole pyramid. The sampler is one Keras model with a single noise input made of
 the coarse GAN's `latent_dim` values followed by `noise_dim` values for each finer level, so the
 Generate page's grids, interpolation and latent walk work on it as on any generator, and redrawing
@@ -19,12 +26,22 @@ import dataclasses
 import numpy as np
 
 from gan_core import losses
-from gan_core.config import RunConfig, Settings, setting
+from gan_core.config import RunConfig, setting
 from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError
 from gan_core.families.adversarial import make_optimizer, run_generator, shrunk
 from gan_core.families.base import DataSpec, GanFamily, Parts, suffixed, unsuffixed
+from gan_core.families.blocks import real_logits_and_r1
 from gan_core.families.rows import FAKE, INTERPOLATES, REAL, dropout_draw, dropout_layer, with_row_dropout
+from gan_core.families.stabilizers import (
+    StabilizerSettings,
+    augment_draws,
+    augmented,
+    feature_matching_term,
+    feature_model,
+    logits_of,
+    metrics_per_network,
+)
 from gan_core.history_metrics import Metric
 from gan_core.lazy_tf import keras, layers, tf
 
@@ -33,7 +50,7 @@ SAMPLE_COUNT, SAMPLE_COLUMNS = 64, 8  # the sample grid: 8 rows of 8
 
 
 @dataclasses.dataclass
-class LapganSettings(Settings):
+class LapganSettings(StabilizerSettings):
     """The settings of a three-level Laplacian pyramid of GANs."""
 
     latent_dim: int = setting(64, "Size of the noise vector of the coarsest GAN.", "architecture", "Latent dimension (coarse GAN)", min=1, max=1024)
@@ -154,6 +171,7 @@ class LAPGAN(GanFamily):
         *(Metric(f"g_{level}", f"G loss, {level}", "Generator losses", short="Gf" * (level == "fine"), loss=True) for level in LEVELS),
         *(Metric(f"d_{level}", f"D loss, {level}", "Discriminator losses", short="Df" * (level == "fine"), loss=True) for level in LEVELS),
         *(Metric(f"d_fake_{level}", f"D(G(z)), {level}", "D outputs on fakes") for level in LEVELS),
+        *metrics_per_network(LEVELS),
     )
     divergence_advice = "Try lower learning rates, label smoothing, or the wgan-gp loss."
     stage_view = "Pyramid"
@@ -201,15 +219,21 @@ class LAPGAN(GanFamily):
             for net in nets:
                 optimizers[f"{net.name}_optimizer"] = make_optimizer(lr, config.beta1, config.beta2, policy)
                 optimizers[f"{net.name}_optimizer"].build(net.trainable_variables)
-        return Parts(networks, optimizers, "generator")
+        fixed = {f"{d.name}_features": feature_model(d) for d in discriminators} if config.feature_matching > 0 else {}
+        return Parts(networks, optimizers, "generator", fixed=fixed)
 
     def draws(self, config, rng, rows, spec):
         return {
             "z": rng.normal([rows, config.latent_dim]),
             **{f"noise_{level}": rng.normal([rows, config.noise_dim]) for level in LEVELS[1:]},
-            **{key: value for level in LEVELS for key, value in suffixed(losses.get(config.loss).penalty_draws(rng, rows), level).items()},
+            **{key: value for level in LEVELS for key, value in suffixed(self._level_draws(config, rng, rows), level).items()},
             **({"dropout": dropout_draw(rng, rows)} if config.dropout > 0 else {}),
         }
+
+    @staticmethod
+    def _level_draws(config, rng, rows):
+        """One level's D's draws: its penalty's, then its augmentation's."""
+        return {**losses.get(config.loss).penalty_draws(rng, rows), **augment_draws(config, rng, rows)}
 
     def train_step(self, parts, config, images, labels, draws, ctx):
         pyramid = real_pyramid(images)
@@ -228,22 +252,33 @@ class LAPGAN(GanFamily):
     def _level_update(self, parts, config, ctx, level, condition, real, noise, draws, masks):
         """One joint G and D update of one level; real is the image (coarsest) or the true residual (finer).
 
-        `draws`: the level's penalty draws; `masks`: (the step's dropout draw, the global batch's rows, the level's first call).
+        `draws`: the level's penalty and augmentation draws; `masks`: (the step's dropout draw, the global batch's rows,
+        the level's first call).
         """
         G, D = parts.networks[f"g_{level}"], parts.networks[f"d_{level}"]
         draw, total, first = masks
         g_opt, d_opt = parts.optimizers[f"g_{level}_optimizer"], parts.optimizers[f"d_{level}_optimizer"]
         objective = losses.get(config.loss)
+        critic = parts.fixed.get(f"d_{level}_features", D)
 
-        def judged(x):
-            return x if condition is None else [x, condition]
+        def judge(role, call):
+            """D (or its feature view) as a function of the augmented image alone, the condition augmented alike and bound."""
+            seen = None if condition is None else augmented(config, condition, draws, role)
+            network = with_row_dropout(critic, draw, total, first + call)
+            return lambda x, training=True: network(x if seen is None else [x, seen], training=training)
 
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = G(noise if condition is None else [condition, noise], training=True)
-            real_logits = with_row_dropout(D, draw, total, first + REAL)(judged(real), training=True)
-            fake_logits = with_row_dropout(D, draw, total, first + FAKE)(judged(fake), training=True)
+            real_out, r1 = real_logits_and_r1(judge("real", REAL), augmented(config, real, draws, "real"), config.r1_weight)
+            fake_out = judge("fake", FAKE)(augmented(config, fake, draws, "fake"))
+            real_logits, fake_logits = logits_of(real_out), logits_of(fake_out)
             g_loss = objective.g_loss(fake_logits)
+            matching = feature_matching_term(config, real_out, fake_out)
+            if config.feature_matching > 0:
+                g_loss = g_loss + config.feature_matching * matching
             d_loss = objective.d_loss(real_logits, fake_logits, config.label_smoothing)
+            if config.r1_weight > 0:
+                d_loss = d_loss + config.r1_weight / 2 * r1
             penalty = objective.penalty(with_row_dropout(D, draw, total, first + INTERPOLATES), real, fake, condition, config.gp_weight, draws)
             if penalty is not None:
                 d_loss = d_loss + penalty
@@ -254,6 +289,8 @@ class LAPGAN(GanFamily):
             f"g_{level}": tf.cast(g_loss, tf.float32),
             f"d_{level}": tf.cast(d_loss, tf.float32),
             f"d_fake_{level}": objective.probability(fake_logits),
+            f"r1_penalty_{level}": tf.cast(r1, tf.float32),
+            f"feature_matching_{level}": matching,
         }
 
     # ---- sampling ---------------------------------------------------------------------------

@@ -7,6 +7,10 @@ loss (pixel MSE, plus the MSE between the project's evaluator features of its ou
 original, standing in for the VGG features of the paper, which cannot be downloaded offline)
 and, after `warmup_steps` of content loss alone (the paper's SRResNet start), an adversarial term
 of weight `adversarial_weight` from a discriminator that tells originals from restored images.
+The stabilizers (`families/stabilizers.py`) work as in the noise-to-image families: DiffAugment
+augments the originals and the restored images D sees (R1 is on the augmented originals); the
+content loss is on the restored images as they are. Feature matching, like the adversarial term,
+joins G's loss only after the warm-up.
 
 The sampler maps a degraded image to a restored one. Generate shows pairs of held-out digits
 (low-res | bicubic | SRGAN | original, or degraded | restored | original) with PSNR and SSIM; the
@@ -22,12 +26,22 @@ import functools
 import numpy as np
 
 from gan_core import losses
-from gan_core.config import RunConfig, Settings, setting
+from gan_core.config import RunConfig, setting
 from gan_core.data.images import interleaved, scaled_to
 from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError
 from gan_core.families.adversarial import make_optimizer, run_generator
 from gan_core.families.base import Column, DataSpec, GanFamily, Parts
+from gan_core.families.blocks import real_logits_and_r1
+from gan_core.families.stabilizers import (
+    STABILIZER_METRICS,
+    StabilizerSettings,
+    augment_draws,
+    augmented,
+    feature_matching_term,
+    feature_model,
+    logits_of,
+)
 from gan_core.history_metrics import Metric
 from gan_core.lazy_tf import keras, layers, tf
 
@@ -40,7 +54,7 @@ PSNR_CAP = 100.0
 
 
 @dataclasses.dataclass
-class SrganSettings(Settings):
+class SrganSettings(StabilizerSettings):
     """The settings of a super-resolution or restoration GAN."""
 
     degradation: str = setting(
@@ -178,6 +192,7 @@ class SRGAN(GanFamily):
         Metric("d_fake", "D(restored)", "Adversarial"),
         Metric("psnr", "PSNR of G (dB)", "PSNR", short="PSNR"),
         Metric("psnr_baseline", "PSNR of the baseline (dB)", "PSNR"),
+        *STABILIZER_METRICS,
     )
     divergence_advice = "Try lower learning rates, a smaller adversarial weight or a longer warm-up."
 
@@ -217,11 +232,13 @@ class SRGAN(GanFamily):
         optimizers["g_optimizer"].build(networks["generator"].trainable_variables)
         optimizers["d_optimizer"].build(networks["discriminator"].trainable_variables)
         fixed = {"features": feature_network(config.dataset)} if config.feature_weight > 0 else {}
+        if config.feature_matching > 0:
+            fixed["discriminator_features"] = feature_model(networks["discriminator"])
         return Parts(networks, optimizers, "generator", fixed=fixed)
 
     def draws(self, config, rng, rows, spec):
         noise = {"noise": rng.normal([rows, *spec.image_shape])} if config.degradation == "noise" else {}
-        return {**noise, **losses.get(config.loss).penalty_draws(rng, rows)}
+        return {**noise, **augment_draws(config, rng, rows), **losses.get(config.loss).penalty_draws(rng, rows)}
 
     def train_step(self, parts, config, images, labels, draws, ctx):
         G, D = parts.networks["generator"], parts.networks["discriminator"]
@@ -230,16 +247,25 @@ class SRGAN(GanFamily):
         original = tf.cast(images, tf.float32)
         degraded = degrade(original, config.degradation, draws.get("noise"), config.noise_std)
         adversarial_on = tf.cast(g_opt.iterations >= config.warmup_steps, tf.float32)
+        critic = parts.fixed.get("discriminator_features", D)
+        real = augmented(config, original, draws, "real")
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             restored = tf.cast(G(degraded, training=True), tf.float32)
-            real_logits = D(original, training=True)
-            fake_logits = D(restored, training=True)
+            fake = augmented(config, restored, draws, "fake")
+            real_out, r1 = real_logits_and_r1(critic, real, config.r1_weight)
+            fake_out = critic(fake, training=True)
+            real_logits, fake_logits = logits_of(real_out), logits_of(fake_out)
             pixel = tf.reduce_mean(tf.square(restored - original))
             feature = self._feature_mse(parts, restored, original)
             g_adversarial = objective.g_loss(fake_logits)
             g_loss = pixel + config.feature_weight * feature + adversarial_on * config.adversarial_weight * g_adversarial
+            matching = feature_matching_term(config, real_out, fake_out)
+            if config.feature_matching > 0:
+                g_loss = g_loss + adversarial_on * config.feature_matching * matching
             d_loss = objective.d_loss(real_logits, fake_logits, 0.0)
-            penalty = objective.penalty(D, original, restored, None, config.gp_weight, draws)
+            if config.r1_weight > 0:
+                d_loss = d_loss + config.r1_weight / 2 * r1
+            penalty = objective.penalty(D, real, fake, None, config.gp_weight, draws)
             if penalty is not None:
                 d_loss = d_loss + penalty
             g_scaled, d_scaled = ctx.scaled(g_opt, g_loss), ctx.scaled(d_opt, d_loss)
@@ -254,6 +280,8 @@ class SRGAN(GanFamily):
             "d_fake": objective.probability(fake_logits),
             "psnr": batch_psnr(restored, original),
             "psnr_baseline": batch_psnr(baseline(degraded, config, original.shape[1:]), original),
+            "r1_penalty": tf.cast(r1, tf.float32),
+            "feature_matching": matching,
         }
 
     @staticmethod

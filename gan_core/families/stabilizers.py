@@ -9,6 +9,9 @@
 - DiffAugment (Zhao et al., 2020): the images D sees, real and generated, in D's updates and in G's, are
   augmented by differentiable operations whose random parameters come from the run's RNG through the family's
   `draws` (one row per image), so several replicas give one device's result.
+
+A family with several discriminators (lapgan's levels) applies each to every D, with each D's own draws
+(`base.suffixed`) and metrics (`metrics_per_network`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,14 @@ POLICY_PATTERN = rf"({_NAME}(,{_NAME})*)?"
 R1_METRIC = Metric("r1_penalty", "R1 penalty (real images)", "Regularizers", log=True)
 FEATURE_MATCHING_METRIC = Metric("feature_matching", "Feature-matching term (unweighted)", "Regularizers", loss=True)
 STABILIZER_METRICS = (R1_METRIC, FEATURE_MATCHING_METRIC)
+
+
+def metrics_per_network(suffixes: tuple[str, ...]) -> tuple[Metric, ...]:
+    """STABILIZER_METRICS once per discriminator of a family with several: each name + _suffix, each label + ', suffix'."""
+    return tuple(
+        dataclasses.replace(metric, name=f"{metric.name}_{suffix}", label=f"{metric.label}, {suffix}")
+        for metric in STABILIZER_METRICS for suffix in suffixes
+    )
 
 
 @dataclasses.dataclass
@@ -167,6 +178,13 @@ def feature_matching_loss(real_features: tf.Tensor, fake_features: tf.Tensor) ->
     real = tf.stop_gradient(tf.reduce_mean(tf.cast(real_features, tf.float32), axis=0))
     fake = tf.reduce_mean(tf.cast(fake_features, tf.float32), axis=0)
     return tf.reduce_mean(tf.square(real - fake))
+
+
+def feature_matching_term(config: Any, real_outputs: Any, fake_outputs: Any) -> tf.Tensor:
+    """The unweighted feature-matching term of D's feature-view outputs on real and fake images; 0 when it is off."""
+    if config.feature_matching <= 0:
+        return tf.constant(0.0)
+    return feature_matching_loss(real_outputs[1], fake_outputs[1])
 
 
 def logits_of(outputs: Any) -> tf.Tensor:

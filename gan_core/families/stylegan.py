@@ -40,7 +40,7 @@ from gan_core.families.stabilizers import (
     StabilizerSettings,
     augment_draws,
     augmented,
-    feature_matching_loss,
+    feature_matching_term,
     feature_model,
     logits_of,
 )
@@ -272,7 +272,7 @@ class StyleGAN(GanFamily):
                 d_loss, real_out, r1 = r1_regularized_d_loss(
                     objective, critic, real, fake, fake_logits, config.r1_weight, config.gp_weight, draws
                 )
-                matching = feature_matching_loss(real_out[1], fake_out[1]) if config.feature_matching > 0 else tf.constant(0.0)
+                matching = feature_matching_term(config, real_out, fake_out)
                 if config.feature_matching > 0:
                     g_loss = g_loss + config.feature_matching * matching
                 g_scaled, m_scaled = ctx.scaled(g_opt, g_loss), ctx.scaled(m_opt, g_loss)

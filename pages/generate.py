@@ -242,7 +242,7 @@ try:
         st.caption(
             f"Each slider moves the sample along a direction in {space.name}, in standard deviations of the generator's samples; "
             "the moves add up. Attribute directions come from regressing each attribute on the latents of "
-            f"{directions.SAMPLES} samples, principal ones from PCA."
+            f"{directions.SAMPLES} samples ({directions.class_note(found) or 'none found'}), principal ones from PCA."
         )
         slider_cols = st.columns(2)
         moves = {

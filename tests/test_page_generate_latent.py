@@ -25,6 +25,7 @@ def store(tmp_path_factory):
     store = RunStore(tmp_path_factory.mktemp("runs"))
     train_run(store.create(RunConfig(**TINY, name="plain")))
     train_run(store.create(RunConfig(**TINY, name="conditional", conditional=True)))
+    train_run(store.create(RunConfig(**dict(TINY, latent_dim=16), name="wide")))
     return store
 
 
@@ -106,6 +107,7 @@ def test_each_slider_moves_a_random_sample_and_the_table_says_by_how_much(page):
     principal = labels - set(ATTRIBUTES.values())
     assert set(ATTRIBUTES.values()) <= labels and len(principal) == 3
     assert all(label.startswith("Principal direction") for label in principal)
+    assert any("class not held: the class directions fill the latent space" in c.value for c in at.caption)  # 8 dims < 9
     table = at.dataframe[0].value
     assert list(table["attribute"]) == list(ATTRIBUTES.values())
     np.testing.assert_allclose(table["change"].fillna(0), 0)  # no slider moved: the sample is unchanged
@@ -121,4 +123,13 @@ def test_a_conditional_run_edits_a_sample_of_the_chosen_class(page):
     assert not at.exception and not at.error
     at.selectbox(key="gen_edit_class").set_value(3).run()
     slider(at, ATTRIBUTES["slant"]).set_value(-3.0).run()
+    assert not at.exception and at.image[0].captions == ["Before | after"]
+    assert any("class kept by the label" in c.value for c in at.caption)
+
+
+def test_an_unconditional_run_with_room_for_its_class_directions_holds_the_class_by_the_evaluator(page):
+    at = page("wide", "Edit")
+    assert not at.exception and not at.error
+    assert any("class held by the evaluator's reading" in c.value for c in at.caption)
+    slider(at, THICKNESS).set_value(2.0).run()
     assert not at.exception and at.image[0].captions == ["Before | after"]

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from gan_core.config import RunConfig
 from gan_core.data.images import to_uint8
 from gan_core.errors import DataError, RunError
-from gan_core.evaluation.evaluator import get_evaluator, reference_data
+from gan_core.evaluation.evaluator import Evaluator, get_evaluator, reference_data
 from gan_core.generation import directions, projection
 from gan_core.generation.attributes import ATTRIBUTES, measure
 from gan_core.generation.latent_space import latent_space
@@ -145,6 +145,40 @@ def test_each_attribute_direction_moves_its_attribute_the_right_way_on_samples_i
     assert len(principal) == directions.COMPONENTS and all("% of the variance of the first layer" in d.name for d in principal)
 
 
+def test_an_unconditional_runs_attribute_directions_are_orthogonal_to_the_evaluators_class_directions(store, evaluator):
+    """The class logits the evaluator reads on the fitted samples, regressed on their latents: no attribute direction has a part along them."""
+    space = latent_space(loaded_named(store, "mlp"))
+    latents = space.random(directions.SAMPLES, directions.SEED)
+    logits = np.log(np.clip(evaluator.probabilities(to_uint8(space.images(latents))), 1e-6, 1))
+    design = np.concatenate([latents, np.ones((len(latents), 1))], axis=1)
+    class_coefficients = np.linalg.lstsq(design, logits - logits.mean(axis=1, keepdims=True), rcond=None)[0][: space.dim]
+    class_coefficients /= np.linalg.norm(class_coefficients, axis=0)
+    held, free = (
+        {d.attribute: d for d in directions.find_directions(space, evaluator=given).values() if d.attribute} for given in (evaluator, None)
+    )
+    assert set(held) == set(ATTRIBUTES) and directions.class_note(held) == "class held by the evaluator's reading"
+    for attribute, direction in held.items():
+        assert np.linalg.norm(direction.vector) == pytest.approx(1, abs=1e-6) and direction.per_unit > 0
+        np.testing.assert_allclose(direction.vector @ class_coefficients, 0, atol=1e-6, err_msg=attribute)
+        assert np.abs(free[attribute].vector @ class_coefficients).max() > 0.05, attribute  # without the evaluator it had a class part
+    assert directions.class_note(free) == "class not held: no evaluator for this data"
+
+
+def test_without_a_classifier_or_with_the_class_directions_filling_the_space_the_directions_are_todays(store, evaluator):
+    """An unlabelled dataset's evaluator (pixels only) and a latent space of 8 < 9 class directions leave the directions as they were."""
+    space = latent_space(loaded_named(store, "mlp"))
+    plain = directions.find_directions(space, samples=64)
+    pixels = directions.find_directions(space, samples=64, evaluator=Evaluator(space.image_shape))
+    assert directions.class_note(pixels) == "class not held: no evaluator for this data"
+    for name, direction in plain.items():
+        np.testing.assert_array_equal(pixels[name].vector, direction.vector)
+    small = latent_space(loaded_named(store, "styles"))
+    latents = small.random(64, 0)
+    design = np.concatenate([latents, np.ones((64, 1))], axis=1)
+    hold, basis = directions.class_basis(small, design, to_uint8(small.images(latents)), evaluator)
+    assert (small.dim, hold, basis.shape) == (8, "full", (8, 0))
+
+
 def test_moves_add_up_and_before_after_measures_both_images(store):
     space = latent_space(loaded_named(store, "mlp"))
     found = list(directions.find_directions(space).values())
@@ -163,7 +197,7 @@ def test_moves_add_up_and_before_after_measures_both_images(store):
 def test_a_conditional_run_edits_the_style_with_its_class_fixed(store):
     space = latent_space(loaded_named(store, "conditional"))
     found = directions.find_directions(space, samples=64)
-    assert found and space.conditional
+    assert found and space.conditional and directions.class_note(found) == "class kept by the label"
     images, _ = directions.before_after(space, space.random(1, 0)[0], {next(iter(found.values())): 2.0}, label=3)
     assert images.shape == (2, 28, 28, 1)
 

@@ -19,7 +19,7 @@ import streamlit as st
 from gan_core.generation.directions import SAMPLES, Direction, find_directions
 from gan_core.generation.latent_space import latent_space
 from gan_core.generation.model_io import Download, as_loaded_generator, load_generator_file, run_downloads
-from gan_core.generation.projection import Projection
+from gan_core.generation.projection import Projection, evaluator_for
 from gan_core.generation.sampling import LoadedGenerator, checkpoint_steps, load_generator
 from gan_core.store.runs import Run, RunStore
 
@@ -102,12 +102,14 @@ def generator_key(loaded: LoadedGenerator) -> tuple[str, int, int]:
 
 
 def latent_directions(state: MutableMapping[str, Any], loaded: LoadedGenerator) -> dict[str, Direction]:
-    """The generator's attribute and principal directions, found once per generator (the last one's are kept)."""
+    """The generator's attribute and principal directions, found once per generator (the last one's are kept); the
+    dataset's evaluator holds an unconditional generator's class."""
     current = state.get(DIRECTIONS_KEY)
     if current is not None and current[0] == generator_key(loaded):
         return current[1]
     with st.spinner(f"Finding directions from {SAMPLES} samples..."):
-        found = find_directions(latent_space(loaded))
+        space = latent_space(loaded)
+        found = find_directions(space, evaluator=None if space.conditional else evaluator_for(loaded))
     state[DIRECTIONS_KEY] = (generator_key(loaded), found)
     return found
 

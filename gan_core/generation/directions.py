@@ -5,6 +5,11 @@
   the class as one-hot columns, so the direction changes the style within a class). The direction is the
   unit vector of the latent coefficients; `per_unit` is the attribute change the fit predicts per one
   standard deviation of the sampled latents along it.
+- The class, for an unconditional generator (InterFaceGAN's conditional manipulation, Shen et al. 2020): the
+  dataset's evaluator reads each sample's class logits, they are regressed on the latents too, and each
+  attribute's coefficients are projected onto the orthogonal complement of the span of the class coefficients,
+  so moving along it changes the predicted logits as little as a linear fit can. Without an evaluator (an
+  unlabelled upload), or when the class directions fill the latent space, the class is not held.
 - Principal directions (unsupervised, as GANSpace): PCA of w for StyleGAN, and for z-fed generators PCA of
   the first layer's activations (z itself is isotropic noise), each component's coordinates regressed back
   on the latents to give a direction in the latent space.
@@ -23,6 +28,7 @@ import pandas as pd
 
 from gan_core.data.images import to_uint8
 from gan_core.errors import RunError
+from gan_core.evaluation.evaluator import Evaluator
 from gan_core.generation.attributes import ATTRIBUTES, measure
 from gan_core.generation.latent_space import BATCH, LatentSpace
 
@@ -30,6 +36,13 @@ SAMPLES = 512
 COMPONENTS = 3
 SEED = 1  # not the Grid's seed 0, so a page's random sample is not among the fitted ones
 MAX_AMOUNT = 5.0
+FLOOR = 1e-6
+CLASS_HOLDS = {  # how an attribute direction keeps the sample's class, as the Edit view says it
+    "label": "class kept by the label",
+    "evaluator": "class held by the evaluator's reading",
+    "none": "class not held: no evaluator for this data",
+    "full": "class not held: the class directions fill the latent space",
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,16 +54,20 @@ class Direction:
     spread: float  # the std of the sampled latents along it: one step
     per_unit: float | None = None  # the attribute's predicted change per step (attribute directions)
     attribute: str = ""  # the attribute it was fitted to, or ""
+    class_hold: str = ""  # attribute directions: a key of CLASS_HOLDS
 
 
 def find_directions(
-    space: LatentSpace, samples: int = SAMPLES, seed: int = SEED, components: int = COMPONENTS
+    space: LatentSpace, samples: int = SAMPLES, seed: int = SEED, components: int = COMPONENTS,
+    evaluator: Evaluator | None = None,
 ) -> dict[str, Direction]:
-    """The attribute directions and the first principal ones, by name."""
+    """The attribute directions and the first principal ones, by name; an unconditional generator's class is held by `evaluator`."""
     latents = space.random(samples, seed)
     labels = np.random.default_rng(seed).integers(0, space.num_classes, samples).astype(np.int32) if space.conditional else None
     design = _design(latents, labels, space.num_classes)
-    measured = measure(to_uint8(space.images(latents, labels)))
+    images = to_uint8(space.images(latents, labels))
+    measured = measure(images)
+    hold, basis = class_basis(space, design, images, evaluator)
     found = {}
     for attribute, label in ATTRIBUTES.items():
         values = measured[attribute]
@@ -58,12 +75,13 @@ def find_directions(
         if valid.sum() < design.shape[1] + 2:
             continue  # too few images with ink to fit it (an untrained generator)
         coefficients = np.linalg.lstsq(design[valid], values[valid], rcond=None)[0][: space.dim]
+        coefficients -= basis @ (basis.T @ coefficients)  # no part along the class directions
         norm = float(np.linalg.norm(coefficients))
         if norm == 0:
             continue
         vector = coefficients / norm
         spread = float(np.std(latents @ vector))
-        found[label] = Direction(label, vector, spread, norm * spread, attribute)
+        found[label] = Direction(label, vector, spread, norm * spread, attribute, hold)
     activations = latents if space.name == "w" else first_layer_activations(space, latents, labels)
     centred = activations - activations.mean(axis=0)
     _, singular, axes = np.linalg.svd(centred, full_matrices=False)
@@ -86,6 +104,37 @@ def _design(latents: np.ndarray, labels: np.ndarray | None, num_classes: int) ->
     else:
         columns.append(np.ones((len(latents), 1)))
     return np.concatenate(columns, axis=1)
+
+
+def class_basis(
+    space: LatentSpace, design: np.ndarray, images: np.ndarray, evaluator: Evaluator | None
+) -> tuple[str, np.ndarray]:
+    """How the class is held (a key of CLASS_HOLDS), and an orthonormal basis (dim, k) of the latent directions the
+    evaluator's class logits were fitted along (k = 0 unless the evaluator holds the class)."""
+    nothing = np.zeros((space.dim, 0))
+    if space.conditional:
+        return "label", nothing
+    if evaluator is None or evaluator.num_classes == 0 or evaluator.image_shape != space.image_shape:
+        return "none", nothing
+    logits = class_logits(evaluator, images)
+    coefficients = np.linalg.lstsq(design, logits, rcond=None)[0][: space.dim]
+    basis, singular, _ = np.linalg.svd(coefficients, full_matrices=False)
+    basis = basis[:, singular > 1e-9 * singular.max()]
+    if basis.shape[1] >= space.dim:
+        return "full", nothing
+    return "evaluator", basis
+
+
+def class_logits(evaluator: Evaluator, images: np.ndarray) -> np.ndarray:
+    """The evaluator's class logits of uint8 images, centred per image (log-probabilities less their mean: the same
+    differences), with probabilities floored at FLOOR so the classes it rules out do not dominate the fit."""
+    log_probs = np.log(np.clip(evaluator.probabilities(images).astype(np.float64), FLOOR, 1.0))
+    return log_probs - log_probs.mean(axis=1, keepdims=True)
+
+
+def class_note(found: dict[str, Direction]) -> str:
+    """What keeps the sample's class as the attribute sliders move ('' without attribute directions)."""
+    return next((CLASS_HOLDS[direction.class_hold] for direction in found.values() if direction.attribute), "")
 
 
 def first_layer_activations(space: LatentSpace, latents: np.ndarray, labels: np.ndarray | None) -> np.ndarray:

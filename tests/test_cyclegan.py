@@ -206,8 +206,7 @@ def test_a_run_with_the_semantic_loss_checkpoints_its_classifiers_and_resumes_wi
     config = RunConfig(**TINY | {"domain_b": "sklearn-digits", "semantic_weight": 1.0, "pool_size": 0})
     run = RunStore(tmp_path / "runs").create(config.replace(steps=2))
     assert train_run(run)["state"] == "finished"
-    saved = dict(tf.train.list_variables(str(run.checkpoints_dir)))
-    assert {"f_a", "f_b", "f_optimizer"} <= {key.split("/")[0] for key in saved}
+    assert checkpoint_iterations(run) == 2
     atomic_write_text(run.config_path, config.to_json())
     status = train_run(run, resume=True)
     assert status["state"] == "finished" and "Resumed from step 2" in status["message"]
@@ -215,7 +214,12 @@ def test_a_run_with_the_semantic_loss_checkpoints_its_classifiers_and_resumes_wi
     names = [m.name for m in run.metrics()]
     assert names[-5:] == ["semantic_loss", "f_a_accuracy", "f_b_accuracy", "f_b_reads_a_to_b", "f_a_reads_b_to_a"]
     assert all(np.isfinite(float(row[name])) for row in run.history_rows() for name in names)
+    assert checkpoint_iterations(run) == 4
+
+
+def checkpoint_iterations(run) -> int:
+    """The classifiers' optimizer's update count in the newest checkpoint, restored with every object (f_A and f_B too) matched."""
     restored = Trainer(run)
     restored.checkpoint.restore(restored.manager.latest_checkpoint).assert_existing_objects_matched()
-    assert int(restored.parts.optimizers["f_optimizer"].iterations) == 4
-    assert int(restored.parts.optimizers["g_optimizer"].iterations) == 4
+    assert {"f_a", "f_b", "f_optimizer"} <= set(restored.parts.checkpoint_items())
+    return int(restored.parts.optimizers["f_optimizer"].iterations)

@@ -220,7 +220,9 @@ class CycleGAN(GanFamily):
         if config.semantic_weight > 0:
             for name, labelled in ((data.source, data), (config.domain_b, other)):
                 if labelled.labels is None:
-                    raise ConfigError(f"semantic_weight {config.semantic_weight:g} needs class labels in both domains, but '{name}' has none: set it to 0.")
+                    raise ConfigError(
+                        f"semantic_weight {config.semantic_weight:g} needs class labels in both domains, but '{name}' has none: set it to 0."
+                    )
 
     # ---- training ---------------------------------------------------------------------------
     def build(self, config, spec, sync_batch_norm):

@@ -202,7 +202,7 @@ def test_a_killed_worker_resumes_with_all_four_networks_both_pools_and_the_optim
 
 def test_a_run_with_the_semantic_loss_checkpoints_its_classifiers_and_resumes_with_them(tmp_path):
     """The classifiers and their optimizer are in the checkpoint; resumed, the run continues them (4 updates by step 4,
-    not 2 from fresh ones) and charts their accuracies."""
+    not 2 from fresh ones) and charts their accuracies; the downloads stay the generators and discriminators."""
     config = RunConfig(**TINY | {"domain_b": "sklearn-digits", "semantic_weight": 1.0, "pool_size": 0})
     run = RunStore(tmp_path / "runs").create(config.replace(steps=2))
     assert train_run(run)["state"] == "finished"
@@ -215,6 +215,8 @@ def test_a_run_with_the_semantic_loss_checkpoints_its_classifiers_and_resumes_wi
     assert names[-5:] == ["semantic_loss", "f_a_accuracy", "f_b_accuracy", "f_b_reads_a_to_b", "f_a_reads_b_to_a"]
     assert all(np.isfinite(float(row[name])) for row in run.history_rows() for name in names)
     assert checkpoint_iterations(run) == 4
+    downloads = {d.label for d in model_io.run_downloads(run, None)}
+    assert "Generator a to b (.keras)" in downloads and not any("lassifier" in label for label in downloads)
 
 
 def checkpoint_iterations(run) -> int:

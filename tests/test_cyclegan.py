@@ -1,6 +1,6 @@
-"""The cyclegan family: network shapes, the history pool, cycle and identity losses, a trained tiny run with its
-triplets and scores, a worker killed by SIGKILL that resumes with all four networks restored, and both
-generators as plain-Keras image-in image-out models."""
+"""The cyclegan family: network shapes, the history pool, cycle, identity and semantic losses, a trained tiny run with
+its triplets and scores, a worker killed by SIGKILL that resumes with all four networks restored, a run with the
+semantic loss that resumes with its classifiers restored, and both generators as plain-Keras image-in image-out models."""
 
 import keras
 import numpy as np
@@ -13,11 +13,11 @@ from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError
 from gan_core.evaluation.columns import column_scores
 from gan_core.families.base import DataSpec, StepContext
-from gan_core.families.cyclegan import build_discriminator, build_generator, pool_query
+from gan_core.families.cyclegan import CLASSIFIERS, build_classifier, build_discriminator, build_generator, pool_query
 from gan_core.generation import model_io, pairs
 from gan_core.generation.sampling import checkpoint_steps, load_generator, sample
 from gan_core.store.runs import RunStore, atomic_write_text
-from gan_core.training.loop import train_run
+from gan_core.training.loop import Trainer, train_run
 from tests.killed_worker import kill_and_compare
 
 TINY = dict(
@@ -55,10 +55,9 @@ def test_the_pool_stores_while_filling_then_swaps_half_and_a_slot_only_once():
     np.testing.assert_array_equal(pool[:, 0, 0, 0], [1.0, 1.0, 3.0])
 
 
-def test_cycle_and_identity_losses_are_zero_for_identity_generators_and_weighted_into_g_loss():
-    """With both generators the identity, cycle and identity L1 are 0, so G's loss is its adversarial term alone."""
+def step_with_identity_generators(config: RunConfig) -> tuple[dict, dict]:
+    """One train step of `config` with both generators the identity; its metrics, and the parts it trained."""
     family = families.get("cyclegan")
-    config = RunConfig(**TINY)
     parts = family.build(config, SPEC, False)
     for key in ("g_ab", "g_ba"):  # a 1x1 convolution with weight 1 and bias 0: the identity, with variables to train
         image = keras.Input((28, 28, 1))
@@ -67,9 +66,39 @@ def test_cycle_and_identity_losses_are_zero_for_identity_generators_and_weighted
     parts.optimizers["g_optimizer"].build(parts.networks["g_ab"].trainable_variables + parts.networks["g_ba"].trainable_variables)
     images = tf.random.uniform([4, 28, 28, 1], -1, 1, seed=1)
     draws = family.draws(config, tf.random.Generator.from_seed(1), 4, SPEC)
-    metrics = family.train_step(parts, config, images, tf.zeros([4], tf.int32), draws, StepContext(tf.distribute.get_strategy()))
+    labels = tf.constant([0, 3, 7, 9], tf.int32)
+    return family.train_step(parts, config, images, labels, draws, StepContext(tf.distribute.get_strategy())), parts
+
+
+def test_cycle_and_identity_losses_are_zero_for_identity_generators_and_weighted_into_g_loss():
+    """With both generators the identity, cycle and identity L1 are 0, so G's loss is its adversarial term alone."""
+    metrics, parts = step_with_identity_generators(RunConfig(**TINY))
     assert float(metrics["cycle_loss"]) == 0.0 and float(metrics["identity_loss"]) == 0.0
     assert float(metrics["g_loss"]) == pytest.approx(float(metrics["g_adversarial"]), rel=1e-6)
+    assert "semantic_loss" not in metrics and not set(CLASSIFIERS) & set(parts.networks) and "f_optimizer" not in parts.optimizers
+
+
+def test_the_semantic_loss_is_weighted_into_g_loss_and_the_classifiers_learn_their_own_domain():
+    """semantic_weight 2: G's loss is its adversarial term plus 2 x the classifiers' cross-entropy of the translations
+    (identity generators: no cycle or identity term), and one update of f_A and f_B moves them, not the evaluators."""
+    config = RunConfig(**TINY | {"domain_b": "sklearn-digits", "semantic_weight": 2.0})
+    family = families.get("cyclegan")
+    assert [m.name for m in family.run_metrics(config)][-5:] == [
+        "semantic_loss", "f_a_accuracy", "f_b_accuracy", "f_b_reads_a_to_b", "f_a_reads_b_to_a",
+    ]
+    before = family.build(config, SPEC, False)
+    metrics, parts = step_with_identity_generators(config)
+    semantic = float(metrics["semantic_loss"])
+    assert semantic > 0 and float(metrics["g_loss"]) == pytest.approx(float(metrics["g_adversarial"]) + 2.0 * semantic, rel=1e-5)
+    assert all(0.0 <= float(metrics[name]) <= 1.0 for name in ("f_a_accuracy", "f_b_accuracy", "f_b_reads_a_to_b", "f_a_reads_b_to_a"))
+    assert int(parts.optimizers["f_optimizer"].iterations) == 1
+    for key in CLASSIFIERS:  # built with the same seed: only the step's update tells them apart
+        assert parts.networks[key].output_shape == (None, 10)
+        assert not np.allclose(parts.networks[key].get_weights()[0], before.networks[key].get_weights()[0])
+
+
+def test_the_classifier_reads_an_image_as_class_logits():
+    assert build_classifier((28, 28, 1), 10, 0.125, "f").output_shape == (None, 10)
 
 
 def test_settings_and_data_are_checked_in_one_sentence():
@@ -82,11 +111,17 @@ def test_settings_and_data_are_checked_in_one_sentence():
     big = ImageSet(np.zeros((4, 32, 32, 1), np.uint8), None, (), "big.npz")
     with pytest.raises(ConfigError, match=r"^domain_b 'mnist-5k-thick' has 28x28x1 images but domain A 'big.npz' has 32x32x1: "):
         family.check_data(RunConfig(**TINY), big)
+    unlabelled = ImageSet(np.zeros((4, 28, 28, 1), np.uint8), None, (), "plain.npz")
+    family.check_data(RunConfig(**TINY), unlabelled)  # without the semantic loss, domain A needs no labels
+    with pytest.raises(ConfigError, match=r"^semantic_weight 0\.5 needs class labels in both domains, but 'plain\.npz' has none: set it to 0\.$"):
+        family.check_data(RunConfig(**TINY | {"semantic_weight": 0.5}), unlabelled)
 
 
-def test_the_preset_loads():
+def test_the_preset_loads_with_the_semantic_loss_on_and_a_config_without_the_setting_keeps_it_off():
     config = load_preset("cyclegan")
     assert (config.family, config.dataset, config.domain_b, config.loss) == ("cyclegan", "mnist-5k", "mnist-5k-thick", "lsgan")
+    assert config.semantic_weight == 0.3
+    assert RunConfig(**TINY).semantic_weight == 0.0  # config.json of runs made before the setting: they train as they did
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +198,30 @@ def test_a_killed_worker_resumes_with_all_four_networks_both_pools_and_the_optim
     status = train_run(run, resume=True)
     assert status["state"] == "finished" and f"Resumed from step {newest}" in status["message"]
     assert [int(r["step"]) for r in run.history_rows()] == list(range(1, newest + 4))
+
+
+def test_a_run_with_the_semantic_loss_checkpoints_its_classifiers_and_resumes_with_them(tmp_path):
+    """The classifiers and their optimizer are in the checkpoint; resumed, the run continues them (4 updates by step 4,
+    not 2 from fresh ones) and charts their accuracies; the downloads stay the generators and discriminators."""
+    config = RunConfig(**TINY | {"domain_b": "sklearn-digits", "semantic_weight": 1.0, "pool_size": 0})
+    run = RunStore(tmp_path / "runs").create(config.replace(steps=2))
+    assert train_run(run)["state"] == "finished"
+    assert checkpoint_iterations(run) == 2
+    atomic_write_text(run.config_path, config.to_json())
+    status = train_run(run, resume=True)
+    assert status["state"] == "finished" and "Resumed from step 2" in status["message"]
+    assert [int(r["step"]) for r in run.history_rows()] == [1, 2, 3, 4]
+    names = [m.name for m in run.metrics()]
+    assert names[-5:] == ["semantic_loss", "f_a_accuracy", "f_b_accuracy", "f_b_reads_a_to_b", "f_a_reads_b_to_a"]
+    assert all(np.isfinite(float(row[name])) for row in run.history_rows() for name in names)
+    assert checkpoint_iterations(run) == 4
+    downloads = {d.label for d in model_io.run_downloads(run, None)}
+    assert "Generator a to b (.keras)" in downloads and not any("lassifier" in label for label in downloads)
+
+
+def checkpoint_iterations(run) -> int:
+    """The classifiers' optimizer's update count in the newest checkpoint, restored with every object (f_A and f_B too) matched."""
+    restored = Trainer(run)
+    restored.checkpoint.restore(restored.manager.latest_checkpoint).assert_existing_objects_matched()
+    assert {"f_a", "f_b", "f_optimizer"} <= set(restored.parts.checkpoint_items())
+    return int(restored.parts.optimizers["f_optimizer"].iterations)

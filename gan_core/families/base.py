@@ -129,6 +129,10 @@ class GanFamily:
         """One step on one replica's batch; returns a float32 scalar per declared metric."""
         raise NotImplementedError
 
+    def run_metrics(self, config: RunConfig) -> tuple[Metric, ...]:
+        """The metrics a new run of this config records (a subset of `metrics`: those its settings leave on)."""
+        return self.metrics
+
     def phases(self, config: RunConfig, spec: DataSpec) -> tuple[Phase, ...]:
         """The phases of training in order, the first starting at step 0; () for a family that trains one way throughout.
 

@@ -11,6 +11,13 @@ G_BA(A) to A. The discriminators see generated images through a history pool of 
 `pool_size` ones (each new image has a one-in-two chance of being swapped for an older one), which
 the paper uses to keep D from chasing the generators' latest outputs.
 
+With `semantic_weight` above 0 the generators also keep each digit's class, as CyCADA does (Hoffman et
+al., 2018): two small classifiers, f_A and f_B, learn each domain's labels from its real images (A's
+batch labels; B's training labels, drawn with B's images) with their own optimizer, and the generators
+add `semantic_weight` x (CE(f_B(G_AB(a)), y_a) + CE(f_A(G_BA(b)), y_b)), differentiated through the
+classifiers without updating them. Both domains need labels. The classifiers are the run's own, trained
+from scratch beside the generators; the evaluators that judge the translations are never trained on.
+
 The sampler is the A->B generator; Generate shows A | A->B | A->B->A beside B | B->A | B->A->B for
 held-out images of both domains, and Evaluate gives the share of translated digits whose class the
 target domain's evaluator still reads. Both generators export as plain-Keras image-in image-out models.
@@ -35,6 +42,9 @@ from gan_core.lazy_tf import keras, layers, tf
 SAMPLE_ROWS = 8
 DOWNSAMPLING = 4  # two stride-2 convolutions: image sides must be multiples of 4
 NETWORKS = {"g_ab": "generator_a_to_b", "g_ba": "generator_b_to_a", "d_a": "discriminator_a", "d_b": "discriminator_b"}
+CLASSIFIERS = {"f_a": "classifier_a", "f_b": "classifier_b"}  # built only when semantic_weight > 0, never exported
+CLASSIFIER_LR = 1e-3
+SEMANTIC_METRICS = ("semantic_loss", "f_a_accuracy", "f_b_accuracy", "f_b_reads_a_to_b", "f_a_reads_b_to_a")
 
 
 @dataclasses.dataclass
@@ -51,6 +61,11 @@ class CycleganSettings(Settings):
     cycle_weight: float = setting(10.0, "Weight of the cycle-consistency L1 loss (A->B->A and B->A->B).", "loss", "Cycle weight", min=0.0, max=1000.0)
     identity_weight: float = setting(
         5.0, "Weight of the identity L1 loss (G_AB(B) close to B, G_BA(A) close to A); 0 turns it off.", "loss", "Identity weight", min=0.0, max=1000.0,
+    )
+    semantic_weight: float = setting(
+        0.0, "Weight of the semantic-consistency loss (CyCADA): two small classifiers learn each domain's labels and the "
+        "generators pay the cross-entropy of each translated digit against its original's label. It uses both domains' "
+        "labels; 0 turns it off (and builds no classifiers).", "loss", "Semantic weight", min=0.0, max=1000.0,
     )
     pool_size: int = setting(50, "Generated images kept in each discriminator's history pool; 0 turns the pool off.", "regularizers", "History pool size", min=0, max=1000)
     gp_weight: float = setting(10.0, "Gradient-penalty weight (wgan-gp only).", "regularizers", "Gradient-penalty weight", min=0.0, max=1000.0)
@@ -139,6 +154,26 @@ def build_discriminator(shape: tuple[int, int, int], width: float, name: str) ->
     return keras.Model(image, patches, name=name)
 
 
+def build_classifier(shape: tuple[int, int, int], classes: int, width: float, name: str) -> keras.Model:
+    """A small digit classifier: image -> class logits (two stride-2 convolutions and a dense layer)."""
+    c = _channels(width)
+    image = keras.Input(shape=shape, name="image")
+    x = layers.LeakyReLU(0.2)(layers.Conv2D(c, 3, strides=2, padding="same")(image))
+    x = layers.LeakyReLU(0.2)(layers.Conv2D(2 * c, 3, strides=2, padding="same")(x))
+    logits = layers.Dense(classes, dtype="float32")(layers.Flatten()(x))
+    return keras.Model(image, logits, name=name)
+
+
+def cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Mean sparse softmax cross-entropy, in float32."""
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(labels, tf.int32), tf.cast(logits, tf.float32)))
+
+
+def accuracy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """The share of rows whose largest logit is the label."""
+    return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.cast(labels, tf.int32)), tf.float32))
+
+
 def l1(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     """Mean absolute difference, in float32."""
     return tf.reduce_mean(tf.abs(tf.cast(a, tf.float32) - tf.cast(b, tf.float32)))
@@ -159,8 +194,17 @@ class CycleGAN(GanFamily):
         Metric("g_adversarial", "G adversarial term (both directions)", "Adversarial", loss=True),
         Metric("d_b_fake", "D_B(G_AB(A))", "Adversarial"),
         Metric("d_a_fake", "D_A(G_BA(B))", "Adversarial"),
+        Metric("semantic_loss", "Semantic loss (CE of f_B(A->B) and f_A(B->A) against the original labels)", "Semantic", loss=True),
+        Metric("f_a_accuracy", "Classifier f_A on real A (batch accuracy)", "Semantic"),
+        Metric("f_b_accuracy", "Classifier f_B on real B (batch accuracy)", "Semantic"),
+        Metric("f_b_reads_a_to_b", "Share of A->B that f_B reads as the original's class", "Semantic"),
+        Metric("f_a_reads_b_to_a", "Share of B->A that f_A reads as the original's class", "Semantic"),
     )
     divergence_advice = "Try lower learning rates or a higher cycle weight."
+
+    def run_metrics(self, config):
+        """The semantic metrics only when the semantic loss is on (no classifiers are built otherwise)."""
+        return self.metrics if config.semantic_weight > 0 else tuple(m for m in self.metrics if m.name not in SEMANTIC_METRICS)
 
     def check_data(self, config: RunConfig, data: ImageSet) -> None:
         height, width, _ = data.image_shape
@@ -173,6 +217,12 @@ class CycleGAN(GanFamily):
                 f"domain_b '{config.domain_b}' has {shape_b} images but domain A '{data.source}' has {shape_a}: "
                 "both domains need images of one size."
             )
+        if config.semantic_weight > 0:
+            for name, labelled in ((data.source, data), (config.domain_b, other)):
+                if labelled.labels is None:
+                    raise ConfigError(
+                        f"semantic_weight {config.semantic_weight:g} needs class labels in both domains, but '{name}' has none: set it to 0."
+                    )
 
     # ---- training ---------------------------------------------------------------------------
     def build(self, config, spec, sync_batch_norm):
@@ -194,8 +244,21 @@ class CycleGAN(GanFamily):
             if config.pool_size:
                 state[f"pool_{domain}"] = replica_local(tf.zeros([config.pool_size, *spec.image_shape]))
                 state[f"pool_{domain}_count"] = replica_local(0)
-        images_b = tf.constant(domain_train(config.domain_b).images)
-        return Parts(networks, optimizers, "g_ab", state=state, fixed={"images_b": images_b})
+        fixed = {"images_b": tf.constant(domain_train(config.domain_b).images)}
+        if config.semantic_weight > 0:
+            self._add_classifiers(config, spec, policy, networks, optimizers, fixed)
+        return Parts(networks, optimizers, "g_ab", state=state, fixed=fixed)
+
+    @staticmethod
+    def _add_classifiers(config, spec, policy, networks, optimizers, fixed) -> None:
+        """f_A and f_B (one output per class of either domain), their optimizer, and B's training labels."""
+        domain_b = domain_train(config.domain_b)
+        classes = max(spec.num_classes, domain_b.num_classes)
+        for key, name in CLASSIFIERS.items():
+            networks[key] = build_classifier(spec.image_shape, classes, config.width, name)
+        optimizers["f_optimizer"] = make_optimizer(CLASSIFIER_LR, 0.9, 0.999, policy)
+        optimizers["f_optimizer"].build(networks["f_a"].trainable_variables + networks["f_b"].trainable_variables)
+        fixed["labels_b"] = tf.constant(domain_b.labels.astype("int32"))
 
     @staticmethod
     def _generator_variables(networks):
@@ -229,6 +292,10 @@ class CycleGAN(GanFamily):
         objective = losses.get(config.loss)
         real_a = tf.cast(images, tf.float32)
         real_b = tf.cast(tf.gather(parts.fixed["images_b"], draws["b_index"]), tf.float32) / 127.5 - 1.0
+        semantic_metrics = {}
+        if config.semantic_weight > 0:
+            labels_b = tf.gather(parts.fixed["labels_b"], draws["b_index"])
+            semantic_metrics = self._classifier_step(parts, real_a, labels, real_b, labels_b, ctx)
         with tf.GradientTape() as g_tape:
             fake_b, fake_a = n["g_ab"](real_a, training=True), n["g_ba"](real_b, training=True)
             cycle = l1(n["g_ba"](fake_b, training=True), real_a) + l1(n["g_ab"](fake_a, training=True), real_b)
@@ -236,6 +303,13 @@ class CycleGAN(GanFamily):
             d_b_fake, d_a_fake = n["d_b"](fake_b, training=True), n["d_a"](fake_a, training=True)
             g_adversarial = objective.g_loss(d_b_fake) + objective.g_loss(d_a_fake)
             g_loss = g_adversarial + config.cycle_weight * cycle + config.identity_weight * identity
+            if config.semantic_weight > 0:
+                read_b, read_a = n["f_b"](fake_b, training=True), n["f_a"](fake_a, training=True)
+                semantic = cross_entropy(labels, read_b) + cross_entropy(labels_b, read_a)
+                g_loss += config.semantic_weight * semantic
+                semantic_metrics |= {
+                    "semantic_loss": semantic, "f_b_reads_a_to_b": accuracy(labels, read_b), "f_a_reads_b_to_a": accuracy(labels_b, read_a),
+                }
             g_scaled = ctx.scaled(g_opt, g_loss)
         ctx.apply(g_opt, g_tape, g_scaled, self._generator_variables(n))
         shown_b, shown_a = self._pooled(parts, "b", fake_b, draws), self._pooled(parts, "a", fake_a, draws)
@@ -253,7 +327,19 @@ class CycleGAN(GanFamily):
             "g_adversarial": tf.cast(g_adversarial, tf.float32),
             "d_b_fake": objective.probability(d_b_fake),
             "d_a_fake": objective.probability(d_a_fake),
+            **semantic_metrics,
         }
+
+    @staticmethod
+    def _classifier_step(parts, real_a, labels_a, real_b, labels_b, ctx) -> dict[str, tf.Tensor]:
+        """One update of f_A on real A and f_B on real B, each with its own domain's labels; their batch accuracies."""
+        f_a, f_b, f_opt = parts.networks["f_a"], parts.networks["f_b"], parts.optimizers["f_optimizer"]
+        with tf.GradientTape() as tape:
+            logits_a, logits_b = f_a(tf.stop_gradient(real_a), training=True), f_b(tf.stop_gradient(real_b), training=True)
+            loss = cross_entropy(labels_a, logits_a) + cross_entropy(labels_b, logits_b)
+            scaled = ctx.scaled(f_opt, loss)
+        ctx.apply(f_opt, tape, scaled, f_a.trainable_variables + f_b.trainable_variables)
+        return {"f_a_accuracy": accuracy(labels_a, logits_a), "f_b_accuracy": accuracy(labels_b, logits_b)}
 
     @staticmethod
     def _d_loss(objective, discriminator, real, fake, config, draws):

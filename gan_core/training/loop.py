@@ -190,7 +190,7 @@ class Trainer:
         self.family = families.get(self.config.family)
         check_data_fits(self.config, self.data)
         # A run that has trained keeps the metrics its history.csv has columns for (its family may declare more since).
-        self.metrics: tuple[Metric, ...] = run.metrics() if run.history_path.exists() else self.family.metrics
+        self.metrics: tuple[Metric, ...] = run.metrics() if run.history_path.exists() else self.family.run_metrics(self.config)
         self.policy = devices.precision_policy(self.config.precision)
         self.rows_per_step = self.family.rows_per_step(self.config)
         self.steps_per_epoch = steps_per_epoch(len(self.data.images), self.rows_per_step)

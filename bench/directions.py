@@ -25,7 +25,7 @@ from PIL import Image
 from bench.two_minutes import side_by_side
 from gan_core.data.images import make_grid, to_uint8
 from gan_core.generation.attributes import ATTRIBUTES, measure
-from gan_core.generation.directions import Direction, find_directions
+from gan_core.generation.directions import Direction, find_directions, moved
 from gan_core.generation.latent_space import LatentSpace, latent_space
 from gan_core.generation.projection import evaluator_for
 from gan_core.generation.sampling import load_generator
@@ -39,7 +39,7 @@ STRIP = np.linspace(-STEPS, STEPS, 5)
 
 def moved_images(space: LatentSpace, latents: np.ndarray, direction: Direction, amount: float) -> np.ndarray:
     """uint8 images of the latents moved `amount` steps along the direction."""
-    return to_uint8(space.images((latents + amount * direction.spread * direction.vector).astype(np.float32)))
+    return to_uint8(space.images(moved(latents, {direction: amount})))
 
 
 def effect(space: LatentSpace, evaluator, latents: np.ndarray, direction: Direction, amount: float, before: dict) -> dict:

@@ -204,9 +204,9 @@ class Trainer:
         )
         dataset = make_pipeline(self.data.images, self.data.labels, self.rows_per_step, self.config.seed)
         self.iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
-        phases = self.family.phases(self.config, self.spec)
-        self.phase_starts = [phase.start for phase in phases][1:]
-        if note := short_of_last_phase(phases, self.total_steps):
+        self.phases = self.family.phases(self.config, self.spec)
+        self.phase_starts = [phase.start for phase in self.phases][1:]
+        if note := short_of_last_phase(self.phases, self.total_steps):
             self.notes.append(note)
         self.train_fn = tf.function(self._train_calls, jit_compile=devices.use_xla(self.config.xla))
         self.quality = QualityMonitor(run, self.config, self.family, self.data.num_classes, self.parts.sampling_model)
@@ -265,7 +265,7 @@ class Trainer:
             dataset=self.data.source, image_shape=list(self.data.image_shape),
             num_classes=self.data.num_classes, class_names=list(self.data.class_names),
             precision=self.policy, message=" ".join(self.notes), finished=None,
-            phases=[dataclasses.asdict(phase) for phase in self.family.phases(self.config, self.spec)],
+            phases=[dataclasses.asdict(phase) for phase in self.phases],
         )
         with _writing("the run's environment.json"):
             provenance.record(self.run, provenance.entry(

@@ -1,10 +1,12 @@
 """TensorFlow and Keras, imported in the background once the server has drawn its first page.
 
-Importing them takes about 3 s on a 2-core CPU, and only the pages that run a generator need them
-(Generate, Evaluate, Models' downloads). The router starts this import after the first page of a
-server process has run, so the user reads that page while it happens, and the first visit of
-Generate then finds TensorFlow loaded (bench/first_render.py). A page that needs TensorFlow while
-the import is still under way waits for it through Python's import lock: it is imported once.
+Importing them takes about 5 s on a 2-core CPU (4.8 s measured 2026-12-05), and only the pages that
+build or run a network need them (Configure's model summary, Generate, Evaluate, Models' downloads).
+The router starts this import after the first page of a server process has run, so the user reads that
+page while it happens, and the first visit of Generate then finds TensorFlow loaded. A page that needs
+TensorFlow while the import is still under way waits for it through Python's import lock: it is
+imported once. The import holds the interpreter for most of its time, so any page drawn meanwhile waits
+too (bench/first_render.py; docs/PERFORMANCE.md, section 4).
 
 Only `keras` is imported here, and it imports TensorFlow itself: a page that imports `keras` or
 `tensorflow` meanwhile then waits on the lock this thread holds for that module, and never holds

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import plotly.graph_objects as go
-import streamlit as st
 
 from gan_core.config import COMMON_FIELDS, config_fields
 from gan_core.sweeps.spec import FIXED_FIELDS
@@ -73,26 +72,13 @@ def parallel_figure(study, objective: str) -> go.Figure:
 
 
 def importance_figure(study, objective: str) -> go.Figure:
-    """Optuna's parameter importances (fANOVA); it needs two completed trials that differ.
-
-    fANOVA fits a random forest, so the figure is computed once per set of completed trials (a live sweep's 5-second
-    ticks do not take a core from its trials), with a fixed seed.
-    """
-    completed = _completed(study)
-    if len(completed) < 2:
-        return _empty("Parameter importances", "Importances need at least two completed trials")
-    return _importances(study.study_name, objective, tuple((t.number, t.value) for t in completed), study)
-
-
-@st.cache_data(max_entries=16, show_spinner="Computing the parameter importances…")
-def _importances(study_name: str, objective: str, completed: tuple[tuple[int, float], ...], _study) -> go.Figure:
-    """The importance figure of `_study`, cached by its name, objective and completed trials (`completed`)."""
+    """Optuna's parameter importances (fANOVA); it needs two completed trials that differ."""
     import optuna
 
+    if len(_completed(study)) < 2:
+        return _empty("Parameter importances", "Importances need at least two completed trials")
     try:
-        figure = optuna.visualization.plot_param_importances(
-            _study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0), target_name=objective,
-        )
+        figure = optuna.visualization.plot_param_importances(study, target_name=objective)
     except (RuntimeError, ValueError) as exc:  # e.g. every completed trial has the same parameters
         return _empty("Parameter importances", f"Not available yet: {str(exc).rstrip('.')}")
     return figure.update_layout(height=360)

@@ -53,8 +53,8 @@ def invalid_value(name: str, family: str = DEFAULT_FAMILY) -> st.SearchStrategy:
         return wrong_type | st.integers() | st.floats() | st.text()
     if info["type"] == "str":
         bad_text = st.text(min_size=61, max_size=80) if name == "name" else st.text(" \t\n\r", max_size=5)
-        if "pattern" in info:
-            bad_text = bad_text | st.text().filter(lambda t: not re.fullmatch(info["pattern"], t))
+        if "pattern" in info:  # blank text is refused unless the pattern takes it (diffaugment's "" turns it off)
+            bad_text = (bad_text | st.text()).filter(lambda t: not re.fullmatch(info["pattern"], t))
         return wrong_type | st.booleans() | st.integers() | st.floats() | bad_text
     below, above = info["min"], info["max"]
     numbers = (

@@ -4,6 +4,7 @@ selected run kept in session state and ?run= across pages, links and the picker.
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from gan_core.config import RunConfig
 from gan_core.dashboard import common as ui_common
+from gan_core.dashboard import preload
 from gan_core.store.runs import RunStore
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -158,7 +160,7 @@ def test_page_links_carry_the_selected_run(store):
 
 
 PRELOAD_SCRIPT = """
-import sys
+import importlib, sys, threading, time
 
 from streamlit import runtime
 from gan_core.dashboard import preload
@@ -166,20 +168,33 @@ from gan_core.dashboard import preload
 assert not preload.start(), "no server runtime: a test process imports TensorFlow itself"
 print("growth", __import__("os").environ["TF_FORCE_GPU_ALLOW_GROWTH"])
 runtime.exists = lambda: True  # as in `streamlit run`
+drawn = threading.Event()
+page = threading.Thread(target=drawn.wait, name=preload.PAGE_THREAD_NAME)  # a page's script, running
+page.start()
 print("started", preload.start(), preload.start())
+time.sleep(1.5)
+print("held", "tensorflow" not in sys.modules)  # an import running beside the page would have begun TensorFlow's by now
+needing = threading.Thread(target=importlib.import_module, args=("keras",), name=preload.PAGE_THREAD_NAME)
+needing.start()  # a second page that needs Keras: the import must go on for it, though the first page still runs
+needing.join(120)
+print("given", not needing.is_alive())
+drawn.set()
 print("ended", preload.wait(120), "keras" in sys.modules and "tensorflow" in sys.modules)
 """
 
 
 def test_the_server_imports_tensorflow_in_the_background_once(store):
-    """In a fresh process: only a server process (a Streamlit runtime) starts the import, once; it loads Keras and TensorFlow."""
+    """In a fresh process: only a server process (a Streamlit runtime) starts the import, once; it loads Keras and TensorFlow.
+
+    It waits while a page's script runs, and goes on when a page needs Keras (the page waits for the import then).
+    """
     env = {k: v for k, v in os.environ.items() if k != "TF_FORCE_GPU_ALLOW_GROWTH"}  # conftest sets it for the suite
     result = subprocess.run(
         [sys.executable, "-c", PRELOAD_SCRIPT], capture_output=True, text=True, timeout=300, cwd=Path(APP).parent, env=env,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if line.startswith(("growth", "started", "ended")))
-    assert lines == {"growth": "true", "started": "True False", "ended": "True True"}  # growth: a GPU is shared with the jobs
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if line.startswith(("growth", "started", "held", "given", "ended")))
+    assert lines == {"growth": "true", "started": "True False", "held": "True", "given": "True", "ended": "True True"}  # growth: a GPU is shared with the jobs
 
 
 def test_the_router_starts_the_background_import_after_the_page_has_run(store, monkeypatch):
@@ -189,3 +204,17 @@ def test_the_router_starts_the_background_import_after_the_page_has_run(store, m
     monkeypatch.setattr(streamlit, "title", lambda *a, **k: (events.append("title"), real_title(*a, **k))[1])
     open_app()  # Home, run twice
     assert events == ["title", "preload"] * 2
+
+
+def test_the_background_import_gives_way_for_a_bounded_time():
+    """The finder waits only in its own thread and only while another thread is busy, and never longer than its budget."""
+    calls = []
+    own = preload.GiveWay(threading.get_ident(), busy=lambda: calls.append(1) or len(calls) < 3)
+    assert own.find_spec("anything", None) is None and len(calls) == 3  # waited until busy() said no
+    other = preload.GiveWay(threading.get_ident() + 1, busy=lambda: calls.append(1) or True)
+    assert other.find_spec("anything", None) is None and len(calls) == 3  # another thread's imports never wait
+    capped = preload.GiveWay(threading.get_ident(), busy=lambda: True, max_given_s=0.05)
+    started = time.perf_counter()
+    capped.find_spec("anything", None)
+    capped.find_spec("anything", None)
+    assert time.perf_counter() - started < 1.0 and capped.left_s <= 0

@@ -5,8 +5,9 @@
 Trains one tiny dcgan run, copies it to `--runs` runs (history, samples, checkpoints and all), starts
 `streamlit run app.py` over that store and waits until it is healthy. Each visit opens a page's URL (with
 `?run=` of the newest run) in a new tab and is timed from the navigation to the moment the page's title is
-drawn (its first elements are on screen), and to the moment Streamlit has stopped running the script (no
-"Running..." status widget: every element drawn, cached computations such as Configure's model summary done).
+drawn (its first elements are on screen), and to the moment the server says the page's script has ended (its
+`script_finished` message on the WebSocket: every element sent, cached computations such as Configure's model
+summary done; before 2026-12-06 the bench read the absence of the "Running..." widget, which is absent too before it shows).
 Pages are opened one after another without pause, Home first, as the sidebar lists them. Two browsers:
 
 - **Returning user** (the target's measure): the browser already holds Streamlit's own JavaScript, which
@@ -27,6 +28,8 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from bench.dashboard_overhead import Chromium, end_group, free_port, start_server
 from gan_core.config import RunConfig
@@ -51,13 +54,25 @@ def fill_store(root: Path, count: int) -> str:
 
 
 def render_seconds(page, url: str, title: str) -> tuple[float, float]:
-    """Seconds from navigating `page` to `url` to its title drawn, and to its script finished."""
+    """Seconds from navigating `page` to `url` to its title drawn, and to its script finished (and the title drawn)."""
+    finished: list[float] = []
+    page.on("websocket", lambda socket: socket.on("framereceived", lambda frame: finished.extend(script_finished(frame))))
     started = time.perf_counter()
     page.goto(url)
     page.get_by_role("heading", name=title).first.wait_for(timeout=TIMEOUT_MS)
     drawn = time.perf_counter() - started
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=TIMEOUT_MS)
-    return drawn, time.perf_counter() - started
+    while not finished and time.perf_counter() - started < TIMEOUT_MS / 1000:
+        page.wait_for_timeout(10)  # Playwright calls the frame handler while it waits
+    return drawn, max(drawn, finished[0] - started)
+
+
+def script_finished(frame: str | bytes) -> list[float]:
+    """[now] when a WebSocket frame from the server says the page's script ended (not for a rerun), else []."""
+    if isinstance(frame, str):
+        return []
+    message = ForwardMsg.FromString(frame)
+    ended = message.WhichOneof("type") == "script_finished" and message.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY
+    return [time.perf_counter()] if ended else []
 
 
 def visit(context, url: str, title: str) -> tuple[float, float]:

@@ -11,7 +11,8 @@ Two threads running Python share one interpreter lock, so a page drawn during a 
 import took as long as the import (bench/first_render.py; docs/PERFORMANCE.md, section 4). The import
 therefore gives way: while it runs, a finder first on `sys.meta_path` holds this thread, before each
 module it is about to load, for as long as a page's script is running and not itself importing
-(a page importing Keras waits on this thread's lock, so this thread must go on then). What it
+(a page importing Keras waits on this thread's lock, so this thread must go on then), and for
+`AFTER_PAGE_S` after, while the server sends what the page drew. What it
 cannot give back is the time inside one C call, such as loading TensorFlow's shared library (about 1 s).
 The waits end for good after `MAX_GIVEN_S` seconds in all, so a page that never ends cannot hold the
 import back for ever.
@@ -42,6 +43,7 @@ MODULE = "keras"  # imports tensorflow, its backend
 PAGE_THREAD_NAME = "ScriptRunner.scriptThread"  # the thread Streamlit runs a page's script in
 MAX_GIVEN_S = 30.0
 POLL_S = 0.01
+AFTER_PAGE_S = 0.5
 
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
@@ -72,10 +74,14 @@ def _import() -> None:
 
 
 class GiveWay(importlib.abc.MetaPathFinder):
-    """A finder that finds nothing: in one thread, it waits while `busy()` says another thread needs the interpreter."""
+    """A finder that finds nothing: in one thread, it waits while `busy()` says another thread needs the interpreter,
+    and `after_s` more after `busy()` was last true."""
 
-    def __init__(self, thread_id: int, busy: Callable[[], bool], max_given_s: float = MAX_GIVEN_S) -> None:
-        self.thread_id, self.busy, self.left_s = thread_id, busy, max_given_s
+    def __init__(
+        self, thread_id: int, busy: Callable[[], bool], max_given_s: float = MAX_GIVEN_S, after_s: float = AFTER_PAGE_S,
+    ) -> None:
+        self.thread_id, self.busy, self.left_s, self.after_s = thread_id, busy, max_given_s, after_s
+        self.last_busy = -float("inf")
 
     def find_spec(self, fullname, path, target=None):
         if threading.get_ident() == self.thread_id:
@@ -83,10 +89,16 @@ class GiveWay(importlib.abc.MetaPathFinder):
         return None
 
     def give_way(self) -> None:
-        """Sleep while `busy()`, at most the seconds still left to give."""
-        while self.left_s > 0 and self.busy():
+        """Sleep while busy or just after, at most the seconds still left to give."""
+        while self.left_s > 0 and self._busy_lately():
             time.sleep(POLL_S)
             self.left_s -= POLL_S
+
+    def _busy_lately(self) -> bool:
+        now = time.monotonic()
+        if self.busy():
+            self.last_busy = now
+        return now - self.last_busy < self.after_s
 
 
 def pages_drawing() -> bool:

@@ -113,7 +113,7 @@ def live_sweep(active: bool) -> None:
     history, parallel, importance = st.tabs(["Optimization history", "Parallel coordinates", "Parameter importances"])
     history.plotly_chart(history_figure(study, spec.objective), key="sweep_history")
     parallel.plotly_chart(parallel_figure(study, spec.objective), key="sweep_parallel")
-    importance.plotly_chart(importance_figure(study, spec.objective), key="sweep_importance")
+    importance.plotly_chart(importance_figure(sweep, study, spec.objective), key="sweep_importance")
     best_trial_box(best_trial(study))
     if active and state not in ("running", "stopping"):
         st.rerun()  # the whole page again, drawn the same, with no more ticks

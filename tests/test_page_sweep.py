@@ -9,6 +9,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import RunConfig, load_preset, preset_names
+from gan_core.dashboard.sweeps import _importances, importance_figure
 from gan_core.store.runs import RunStore
 from gan_core.sweeps import worker as sweep_worker
 from gan_core.sweeps.spec import SweepSpec, parse_dimension
@@ -97,6 +98,27 @@ def test_a_sweep_shows_its_trials_figures_and_best_trial_which_becomes_a_preset(
     assert "Saved preset 'my-best'" in at.success[0].value
     assert "my-best" in preset_names() and load_preset("my-best").g_lr == 6e-4
     assert at.session_state["run_id"] == study.trials[1].user_attrs["run_id"]
+
+
+def test_parameter_importances_are_fitted_once_per_set_of_completed_trials(store, monkeypatch):
+    """fANOVA fits a random forest: a live sweep's ticks reuse the figure until a trial completes."""
+    sweep, study = finished_sweep(store)
+    fits = []
+    plot = optuna.visualization.plot_param_importances
+    monkeypatch.setattr(optuna.visualization, "plot_param_importances", lambda *args, **kw: fits.append(kw) or plot(*args, **kw))
+    _importances.clear()
+
+    def bars(figure):  # each parameter's importance
+        return dict(zip(figure.data[0].y, figure.data[0].x))
+
+    first = bars(importance_figure(sweep, study, "frechet_distance"))
+    assert bars(importance_figure(sweep, open_study(sweep), "frechet_distance")) == first and len(fits) == 1
+    study.add_trial(optuna.trial.create_trial(
+        params={"g_lr": 3e-4, "loss": "bce"}, value=70.0,
+        distributions={"g_lr": FloatDistribution(1e-4, 1e-3, log=True), "loss": CategoricalDistribution(["bce", "hinge"])},
+    ))
+    third = bars(importance_figure(sweep, study, "frechet_distance"))
+    assert len(fits) == 2 and third != first
 
 
 def test_a_paused_sweep_can_be_resumed_and_a_running_one_stopped(store):

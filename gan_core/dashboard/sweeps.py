@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import plotly.graph_objects as go
+import streamlit as st
 
 from gan_core.config import COMMON_FIELDS, config_fields
 from gan_core.sweeps.spec import FIXED_FIELDS
+from gan_core.sweeps.store import Sweep, open_study
 
 SEARCHED_GROUPS = ("optimizer",)  # of the common fields, only batch size: not data, schedule, output or performance
 STARTING_FIELDS = ("g_lr", "batch_size", "loss")  # what a new sweep varies first, when its family has them
@@ -71,17 +75,42 @@ def parallel_figure(study, objective: str) -> go.Figure:
     return figure.update_layout(height=400)
 
 
-def importance_figure(study, objective: str) -> go.Figure:
-    """Optuna's parameter importances (fANOVA); it needs two completed trials that differ."""
+def importance_figure(sweep: Sweep, study, objective: str) -> go.Figure:
+    """Optuna's parameter importances (fANOVA); it needs two completed trials that differ.
+
+    fANOVA fits a random forest, so the figure is computed once per set of completed trials (a live sweep's 5-second
+    ticks do not take a core from its trials), with a fixed seed.
+    """
+    completed = tuple((trial.number, trial.value) for trial in _completed(study))
+    if len(completed) < 2:
+        return _empty("Parameter importances", "Importances need at least two completed trials")
+    return _importances(str(sweep.dir), objective, completed)
+
+
+@st.cache_data(max_entries=16, show_spinner="Computing the parameter importances…")
+def _importances(sweep_dir: str, objective: str, completed: tuple) -> go.Figure:
+    """The importance figure of the sweep in `sweep_dir` over the trials `completed` ((number, value) pairs), its cache key."""
     import optuna
 
-    if len(_completed(study)) < 2:
-        return _empty("Parameter importances", "Importances need at least two completed trials")
+    study = open_study(Sweep(Path(sweep_dir)))
+    numbers = {number for number, _ in completed}
+    trials = [trial for trial in _completed(study) if trial.number in numbers]  # as keyed, though more may have completed
     try:
-        figure = optuna.visualization.plot_param_importances(study, target_name=objective)
+        figure = optuna.visualization.plot_param_importances(
+            _frozen_copy(study, trials), evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0), target_name=objective,
+        )
     except (RuntimeError, ValueError) as exc:  # e.g. every completed trial has the same parameters
         return _empty("Parameter importances", f"Not available yet: {str(exc).rstrip('.')}")
     return figure.update_layout(height=360)
+
+
+def _frozen_copy(study, trials: list):
+    """An in-memory study holding only `trials`, with `study`'s direction."""
+    import optuna
+
+    copy = optuna.create_study(direction=study.direction)
+    copy.add_trials(trials)
+    return copy
 
 
 def _completed(study) -> list:

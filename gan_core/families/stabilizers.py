@@ -10,8 +10,8 @@
   augmented by differentiable operations whose random parameters come from the run's RNG through the family's
   `draws` (one row per image), so several replicas give one device's result.
 
-A family with several discriminators (lapgan's levels) applies each to every D, with each D's own draws
-(`base.suffixed`) and metrics (`metrics_per_network`).
+A family with several discriminators (lapgan's levels, cyclegan's two domains) applies each to every D, with each
+D's own draws (`discriminator_draws`, keyed by `base.suffixed`) and metrics (`metrics_per_network`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from gan_core import losses
 from gan_core.config import Settings, setting
 from gan_core.history_metrics import Metric
 from gan_core.lazy_tf import keras, tf
@@ -82,6 +83,11 @@ def augment_draws(config: Any, rng: tf.random.Generator, rows: int) -> dict[str,
     if not policy(config):
         return {}
     return {role: rng.uniform([rows, len(DRAW_COLUMNS)]) for role in ("augment_real", "augment_fake")}
+
+
+def discriminator_draws(config: Any, rng: tf.random.Generator, rows: int) -> dict[str, tf.Tensor]:
+    """One discriminator's draws: its objective's penalty's, then its augmentation's."""
+    return {**losses.get(config.loss).penalty_draws(rng, rows), **augment_draws(config, rng, rows)}
 
 
 def augmented(config: Any, images: tf.Tensor, draws: dict[str, tf.Tensor], role: str) -> tf.Tensor:

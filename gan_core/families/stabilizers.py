@@ -2,8 +2,8 @@
 
 - Feature matching (Salimans et al., 2016): G also minimizes the mean over D's feature units of the squared
   difference between the batch means of D's features on real and on generated images. The features are the
-  input of D's last layer, read through a view of the same layers (`FeatureView`), so D's weights, names and
-  checkpoints stay as they were.
+  input of D's last layer, read through a view of the same layers (`feature_model`), so D's weights, names and
+  checkpoints stay as they were. With several replicas the batch means are the global batch's (`batch_mean`).
 - R1 (Mescheder et al., 2018): D also minimizes r1_weight / 2 x the mean over real images of the squared norm
   of the gradient of D's logit with respect to the image (`blocks.real_logits_and_r1`, its one definition).
 - DiffAugment (Zhao et al., 2020): the images D sees, real and generated, in D's updates and in G's, are
@@ -179,11 +179,22 @@ def feature_model(discriminator: keras.Model) -> keras.Model:
     return keras.Model(inputs, [discriminator.outputs[0], features], name=f"{discriminator.name}_features")
 
 
+def batch_mean(x: tf.Tensor) -> tf.Tensor:
+    """The mean over the batch in float32: this replica's, or, with several replicas in sync, the global batch's."""
+    x = tf.cast(x, tf.float32)
+    replica = tf.distribute.get_replica_context()
+    if replica is None or replica.num_replicas_in_sync == 1:
+        return tf.reduce_mean(x, axis=0)
+    total, rows = replica.all_reduce(tf.distribute.ReduceOp.SUM, [tf.reduce_sum(x, axis=0), tf.cast(tf.shape(x)[0], tf.float32)])
+    return total / rows
+
+
 def feature_matching_loss(real_features: tf.Tensor, fake_features: tf.Tensor) -> tf.Tensor:
-    """Mean over features of (batch mean on real - batch mean on fake)^2, float32; no gradient flows into the real side."""
-    real = tf.stop_gradient(tf.reduce_mean(tf.cast(real_features, tf.float32), axis=0))
-    fake = tf.reduce_mean(tf.cast(fake_features, tf.float32), axis=0)
-    return tf.reduce_mean(tf.square(real - fake))
+    """Mean over features of (batch mean on real - batch mean on fake)^2, float32; no gradient flows into the real side.
+
+    With several replicas the means are the global batch's, so the term is one device's."""
+    real = tf.stop_gradient(batch_mean(real_features))
+    return tf.reduce_mean(tf.square(real - batch_mean(fake_features)))
 
 
 def feature_matching_term(config: Any, real_outputs: Any, fake_outputs: Any) -> tf.Tensor:

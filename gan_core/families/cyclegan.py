@@ -260,7 +260,7 @@ class CycleGAN(GanFamily):
         optimizers["g_optimizer"].build(self._generator_variables(networks))
         optimizers["d_optimizer"].build(self._discriminator_variables(networks))
         state = {}
-        for domain in ("a", "b"):
+        for domain in DOMAINS:
             if config.pool_size:
                 state[f"pool_{domain}"] = replica_local(tf.zeros([config.pool_size, *spec.image_shape]))
                 state[f"pool_{domain}_count"] = replica_local(0)
@@ -293,7 +293,7 @@ class CycleGAN(GanFamily):
     def draws(self, config, rng, rows, spec):
         size = max(1, config.pool_size)
         draws = {"b_index": rng.uniform([rows], 0, domain_train(config.domain_b).num_images, dtype=tf.int64)}
-        for domain in ("a", "b"):
+        for domain in DOMAINS:
             draws[f"pool_{domain}_chance"] = rng.uniform([rows])
             draws[f"pool_{domain}_slot"] = rng.uniform([rows], 0, size, dtype=tf.int64)
         for domain in DOMAINS:

@@ -1,6 +1,7 @@
 """The cyclegan family: network shapes, the history pool, cycle, identity and semantic losses, a trained tiny run with
 its triplets and scores, a worker killed by SIGKILL that resumes with all four networks restored, a run with the
-semantic loss that resumes with its classifiers restored, and both generators as plain-Keras image-in image-out models."""
+semantic loss that resumes with its classifiers restored, a run with every stabilizer on that resumes, the losses of a
+run with them off as they were before they existed, and both generators as plain-Keras image-in image-out models."""
 
 import keras
 import numpy as np
@@ -26,6 +27,18 @@ TINY = dict(
 )
 SPEC = DataSpec((28, 28, 1), 10)
 TRIPLETS = ["A", "A->B", "A->B->A", "B", "B->A", "B->A->B"]
+STABILIZER_COLUMNS = ["r1_penalty_a", "r1_penalty_b", "feature_matching_a", "feature_matching_b"]
+# TINY's history on main before the stabilizers (commit 4f7a075), steps 1-4: with every stabilizer off a run trains the
+# same (bit for bit on the machine that recorded them; held to the legacy runs' tolerance for other CPUs).
+BEFORE_STABILIZERS = {
+    "g_loss": [30.6104431, 30.6420555, 30.5830994, 30.0499001],
+    "d_loss": [2.32579875, 2.26123071, 2.07440376, 2.07835126],
+    "cycle_loss": [1.92457771, 1.93026876, 1.92692065, 1.89707756],
+    "identity_loss": [1.94445503, 1.94938517, 1.94739699, 1.90250993],
+    "g_adversarial": [1.64239085, 1.59244084, 1.57690775, 1.5665741],
+    "d_b_fake": [-0.0476632603, -0.0328681767, -0.0791251659, -0.057697136],
+    "d_a_fake": [-0.029041497, -0.044209227, 0.0296104997, 0.0586682931],
+}
 
 
 def batch(n: int, value: float) -> tf.Tensor:
@@ -135,7 +148,7 @@ def tiny_run(tmp_path_factory):
 def test_a_tiny_run_trains_checkpoints_and_draws_its_triplets(tiny_run):
     assert checkpoint_steps(tiny_run) == [2, 4]
     assert [m.name for m in tiny_run.metrics()] == [
-        "g_loss", "d_loss", "cycle_loss", "identity_loss", "g_adversarial", "d_b_fake", "d_a_fake",
+        "g_loss", "d_loss", "cycle_loss", "identity_loss", "g_adversarial", "d_b_fake", "d_a_fake", *STABILIZER_COLUMNS,
     ]
     rows = tiny_run.history_rows()
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
@@ -149,6 +162,33 @@ def test_a_tiny_run_trains_checkpoints_and_draws_its_triplets(tiny_run):
     assert [(row["column"], row["against"]) for row in scores] == [("A->B->A", "A"), ("B->A->B", "B")]
     translated, labels = sample(loaded, 5, seed=2)
     assert translated.shape == (5, 28, 28, 1) and labels is None
+
+
+def test_with_every_stabilizer_off_a_run_trains_as_it_did_before_they_existed(tiny_run):
+    rows = tiny_run.history_rows()
+    for name, values in BEFORE_STABILIZERS.items():
+        np.testing.assert_allclose([row[name] for row in rows], values, rtol=1e-3, atol=1e-4, err_msg=name)  # as the legacy runs
+    assert all(row[name] == 0.0 for row in rows for name in STABILIZER_COLUMNS)
+
+
+def test_a_run_with_every_stabilizer_on_resumes_from_its_checkpoint_with_everything_restored(tmp_path):
+    """The feature views own no weights, so the checkpoint holds the same objects with the stabilizers on; resumed, the run
+    continues with both pools and charts every stabilizer's term."""
+    config = RunConfig(**TINY | {"r1_weight": 1.0, "diffaugment": "translation,cutout", "feature_matching": 1.0, "steps": 3})
+    run = RunStore(tmp_path / "runs").create(config.replace(steps=2))
+    assert train_run(run)["state"] == "finished"
+    atomic_write_text(run.config_path, config.to_json())
+    status = train_run(run, resume=True)
+    assert status["state"] == "finished" and "Resumed from step 2" in status["message"]
+    rows = run.history_rows()
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    assert all(np.isfinite(row[name]) and row[name] > 0 for row in rows for name in STABILIZER_COLUMNS)
+    restored = Trainer(run)
+    restored.checkpoint.restore(restored.manager.latest_checkpoint).assert_existing_objects_matched()
+    assert set(restored.parts.checkpoint_items()) == {
+        "g_ab", "g_ba", "d_a", "d_b", "g_optimizer", "d_optimizer", "pool_a", "pool_b", "pool_a_count", "pool_b_count",
+    }
+    assert int(restored.parts.state["pool_a_count"]) == 4 and int(restored.parts.optimizers["d_optimizer"].iterations) == 3
 
 
 def test_class_kept_is_read_by_each_columns_own_evaluator(tiny_run):

@@ -233,6 +233,47 @@ def test_cyclegan_trains_on_two_replicas_each_with_its_own_history_pool(tmp_path
     assert "RESULT finished 4 4 4" in result.stdout, result.stderr[-3000:]
 
 
+STABILIZED = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from gan_core.config import RunConfig
+from gan_core.store.runs import RunStore
+from gan_core.training.loop import train_run
+config = RunConfig(**json.loads(sys.argv[2]), batch_size=8, steps=2, sample_every=100, checkpoint_every=100, eval_every=0,
+                   r1_weight=1.0, diffaugment="translation,cutout", feature_matching=1.0)
+found = {}
+for name, strategy in {"one": tf.distribute.get_strategy(), "two": tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])}.items():
+    run = RunStore(sys.argv[1]).create(config)
+    train_run(run, strategy=strategy)
+    found[name] = {m.name: [float(row[m.name]) for row in run.history_rows()] for m in run.metrics()}
+print("RESULT " + json.dumps(found), flush=True)
+"""
+STABILIZED_FAMILIES = {
+    "dcgan": dict(family="dcgan", width=0.125, latent_dim=8),
+    "cyclegan": dict(family="cyclegan", width=0.125, blocks=1, pool_size=0),
+}
+
+
+@pytest.mark.parametrize("family", STABILIZED_FAMILIES)
+def test_every_stabilizer_on_gives_one_devices_losses_on_two_replicas(tmp_path, family):
+    """DiffAugment's draws come from the run's RNG per row of the global batch, R1 is a mean over images, and feature
+    matching compares the global batch's mean features (all-reduced), so two replicas train as one device does (cyclegan's
+    two Ds with their own draws; its pool, kept per replica, off); the step-2 tolerance is the presets' above."""
+    result = subprocess.run(
+        [sys.executable, "-c", STABILIZED, str(tmp_path), json.dumps(STABILIZED_FAMILIES[family])], cwd=ROOT, capture_output=True,
+        text=True, timeout=600, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    found = [json.loads(line.removeprefix("RESULT ")) for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert found, result.stderr[-3000:]
+    one, two = found[0]["one"], found[0]["two"]
+    assert {"feature_matching", "r1_penalty"} <= {name.removesuffix("_a").removesuffix("_b") for name in one}
+    for name in (name for name in one if not name.endswith("grad_norm")):
+        np.testing.assert_allclose(two[name][0], one[name][0], rtol=1e-3, atol=1e-4, err_msg=f"{family}: {name}, step 1")
+        np.testing.assert_allclose(two[name][1], one[name][1], rtol=2e-2, atol=2e-3, err_msg=f"{family}: {name}, step 2")
+
+
 STYLEGAN = """
 import sys
 import numpy as np

@@ -83,8 +83,8 @@ def test_changing_the_preset_loads_its_values_and_the_tutorial_summary(at):
     assert list(generator_table.columns) == ["layer", "type", "output_shape", "params"]
 
 
-def test_lapgan_and_srgan_offer_the_stabilizers_off_with_their_help(at):
-    for preset in ("lapgan", "srgan"):
+def test_lapgan_srgan_and_cyclegan_offer_the_stabilizers_off_with_their_help(at):
+    for preset in ("lapgan", "srgan", "cyclegan"):
         at.selectbox(key="preset").set_value(preset).run()
         assert at.selectbox(key="cfg_family").value == preset and not at.exception
         for name in ("r1_weight", "feature_matching"):

@@ -1,6 +1,7 @@
 """Stabilizers (gan_core.families.stabilizers): each term against a hand computation on tiny tensors, the settings'
 validation sentences, old configs loading with every stabilizer off, and a tiny run of each covered family with
-every stabilizer on; lapgan's (one D per level, each fed an image and its condition) and srgan's steps by hand."""
+every stabilizer on; lapgan's (one D per level, each fed an image and its condition), srgan's and cyclegan's (two
+PatchGAN Ds, a history pool) steps by hand."""
 
 import math
 
@@ -14,6 +15,7 @@ from gan_core.config import RunConfig, load_preset
 from gan_core.errors import ConfigError
 from gan_core.families.base import DataSpec, StepContext
 from gan_core.families.blocks import r1_regularized_d_loss, real_logits_and_r1
+from gan_core.families.cyclegan import DOMAINS, domain_train
 from gan_core.families.lapgan import LEVELS, real_pyramid, upsampler
 from gan_core.families.stabilizers import (
     DRAW_COLUMNS,
@@ -258,6 +260,53 @@ def test_srgan_augments_originals_and_restorations_adds_r1_and_after_the_warm_up
     assert float(scalars["g_loss"]) == pytest.approx(pixel + on * (0.5 * float(bce.g_loss(fake_logits)) + 2.0 * fm), rel=1e-4)
 
 
+CYCLEGAN_STABILIZERS = {
+    "r1": dict(r1_weight=3.0),
+    "diffaugment": dict(diffaugment="translation,cutout"),
+    "feature_matching": dict(feature_matching=2.0),
+    "all": dict(r1_weight=3.0, diffaugment="translation,cutout", feature_matching=2.0),
+}
+
+
+@pytest.mark.parametrize("stabilizer", CYCLEGAN_STABILIZERS)
+def test_cyclegan_augments_real_and_pooled_images_adds_r1_on_real_and_matches_features_of_the_current_fakes(stabilizer):
+    """One cyclegan step by hand, each stabilizer alone and all three: each domain's D sees its real images augmented by
+    the real draws and the pool's images (here still filling: the current fakes) by the fake draws, pays r1_weight / 2 x
+    R1 on the augmented reals; G's loss is the least-squares term of both Ds on the augmented current fakes plus weight x
+    both Ds' feature-matching terms (cycle and identity weights 0, checked elsewhere)."""
+    values = CYCLEGAN_STABILIZERS[stabilizer]
+    config = RunConfig(family="cyclegan", domain_b="mnist-5k-thick", width=0.125, blocks=1, pool_size=4, batch_size=4,
+                       cycle_weight=0.0, identity_weight=0.0, precision="float32", **values)
+    family = families.get("cyclegan")
+    spec = DataSpec((28, 28, 1), 10)
+    parts = family.build(config, spec, False)
+    draws = family.draws(config, tf.random.Generator.from_seed(1), 4, spec)
+    assert ("augment_real_a" in draws) == ("diffaugment" in values)
+    ops = ("translation", "cutout") if "diffaugment" in values else ()
+    r1_weight, fm_weight = values.get("r1_weight", 0.0), values.get("feature_matching", 0.0)
+    real = {
+        "a": tf.constant(np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32)),
+        "b": tf.constant(domain_train("mnist-5k-thick").images[draws["b_index"].numpy()].astype(np.float32) / 127.5 - 1.0),
+    }
+    fake = {"b": parts.networks["g_ab"](real["a"]), "a": parts.networks["g_ba"](real["b"])}
+    lsgan, expected, g_loss, d_loss = losses.get("lsgan"), {}, 0.0, 0.0
+    for domain in DOMAINS:
+        D = parts.networks[f"d_{domain}"]
+        u_real, u_fake = (draws[f"augment_{role}_{domain}"] for role in ("real", "fake")) if ops else (None, None)
+        r1, real_logits, real_f = _r1_and_features(D, augment(real[domain], ops, u_real) if ops else real[domain])
+        _, fake_logits, fake_f = _r1_and_features(D, augment(fake[domain], ops, u_fake) if ops else fake[domain])
+        expected[f"r1_penalty_{domain}"] = r1 if r1_weight else 0.0
+        expected[f"feature_matching_{domain}"] = _matching(real_f, fake_f) if fm_weight else 0.0
+        d_loss += float(lsgan.d_loss(real_logits, fake_logits)) + r1_weight / 2 * expected[f"r1_penalty_{domain}"]
+        g_loss += float(lsgan.g_loss(fake_logits)) + fm_weight * expected[f"feature_matching_{domain}"]
+    scalars = family.train_step(parts, config, real["a"], tf.zeros([4], tf.int32), draws, StepContext(tf.distribute.get_strategy()))
+    for name, want in expected.items():
+        assert float(scalars[name]) == pytest.approx(want, rel=1e-4, abs=1e-7), name
+    assert float(scalars["d_loss"]) == pytest.approx(d_loss, rel=1e-4)
+    assert float(scalars["g_loss"]) == pytest.approx(g_loss, rel=1e-4)
+    assert max(expected.values()) > 0 or stabilizer == "diffaugment"
+
+
 def test_settings_are_explained_in_one_sentence_and_old_configs_load_with_every_stabilizer_off():
     with pytest.raises(ConfigError, match=r"^diffaugment must be a comma-separated list of translation, cutout and color, "
                                           r"or empty for none; got 'translation,colour'\.$"):
@@ -268,12 +317,12 @@ def test_settings_are_explained_in_one_sentence_and_old_configs_load_with_every_
     with pytest.raises(ConfigError, match=r"^Unknown configuration key 'feature_matching'\."):
         RunConfig(family="progan", feature_matching=1.0)
     assert RunConfig(family="progan", r1_weight=0.5, diffaugment="cutout").r1_weight == 0.5
-    for family in ("lapgan", "srgan"):
+    for family in ("lapgan", "srgan", "cyclegan"):
         with pytest.raises(ConfigError, match=r"^feature_matching must be a number between 0 and 100; got -0\.5\.$"):
             RunConfig(family=family, feature_matching=-0.5)
         with pytest.raises(ConfigError, match=r"^diffaugment must be a comma-separated list .*; got 'flip'\.$"):
             RunConfig(family=family, diffaugment="flip")
-    for name in ("dcgan", "wgan-gp", "cgan", "mlp-gan", "lapgan", "srgan", "restore"):
+    for name in ("dcgan", "wgan-gp", "cgan", "mlp-gan", "lapgan", "srgan", "restore", "cyclegan"):
         config = load_preset(name)
         assert (config.feature_matching, config.r1_weight, config.diffaugment) == (0.0, 0.0, "")
     assert load_preset("stylegan").r1_weight == RunConfig(family="stylegan").r1_weight  # its R1 keeps its name and value
@@ -287,6 +336,7 @@ FAMILY_RUNS = {  # cgan and wgan-gp are the dcgan family; the bce path of dcgan 
     "progan": dict(family="progan", channels="8,8,8,8"),
     "lapgan": dict(family="lapgan", width=0.125, latent_dim=8, noise_dim=4, feature_matching=1.0),
     "srgan": dict(family="srgan", width=0.125, blocks=1, feature_weight=0.0, warmup_steps=1, feature_matching=1.0),
+    "cyclegan": dict(family="cyclegan", width=0.125, blocks=1, pool_size=4, feature_matching=1.0),
 }
 
 
@@ -300,5 +350,5 @@ def test_a_tiny_run_with_every_stabilizer_on_trains_and_records_them(name, tmp_p
     rows = run.history_rows()
     assert len(rows) == 2 and all(math.isfinite(v) for r in rows for v in r.values() if isinstance(v, float))
     for name in ("r1_penalty", "feature_matching") if "feature_matching" in values else ("r1_penalty",):
-        columns = [m.name for m in run.metrics() if m.name.startswith(name)]  # lapgan: one per level
+        columns = [m.name for m in run.metrics() if m.name.startswith(name)]  # lapgan: one per level, cyclegan: per domain
         assert columns and all(r[column] > 0 for r in rows for column in columns), name

@@ -21,6 +21,14 @@ from scratch beside the generators; the evaluators that judge the translations a
 The sampler is the A->B generator; Generate shows A | A->B | A->B->A beside B | B->A | B->A->B for
 held-out images of both domains, and Evaluate gives the share of translated digits whose class the
 target domain's evaluator still reads. Both generators export as plain-Keras image-in image-out models.
+
+The stabilizers (`families/stabilizers.py`) apply to both discriminators, each with its own draws and metrics
+(`_a` for D_A, `_b` for D_B). The history pool stores the generators' outputs as they are: DiffAugment augments
+what D is shown, the real images by the real draws and the pooled fakes (in D's update) or the current fakes (in
+G's) by the fake draws, so a pooled image gets a fresh transform each time it is shown. R1 is on the augmented
+real images only (the gradient of the sum of D's patch logits), and wgan-gp's penalty interpolates the augmented
+real and pooled images D saw. Feature matching compares D's last hidden features (one per patch position and
+channel) on the real images of its domain with those on the generator's current fakes, never the pool's.
 """
 
 from __future__ import annotations
@@ -29,18 +37,29 @@ import dataclasses
 from functools import lru_cache
 
 from gan_core import losses
-from gan_core.config import RunConfig, Settings, setting
+from gan_core.config import RunConfig, setting
 from gan_core.data.images import interleaved
 from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError, RunError
 from gan_core.evaluation.evaluator import heldout_sample, reference_data
 from gan_core.families.adversarial import make_optimizer, run_generator
 from gan_core.families.base import Column, GanFamily, Parts, suffixed, unsuffixed
+from gan_core.families.blocks import r1_regularized_d_loss
+from gan_core.families.stabilizers import (
+    StabilizerSettings,
+    augmented,
+    discriminator_draws,
+    feature_matching_term,
+    feature_model,
+    logits_of,
+    metrics_per_network,
+)
 from gan_core.history_metrics import Metric
 from gan_core.lazy_tf import keras, layers, tf
 
 SAMPLE_ROWS = 8
 DOWNSAMPLING = 4  # two stride-2 convolutions: image sides must be multiples of 4
+DOMAINS = ("a", "b")
 NETWORKS = {"g_ab": "generator_a_to_b", "g_ba": "generator_b_to_a", "d_a": "discriminator_a", "d_b": "discriminator_b"}
 CLASSIFIERS = {"f_a": "classifier_a", "f_b": "classifier_b"}  # built only when semantic_weight > 0, never exported
 CLASSIFIER_LR = 1e-3
@@ -48,7 +67,7 @@ SEMANTIC_METRICS = ("semantic_loss", "f_a_accuracy", "f_b_accuracy", "f_b_reads_
 
 
 @dataclasses.dataclass
-class CycleganSettings(Settings):
+class CycleganSettings(StabilizerSettings):
     """The settings of a two-way unpaired translation GAN."""
 
     domain_b: str = setting(
@@ -194,6 +213,7 @@ class CycleGAN(GanFamily):
         Metric("g_adversarial", "G adversarial term (both directions)", "Adversarial", loss=True),
         Metric("d_b_fake", "D_B(G_AB(A))", "Adversarial"),
         Metric("d_a_fake", "D_A(G_BA(B))", "Adversarial"),
+        *metrics_per_network(DOMAINS),
         Metric("semantic_loss", "Semantic loss (CE of f_B(A->B) and f_A(B->A) against the original labels)", "Semantic", loss=True),
         Metric("f_a_accuracy", "Classifier f_A on real A (batch accuracy)", "Semantic"),
         Metric("f_b_accuracy", "Classifier f_B on real B (batch accuracy)", "Semantic"),
@@ -240,11 +260,13 @@ class CycleGAN(GanFamily):
         optimizers["g_optimizer"].build(self._generator_variables(networks))
         optimizers["d_optimizer"].build(self._discriminator_variables(networks))
         state = {}
-        for domain in ("a", "b"):
+        for domain in DOMAINS:
             if config.pool_size:
                 state[f"pool_{domain}"] = replica_local(tf.zeros([config.pool_size, *spec.image_shape]))
                 state[f"pool_{domain}_count"] = replica_local(0)
         fixed = {"images_b": tf.constant(domain_train(config.domain_b).images)}
+        if config.feature_matching > 0:
+            fixed |= {f"d_{domain}_features": feature_model(networks[f"d_{domain}"]) for domain in DOMAINS}
         if config.semantic_weight > 0:
             self._add_classifiers(config, spec, policy, networks, optimizers, fixed)
         return Parts(networks, optimizers, "g_ab", state=state, fixed=fixed)
@@ -271,11 +293,11 @@ class CycleGAN(GanFamily):
     def draws(self, config, rng, rows, spec):
         size = max(1, config.pool_size)
         draws = {"b_index": rng.uniform([rows], 0, domain_train(config.domain_b).num_images, dtype=tf.int64)}
-        for domain in ("a", "b"):
+        for domain in DOMAINS:
             draws[f"pool_{domain}_chance"] = rng.uniform([rows])
             draws[f"pool_{domain}_slot"] = rng.uniform([rows], 0, size, dtype=tf.int64)
-        for domain in ("a", "b"):
-            draws.update(suffixed(losses.get(config.loss).penalty_draws(rng, rows), domain))
+        for domain in DOMAINS:
+            draws.update(suffixed(discriminator_draws(config, rng, rows), domain))
         return draws
 
     def _pooled(self, parts, domain, fakes, draws):
@@ -292,6 +314,7 @@ class CycleGAN(GanFamily):
         objective = losses.get(config.loss)
         real_a = tf.cast(images, tf.float32)
         real_b = tf.cast(tf.gather(parts.fixed["images_b"], draws["b_index"]), tf.float32) / 127.5 - 1.0
+        draws_a, draws_b = unsuffixed(draws, "a"), unsuffixed(draws, "b")
         semantic_metrics = {}
         if config.semantic_weight > 0:
             labels_b = tf.gather(parts.fixed["labels_b"], draws["b_index"])
@@ -300,9 +323,12 @@ class CycleGAN(GanFamily):
             fake_b, fake_a = n["g_ab"](real_a, training=True), n["g_ba"](real_b, training=True)
             cycle = l1(n["g_ba"](fake_b, training=True), real_a) + l1(n["g_ab"](fake_a, training=True), real_b)
             identity = l1(n["g_ab"](real_b, training=True), real_b) + l1(n["g_ba"](real_a, training=True), real_a)
-            d_b_fake, d_a_fake = n["d_b"](fake_b, training=True), n["d_a"](fake_a, training=True)
+            d_b_fake, matching_b = self._judge_fakes(parts, config, "b", real_b, fake_b, draws_b)
+            d_a_fake, matching_a = self._judge_fakes(parts, config, "a", real_a, fake_a, draws_a)
             g_adversarial = objective.g_loss(d_b_fake) + objective.g_loss(d_a_fake)
             g_loss = g_adversarial + config.cycle_weight * cycle + config.identity_weight * identity
+            if config.feature_matching > 0:
+                g_loss = g_loss + config.feature_matching * (matching_a + matching_b)
             if config.semantic_weight > 0:
                 read_b, read_a = n["f_b"](fake_b, training=True), n["f_a"](fake_a, training=True)
                 semantic = cross_entropy(labels, read_b) + cross_entropy(labels_b, read_a)
@@ -314,9 +340,9 @@ class CycleGAN(GanFamily):
         ctx.apply(g_opt, g_tape, g_scaled, self._generator_variables(n))
         shown_b, shown_a = self._pooled(parts, "b", fake_b, draws), self._pooled(parts, "a", fake_a, draws)
         with tf.GradientTape() as d_tape:
-            d_loss = self._d_loss(objective, n["d_a"], real_a, shown_a, config, unsuffixed(draws, "a")) + self._d_loss(
-                objective, n["d_b"], real_b, shown_b, config, unsuffixed(draws, "b")
-            )
+            d_loss_a, r1_a = self._d_loss(objective, n["d_a"], real_a, shown_a, config, draws_a)
+            d_loss_b, r1_b = self._d_loss(objective, n["d_b"], real_b, shown_b, config, draws_b)
+            d_loss = d_loss_a + d_loss_b
             d_scaled = ctx.scaled(d_opt, d_loss)
         ctx.apply(d_opt, d_tape, d_scaled, self._discriminator_variables(n))
         return {
@@ -327,6 +353,10 @@ class CycleGAN(GanFamily):
             "g_adversarial": tf.cast(g_adversarial, tf.float32),
             "d_b_fake": objective.probability(d_b_fake),
             "d_a_fake": objective.probability(d_a_fake),
+            "r1_penalty_a": tf.cast(r1_a, tf.float32),
+            "r1_penalty_b": tf.cast(r1_b, tf.float32),
+            "feature_matching_a": matching_a,
+            "feature_matching_b": matching_b,
             **semantic_metrics,
         }
 
@@ -342,10 +372,22 @@ class CycleGAN(GanFamily):
         return {"f_a_accuracy": accuracy(labels_a, logits_a), "f_b_accuracy": accuracy(labels_b, logits_b)}
 
     @staticmethod
+    def _judge_fakes(parts, config, domain, real, fake, draws):
+        """The logits of the domain's D on G's current fakes as D sees them, and the feature-matching term of its
+        features on them against those on the domain's real images (0, and no pass over the real ones, when it is off)."""
+        critic = parts.fixed.get(f"d_{domain}_features", parts.networks[f"d_{domain}"])
+        fake_outputs = critic(augmented(config, fake, draws, "fake"), training=True)
+        real_outputs = critic(augmented(config, real, draws, "real"), training=True) if config.feature_matching > 0 else None
+        return logits_of(fake_outputs), feature_matching_term(config, real_outputs, fake_outputs)
+
+    @staticmethod
     def _d_loss(objective, discriminator, real, fake, config, draws):
-        loss = objective.d_loss(discriminator(real, training=True), discriminator(fake, training=True), 0.0)
-        penalty = objective.penalty(discriminator, real, fake, None, config.gp_weight, draws)
-        return loss if penalty is None else loss + penalty
+        """One D's loss on the real and the pooled images, both as DiffAugment shows them, with R1 on the real ones and the
+        objective's penalty; and the R1 term."""
+        real, fake = augmented(config, real, draws, "real"), augmented(config, fake, draws, "fake")
+        fake_logits = discriminator(fake, training=True)
+        loss, _, r1 = r1_regularized_d_loss(objective, discriminator, real, fake, fake_logits, config.r1_weight, config.gp_weight, draws)
+        return loss, r1
 
     # ---- sampling ---------------------------------------------------------------------------
     def target_dataset(self, config):

@@ -35,8 +35,8 @@ from gan_core.families.blocks import real_logits_and_r1
 from gan_core.families.rows import FAKE, INTERPOLATES, REAL, dropout_draw, dropout_layer, with_row_dropout
 from gan_core.families.stabilizers import (
     StabilizerSettings,
-    augment_draws,
     augmented,
+    discriminator_draws,
     feature_matching_term,
     feature_model,
     logits_of,
@@ -226,14 +226,9 @@ class LAPGAN(GanFamily):
         return {
             "z": rng.normal([rows, config.latent_dim]),
             **{f"noise_{level}": rng.normal([rows, config.noise_dim]) for level in LEVELS[1:]},
-            **{key: value for level in LEVELS for key, value in suffixed(self._level_draws(config, rng, rows), level).items()},
+            **{key: value for level in LEVELS for key, value in suffixed(discriminator_draws(config, rng, rows), level).items()},
             **({"dropout": dropout_draw(rng, rows)} if config.dropout > 0 else {}),
         }
-
-    @staticmethod
-    def _level_draws(config, rng, rows):
-        """One level's D's draws: its penalty's, then its augmentation's."""
-        return {**losses.get(config.loss).penalty_draws(rng, rows), **augment_draws(config, rng, rows)}
 
     def train_step(self, parts, config, images, labels, draws, ctx):
         pyramid = real_pyramid(images)

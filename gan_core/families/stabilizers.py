@@ -2,16 +2,16 @@
 
 - Feature matching (Salimans et al., 2016): G also minimizes the mean over D's feature units of the squared
   difference between the batch means of D's features on real and on generated images. The features are the
-  input of D's last layer, read through a view of the same layers (`FeatureView`), so D's weights, names and
-  checkpoints stay as they were.
+  input of D's last layer, read through a view of the same layers (`feature_model`), so D's weights, names and
+  checkpoints stay as they were. With several replicas the batch means are the global batch's (`batch_mean`).
 - R1 (Mescheder et al., 2018): D also minimizes r1_weight / 2 x the mean over real images of the squared norm
   of the gradient of D's logit with respect to the image (`blocks.real_logits_and_r1`, its one definition).
 - DiffAugment (Zhao et al., 2020): the images D sees, real and generated, in D's updates and in G's, are
   augmented by differentiable operations whose random parameters come from the run's RNG through the family's
   `draws` (one row per image), so several replicas give one device's result.
 
-A family with several discriminators (lapgan's levels) applies each to every D, with each D's own draws
-(`base.suffixed`) and metrics (`metrics_per_network`).
+A family with several discriminators (lapgan's levels, cyclegan's two domains) applies each to every D, with each
+D's own draws (`discriminator_draws`, keyed by `base.suffixed`) and metrics (`metrics_per_network`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from gan_core import losses
 from gan_core.config import Settings, setting
 from gan_core.history_metrics import Metric
 from gan_core.lazy_tf import keras, tf
@@ -82,6 +83,11 @@ def augment_draws(config: Any, rng: tf.random.Generator, rows: int) -> dict[str,
     if not policy(config):
         return {}
     return {role: rng.uniform([rows, len(DRAW_COLUMNS)]) for role in ("augment_real", "augment_fake")}
+
+
+def discriminator_draws(config: Any, rng: tf.random.Generator, rows: int) -> dict[str, tf.Tensor]:
+    """One discriminator's draws: its objective's penalty's, then its augmentation's."""
+    return {**losses.get(config.loss).penalty_draws(rng, rows), **augment_draws(config, rng, rows)}
 
 
 def augmented(config: Any, images: tf.Tensor, draws: dict[str, tf.Tensor], role: str) -> tf.Tensor:
@@ -173,11 +179,22 @@ def feature_model(discriminator: keras.Model) -> keras.Model:
     return keras.Model(inputs, [discriminator.outputs[0], features], name=f"{discriminator.name}_features")
 
 
+def batch_mean(x: tf.Tensor) -> tf.Tensor:
+    """The mean over the batch in float32: this replica's, or, with several replicas in sync, the global batch's."""
+    x = tf.cast(x, tf.float32)
+    replica = tf.distribute.get_replica_context()
+    if replica is None or replica.num_replicas_in_sync == 1:
+        return tf.reduce_mean(x, axis=0)
+    total, rows = replica.all_reduce(tf.distribute.ReduceOp.SUM, [tf.reduce_sum(x, axis=0), tf.cast(tf.shape(x)[0], tf.float32)])
+    return total / rows
+
+
 def feature_matching_loss(real_features: tf.Tensor, fake_features: tf.Tensor) -> tf.Tensor:
-    """Mean over features of (batch mean on real - batch mean on fake)^2, float32; no gradient flows into the real side."""
-    real = tf.stop_gradient(tf.reduce_mean(tf.cast(real_features, tf.float32), axis=0))
-    fake = tf.reduce_mean(tf.cast(fake_features, tf.float32), axis=0)
-    return tf.reduce_mean(tf.square(real - fake))
+    """Mean over features of (batch mean on real - batch mean on fake)^2, float32; no gradient flows into the real side.
+
+    With several replicas the means are the global batch's, so the term is one device's."""
+    real = tf.stop_gradient(batch_mean(real_features))
+    return tf.reduce_mean(tf.square(real - batch_mean(fake_features)))
 
 
 def feature_matching_term(config: Any, real_outputs: Any, fake_outputs: Any) -> tf.Tensor:

@@ -164,6 +164,27 @@ def test_an_unconditional_runs_attribute_directions_are_orthogonal_to_the_evalua
     assert directions.class_note(free) == "class not held: no evaluator for this data"
 
 
+def test_each_attribute_direction_leaves_the_other_attributes_fitted_values_unchanged(store):
+    """Each attribute regressed on the fitted samples' latents: a direction has no part along the others' coefficients."""
+    space = latent_space(loaded_named(store, "mlp"))
+    latents = space.random(directions.SAMPLES, directions.SEED)
+    measured = measure(to_uint8(space.images(latents)))
+    design = np.concatenate([latents, np.ones((len(latents), 1))], axis=1)
+    coefficients = {}
+    for attribute in ATTRIBUTES:
+        valid = np.isfinite(measured[attribute])
+        fitted = np.linalg.lstsq(design[valid], measured[attribute][valid], rcond=None)[0][: space.dim]
+        coefficients[attribute] = fitted / np.linalg.norm(fitted)
+    found = {d.attribute: d for d in directions.find_directions(space).values() if d.attribute}
+    assert set(found) == set(ATTRIBUTES)
+    overlaps = [abs(coefficients[a] @ coefficients[b]) for a in ATTRIBUTES for b in ATTRIBUTES if a < b]
+    assert max(overlaps) > 0.05  # the raw fits do overlap, so the projection has something to remove
+    for attribute, direction in found.items():
+        for other in set(ATTRIBUTES) - {attribute}:
+            assert direction.vector @ coefficients[other] == pytest.approx(0, abs=1e-6), (attribute, other)
+        assert direction.vector @ coefficients[attribute] > 0.3, attribute  # still mostly its own attribute
+
+
 def test_without_a_classifier_or_with_the_class_directions_filling_the_space_the_directions_are_todays(store, evaluator):
     """An unlabelled dataset's evaluator (pixels only) and a latent space of 8 < 9 class directions leave the directions as they were."""
     space = latent_space(loaded_named(store, "mlp"))

@@ -1,21 +1,17 @@
-"""TensorFlow and Keras, imported in the background once the server has drawn its first page, giving way to pages.
+"""TensorFlow and Keras, imported in the background once the server has drawn its first page and no page is running.
 
 Importing them takes about 5 s on a 2-core CPU (4.8 s measured 2026-12-05), and only the pages that
 build or run a network need them (Configure's model summary, Generate, Evaluate, Models' downloads).
-The router starts this import after the first page of a server process has run, so the user reads that
-page while it happens, and the first visit of Generate then finds TensorFlow loaded. A page that needs
-TensorFlow while the import is still under way waits for it through Python's import lock: it is
-imported once.
+The router starts this thread after the first page of a server process has run, so the user reads that
+page while the import happens, and the first visit of Generate then finds TensorFlow loaded. A page that
+needs TensorFlow while the import is under way waits for it through Python's import lock: it is imported once.
 
-Two threads running Python share one interpreter lock, so a page drawn during a plain background
-import took as long as the import (bench/first_render.py; docs/PERFORMANCE.md, section 4). The import
-therefore gives way: while it runs, a finder first on `sys.meta_path` holds this thread, before each
-module it is about to load, for as long as a page's script is running and not itself importing
-(a page importing Keras waits on this thread's lock, so this thread must go on then), and for
-`AFTER_PAGE_S` after, while the server sends what the page drew. What it
-cannot give back is the time inside one C call, such as loading TensorFlow's shared library (about 1 s).
-The waits end for good after `MAX_GIVEN_S` seconds in all, so a page that never ends cannot hold the
-import back for ever.
+Two threads running Python share one interpreter lock: started at once, the import held back the
+server's last messages of the page that started it (Home's script ended 5.4 s after navigation, its
+title having been drawn at 1.4 s; bench/first_render.py, docs/PERFORMANCE.md section 4). So the thread
+first waits until no page's script has run for `AFTER_PAGE_S` (at most `MAX_WAIT_S`), holding no lock.
+It does not give way once the import has begun: it would then hold the import locks of Keras and
+TensorFlow, and a page importing TensorFlow meanwhile (whose import imports Keras) would deadlock with it.
 
 Only `keras` is imported here, and it imports TensorFlow itself: a page that imports `keras` or
 `tensorflow` meanwhile then waits on the lock this thread holds for that module, and never holds
@@ -27,9 +23,7 @@ server only: a test process imports TensorFlow from its own thread at any moment
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -41,7 +35,7 @@ os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 THREAD_NAME = "preload-tensorflow"
 MODULE = "keras"  # imports tensorflow, its backend
 PAGE_THREAD_NAME = "ScriptRunner.scriptThread"  # the thread Streamlit runs a page's script in
-MAX_GIVEN_S = 30.0
+MAX_WAIT_S = 30.0
 POLL_S = 0.01
 AFTER_PAGE_S = 0.5
 
@@ -64,59 +58,27 @@ def start() -> bool:
 
 
 def _import() -> None:
-    finder = GiveWay(threading.get_ident(), pages_drawing)
-    sys.meta_path.insert(0, finder)
     try:
+        wait_until_idle(pages_running)
         importlib.import_module(MODULE)
     finally:
-        sys.meta_path.remove(finder)
         _done.set()
 
 
-class GiveWay(importlib.abc.MetaPathFinder):
-    """A finder that finds nothing: in one thread, it waits while `busy()` says another thread needs the interpreter,
-    and `after_s` more after `busy()` was last true."""
-
-    def __init__(
-        self, thread_id: int, busy: Callable[[], bool], max_given_s: float = MAX_GIVEN_S, after_s: float = AFTER_PAGE_S,
-    ) -> None:
-        self.thread_id, self.busy, self.left_s, self.after_s = thread_id, busy, max_given_s, after_s
-        self.last_busy = -float("inf")
-
-    def find_spec(self, fullname, path, target=None):
-        if threading.get_ident() == self.thread_id:
-            self.give_way()
-        return None
-
-    def give_way(self) -> None:
-        """Sleep while busy or just after, at most the seconds still left to give."""
-        while self.left_s > 0 and self._busy_lately():
-            time.sleep(POLL_S)
-            self.left_s -= POLL_S
-
-    def _busy_lately(self) -> bool:
-        now = time.monotonic()
-        if self.busy():
-            self.last_busy = now
-        return now - self.last_busy < self.after_s
+def wait_until_idle(busy: Callable[[], bool], after_s: float = AFTER_PAGE_S, max_s: float = MAX_WAIT_S) -> None:
+    """Return once `busy()` has been false for `after_s` seconds, or after `max_s` seconds in all."""
+    started = last_busy = time.monotonic()
+    while (now := time.monotonic()) - started < max_s:
+        if busy():
+            last_busy = now
+        elif now - last_busy >= after_s:
+            return
+        time.sleep(POLL_S)
 
 
-def pages_drawing() -> bool:
-    """Whether a page's script is running and not waiting in an import (which may be waiting for the background one)."""
-    frames = sys._current_frames()
-    return any(
-        thread.name == PAGE_THREAD_NAME and thread.ident in frames and not _importing(frames[thread.ident])
-        for thread in threading.enumerate()
-    )
-
-
-def _importing(frame) -> bool:
-    """Whether a thread whose innermost frame is `frame` is inside an import statement."""
-    while frame is not None:
-        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
-            return True
-        frame = frame.f_back
-    return False
+def pages_running() -> bool:
+    """Whether a page's script is running in this server (a thread Streamlit runs scripts in is alive)."""
+    return any(thread.name == PAGE_THREAD_NAME for thread in threading.enumerate())
 
 
 def in_progress() -> bool:

@@ -208,7 +208,7 @@ class Trainer:
         self.phase_starts = [phase.start for phase in self.phases][1:]
         if note := short_of_last_phase(self.phases, self.total_steps):
             self.notes.append(note)
-        self.train_fn = tf.function(self._train_calls, jit_compile=devices.use_xla(self.config.xla))
+        self.train_fn = tf.function(self._train_calls, jit_compile=devices.use_xla(self.config.xla), autograph=False)
         self.quality = QualityMonitor(run, self.config, self.family, self.data.num_classes, self.parts.sampling_model)
         self.recent: list[dict] = []
         self.events: EventLog | None = None  # opened by fit when the run writes TensorBoard events
@@ -235,13 +235,17 @@ class Trainer:
     def _train_calls(self, iterator, k, phase):
         """Run k steps of a phase (a Python int: one trace per phase); return a k x len(metrics) tensor of the family's metrics averaged over replicas."""
         ctx = StepContext(self.strategy, phase)
-        values = tf.TensorArray(tf.float32, size=k)
-        for i in tf.range(k):
+
+        def one_step(i, values):
             images, labels = next(iterator)
             draws = self.family.draws(self.config, self.rng, self.rows_per_step, self.spec)  # for the global batch, one row per image
             per_replica = self.strategy.run(functools.partial(self._replica_step, ctx=ctx), args=(images, labels, draws))
             values = values.write(i, self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None))
             self.family.after_step(self.parts, self.config)
+            return i + 1, values
+
+        start = (tf.constant(0), tf.TensorArray(tf.float32, size=k))
+        _, values = tf.while_loop(lambda i, _: i < k, one_step, start, maximum_iterations=k)
         return values.stack()
 
     def _replica_step(self, images, labels, draws, ctx):

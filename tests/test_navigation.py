@@ -4,6 +4,7 @@ selected run kept in session state and ?run= across pages, links and the picker.
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -159,7 +160,7 @@ def test_page_links_carry_the_selected_run(store):
 
 
 PRELOAD_SCRIPT = """
-import importlib, sys, threading, time
+import sys, threading, time
 
 from streamlit import runtime
 from gan_core.dashboard import preload
@@ -173,10 +174,10 @@ page.start()
 print("started", preload.start(), preload.start())
 time.sleep(1.5)
 print("held", "tensorflow" not in sys.modules)  # an import running beside the page would have begun TensorFlow's by now
-needing = threading.Thread(target=importlib.import_module, args=("keras",), name=preload.PAGE_THREAD_NAME)
-needing.start()  # a second page that needs Keras imports it, though the first page still runs
-needing.join(120)
-print("given", not needing.is_alive())
+needing = threading.Thread(target=preload.ensure, name=preload.PAGE_THREAD_NAME)
+needing.start()  # a second page that needs Keras asks for it: the import starts though the first page still runs
+needing.join(preload.MAX_WAIT_S - 2)  # without the ask, it would start only after MAX_WAIT_S
+print("given", not needing.is_alive() and "keras" in sys.modules)
 drawn.set()
 print("ended", preload.wait(120), "keras" in sys.modules and "tensorflow" in sys.modules)
 """
@@ -185,7 +186,7 @@ print("ended", preload.wait(120), "keras" in sys.modules and "tensorflow" in sys
 def test_the_server_imports_tensorflow_in_the_background_once(store):
     """In a fresh process: only a server process (a Streamlit runtime) starts the import, once; it loads Keras and TensorFlow.
 
-    It starts only once no page's script runs; a page that needs Keras meanwhile imports it itself.
+    It starts only once no page's script runs, or at once when a page that needs Keras asks for it (`ensure`).
     """
     env = {k: v for k, v in os.environ.items() if k != "TF_FORCE_GPU_ALLOW_GROWTH"}  # conftest sets it for the suite
     result = subprocess.run(
@@ -214,3 +215,8 @@ def test_the_background_import_waits_for_pages_to_be_idle_for_a_while_and_not_fo
     started = time.perf_counter()
     preload.wait_until_idle(lambda: True, after_s=0.2, max_s=0.3)
     assert 0.3 <= time.perf_counter() - started < 2
+    asked = threading.Event()
+    asked.set()
+    started = time.perf_counter()
+    preload.wait_until_idle(lambda: True, after_s=0.2, unless=asked)
+    assert time.perf_counter() - started < 0.1

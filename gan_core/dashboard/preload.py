@@ -9,7 +9,8 @@ needs TensorFlow while the import is under way waits for it through Python's imp
 Two threads running Python share one interpreter lock: started at once, the import held back the
 server's last messages of the page that started it (Home's script ended 5.4 s after navigation, its
 title having been drawn at 1.4 s; bench/first_render.py, docs/PERFORMANCE.md section 4). So the thread
-first waits until no page's script has run for `AFTER_PAGE_S` (at most `MAX_WAIT_S`), holding no lock.
+first waits until no page's script has run for `AFTER_PAGE_S` (at most `MAX_WAIT_S`), holding no lock,
+unless a page that needs TensorFlow asks for it (`ensure`).
 It does not give way once the import has begun: it would then hold the import locks of Keras and
 TensorFlow, and a page importing TensorFlow meanwhile (whose import imports Keras) would deadlock with it.
 
@@ -42,6 +43,7 @@ AFTER_PAGE_S = 0.5
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
 _done = threading.Event()
+_wanted = threading.Event()  # a page waits for the import: start it without waiting for the pages to be idle
 
 
 def start() -> bool:
@@ -59,16 +61,18 @@ def start() -> bool:
 
 def _import() -> None:
     try:
-        wait_until_idle(pages_running)
+        wait_until_idle(pages_running, unless=_wanted)
         importlib.import_module(MODULE)
     finally:
         _done.set()
 
 
-def wait_until_idle(busy: Callable[[], bool], after_s: float = AFTER_PAGE_S, max_s: float = MAX_WAIT_S) -> None:
-    """Return once `busy()` has been false for `after_s` seconds, or after `max_s` seconds in all."""
+def wait_until_idle(
+    busy: Callable[[], bool], after_s: float = AFTER_PAGE_S, max_s: float = MAX_WAIT_S, unless: threading.Event | None = None,
+) -> None:
+    """Return once `busy()` has been false for `after_s` seconds, after `max_s` seconds in all, or once `unless` is set."""
     started = last_busy = time.monotonic()
-    while (now := time.monotonic()) - started < max_s:
+    while (now := time.monotonic()) - started < max_s and not (unless and unless.is_set()):
         if busy():
             last_busy = now
         elif now - last_busy >= after_s:
@@ -79,6 +83,14 @@ def wait_until_idle(busy: Callable[[], bool], after_s: float = AFTER_PAGE_S, max
 def pages_running() -> bool:
     """Whether a page's script is running in this server (a thread Streamlit runs scripts in is alive)."""
     return any(thread.name == PAGE_THREAD_NAME for thread in threading.enumerate())
+
+
+def ensure(timeout: float = 300) -> None:
+    """In a server, have the import done now by this thread, and wait for it (a page's own import of TensorFlow, in
+    Streamlit's script thread, took 8-10 s against about 5 s here); elsewhere, nothing."""
+    _wanted.set()
+    if start() or _thread is not None:
+        _done.wait(timeout)
 
 
 def in_progress() -> bool:

@@ -86,8 +86,10 @@ def pages_running() -> bool:
 
 
 def ensure(timeout: float = 300) -> None:
-    """In a server, have the import done now by this thread, and wait for it (a page's own import of TensorFlow, in
-    Streamlit's script thread, took 8-10 s against about 5 s here); elsewhere, nothing."""
+    """In a server, have the import done now by this thread, and wait for it; elsewhere, nothing.
+
+    Configure's first visit imported TensorFlow in Streamlit's script thread in 8-10 s, against about 5 s here;
+    asking this thread instead showed no clear gain in one bench run (docs/PERFORMANCE.md, section 4)."""
     _wanted.set()
     if start() or _thread is not None:
         _done.wait(timeout)

@@ -81,7 +81,7 @@ def find_directions(
     found = {}
     for attribute, coefficients in fitted_attributes.items():
         others = [fitted for name, fitted in fitted_attributes.items() if name != attribute]
-        held = orthonormal(np.column_stack([basis, *others]) if others else basis)
+        held = orthonormal(np.column_stack([basis, *others]))
         coefficients = coefficients - held @ (held.T @ coefficients)  # no part along the class or the other attributes
         label = ATTRIBUTES[attribute]
         norm = float(np.linalg.norm(coefficients))

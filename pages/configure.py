@@ -3,7 +3,7 @@
 import streamlit as st
 
 from gan_core.config import RunConfig, field_names, load_preset, preset_names
-from gan_core.dashboard import forms
+from gan_core.dashboard import forms, preload
 from gan_core.dashboard.common import get_store, select_run, start_page
 from gan_core.dashboard.summary import data_problem, dataset_shape, summarize
 from gan_core.data.datasets import OFFLINE_DATASET, load_dataset, offline_stand_in
@@ -13,6 +13,7 @@ from gan_core.store import jobs
 start_page("Configure a run")
 
 DEFAULT_PRESET = "dcgan"
+SUMMARY_POLL_S = 1.0
 
 
 @st.cache_data(show_spinner="Building the models…", max_entries=32)
@@ -31,6 +32,27 @@ def cached_data_problem(config_json: str) -> str | None:
 def cached_dataset_shape(dataset: str) -> tuple[tuple[int, int, int], int]:
     """Image shape and class count of a dataset, cached: a file is validated once."""
     return dataset_shape(dataset)
+
+
+def draw_model_summary(config: RunConfig) -> None:
+    """Each network's parameter count and layer table, side by side."""
+    try:
+        image_shape, num_classes = cached_dataset_shape(config.dataset)
+        summary = model_summary(config.to_json(), image_shape, num_classes)
+    except GanError as exc:
+        st.error(str(exc))
+        return
+    for column, part in zip(st.columns(len(summary["parts"])), summary["parts"]):
+        column.metric(f"{part.replace('_', ' ').capitalize()} parameters", f"{summary[f'{part}_params']:,}")
+        column.dataframe(summary[part], hide_index=True, height=35 * (len(summary[part]) + 1) + 3)
+
+
+@st.fragment(run_every=SUMMARY_POLL_S)
+def summary_when_ready() -> None:
+    """While the server imports TensorFlow, say so; once it has, rerun the page, which then draws the summary."""
+    if preload.ready():
+        st.rerun()
+    st.info("Loading TensorFlow to build the models (a few seconds after the server starts)…")
 
 
 def load_preset_into_form() -> None:
@@ -187,17 +209,6 @@ if problem := cached_data_problem(config.to_json()):  # what the worker would re
     st.stop()
 st.download_button("Download config.json", config.to_json(), file_name="config.json", mime="application/json")
 
-st.subheader("Model summary")
-try:
-    image_shape, num_classes = cached_dataset_shape(config.dataset)
-    summary = model_summary(config.to_json(), image_shape, num_classes)
-except GanError as exc:
-    st.error(str(exc))
-    st.stop()
-for column, part in zip(st.columns(len(summary["parts"])), summary["parts"]):
-    column.metric(f"{part.replace('_', ' ').capitalize()} parameters", f"{summary[f'{part}_params']:,}")
-    column.dataframe(summary[part], hide_index=True, height=35 * (len(summary[part]) + 1) + 3)
-
 if train:
     try:
         run = jobs.start_job(get_store(), config)
@@ -206,3 +217,10 @@ if train:
     else:
         select_run(run.id)
         st.switch_page("pages/train.py", query_params={"run": run.id})
+
+st.subheader("Model summary")
+if preload.ready():
+    draw_model_summary(config)
+else:
+    preload.request()
+    summary_when_ready()

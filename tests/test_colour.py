@@ -199,7 +199,7 @@ def test_cifar10_without_network_is_one_sentence_from_the_command_line(tmp_path)
 
 @pytest.mark.parametrize("preset", [name for name in preset_names() if not is_user_preset(name)])
 def test_every_preset_takes_the_colour_set_or_refuses_it_in_one_sentence(preset):
-    from gan_core.training.loop import check_data_fits
+    from gan_core.families.data_fit import check_data_fits
 
     config = load_preset(preset).replace(dataset=COLOUR)
     data = load_dataset(COLOUR)

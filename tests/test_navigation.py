@@ -165,7 +165,7 @@ import sys, threading, time
 from streamlit import runtime
 from gan_core.dashboard import preload
 
-assert not preload.start(), "no server runtime: a test process imports TensorFlow itself"
+assert not preload.start() and preload.ready(), "no server runtime: a test process imports TensorFlow itself"
 print("growth", __import__("os").environ["TF_FORCE_GPU_ALLOW_GROWTH"])
 runtime.exists = lambda: True  # as in `streamlit run`
 drawn = threading.Event()
@@ -173,28 +173,24 @@ page = threading.Thread(target=drawn.wait, name=preload.PAGE_THREAD_NAME)  # a p
 page.start()
 print("started", preload.start(), preload.start())
 time.sleep(1.5)
-print("held", "tensorflow" not in sys.modules)  # an import running beside the page would have begun TensorFlow's by now
-needing = threading.Thread(target=preload.ensure, name=preload.PAGE_THREAD_NAME)
-needing.start()  # a second page that needs Keras asks for it: the import starts though the first page still runs
-needing.join(preload.MAX_WAIT_S - 2)  # without the ask, it would start only after MAX_WAIT_S
-print("given", not needing.is_alive() and "keras" in sys.modules)
+print("held", "tensorflow" not in sys.modules and not preload.ready())  # an import beside the page would have begun by now
 drawn.set()
-print("ended", preload.wait(120), "keras" in sys.modules and "tensorflow" in sys.modules)
+print("ended", preload.wait(120), preload.ready(), "keras" in sys.modules and "tensorflow" in sys.modules)
 """
 
 
 def test_the_server_imports_tensorflow_in_the_background_once(store):
     """In a fresh process: only a server process (a Streamlit runtime) starts the import, once; it loads Keras and TensorFlow.
 
-    It starts only once no page's script runs, or at once when a page that needs Keras asks for it (`ensure`).
+    It starts only once no page's script has run for a while; `ready()` says when a page may use TensorFlow without waiting.
     """
     env = {k: v for k, v in os.environ.items() if k != "TF_FORCE_GPU_ALLOW_GROWTH"}  # conftest sets it for the suite
     result = subprocess.run(
         [sys.executable, "-c", PRELOAD_SCRIPT], capture_output=True, text=True, timeout=300, cwd=Path(APP).parent, env=env,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if line.startswith(("growth", "started", "held", "given", "ended")))
-    assert lines == {"growth": "true", "started": "True False", "held": "True", "given": "True", "ended": "True True"}  # growth: a GPU is shared with the jobs
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if line.startswith(("growth", "started", "held", "ended")))
+    assert lines == {"growth": "true", "started": "True False", "held": "True", "ended": "True True True"}  # growth: a GPU is shared with the jobs
 
 
 def test_the_router_starts_the_background_import_after_the_page_has_run(store, monkeypatch):
@@ -216,7 +212,11 @@ def test_the_background_import_waits_for_pages_to_be_idle_for_a_while_and_not_fo
     preload.wait_until_idle(lambda: True, after_s=0.2, max_s=0.3)
     assert 0.3 <= time.perf_counter() - started < 2
     asked = threading.Event()
+    calls.clear()
+    waiting = threading.Thread(target=preload.wait_until_idle, args=(lambda: calls.append(1) or len(calls) < 3, 60, 60, asked, 0.2))
+    waiting.start()
+    time.sleep(0.5)
+    assert waiting.is_alive()  # idle, but not yet for 60 s
     asked.set()
-    started = time.perf_counter()
-    preload.wait_until_idle(lambda: True, after_s=0.2, unless=asked)
-    assert time.perf_counter() - started < 0.1
+    waiting.join(1)
+    assert not waiting.is_alive()  # asked: idle for 0.2 s is enough

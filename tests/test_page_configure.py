@@ -1,5 +1,6 @@
 """The Configure page: presets, the form and its errors, dataset uploads and checks, model summary, Train."""
 
+import importlib
 import io
 import os
 import socket
@@ -11,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import field_info, load_preset
+from gan_core.dashboard import preload
 from gan_core.dashboard.forms import UPLOAD_CHOICE
 from gan_core.data import datasets
 from gan_core.errors import DataError
@@ -28,6 +30,12 @@ TINY_FORM = {
 def store(tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_RUNS_DIR", str(tmp_path / "runs"))
     return RunStore(tmp_path / "runs")
+
+
+@pytest.fixture(autouse=True)
+def tensorflow_imported():
+    """As in a server whose background import has ended: the page draws its model summary at once."""
+    importlib.import_module("keras")
 
 
 @pytest.fixture
@@ -69,6 +77,20 @@ def test_renders_every_group_with_the_default_preset(at):
     assert not at.error
     assert set(metrics(at)) == {"Generator parameters", "Discriminator parameters"}
     assert [button.label for button in at.download_button] == ["Download config.json"]
+
+
+def test_while_the_server_imports_tensorflow_the_page_is_usable_and_the_summary_says_it_is_loading(store, monkeypatch):
+    """Only the model summary needs TensorFlow: the form, Check, Train and the download are there before it."""
+    monkeypatch.setattr(preload, "ready", lambda: False)
+    page = AppTest.from_file(str(APP), default_timeout=60).run()
+    page.switch_page("pages/configure.py").run()
+    assert not page.exception and not metrics(page)
+    assert [info.value for info in page.info] == ["Loading TensorFlow to build the models (a few seconds after the server starts)…"]
+    assert [button.label for button in page.download_button] == ["Download config.json"]
+    assert {"Train", "Check"} <= {button.label for button in page.button}
+    monkeypatch.setattr(preload, "ready", lambda: True)
+    page.run()
+    assert set(metrics(page)) == {"Generator parameters", "Discriminator parameters"} and not page.info
 
 
 def test_changing_the_preset_loads_its_values_and_the_tutorial_summary(at):

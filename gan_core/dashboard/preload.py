@@ -9,8 +9,11 @@ needs TensorFlow while the import is under way waits for it through Python's imp
 Two threads running Python share one interpreter lock: started at once, the import held back the
 server's last messages of the page that started it (Home's script ended 5.4 s after navigation, its
 title having been drawn at 1.4 s; bench/first_render.py, docs/PERFORMANCE.md section 4). So the thread
-first waits until no page's script has run for `AFTER_PAGE_S` (at most `MAX_WAIT_S`), holding no lock,
-unless a page that needs TensorFlow asks for it (`ensure`).
+first waits until no page's script has run for `AFTER_PAGE_S` (at most `MAX_WAIT_S`), holding no lock: a user
+who opens the next page at once (the bench does) gets it drawn before the import begins. A page that needs
+TensorFlow for a part of itself draws the rest first, asks for the import (`request`: it then begins once no
+page's script has run for `AFTER_ASKED_S`) and polls `ready()` for that part (Configure's model summary): importing TensorFlow in a
+page's own script thread took 8-10 s against about 5 s here.
 It does not give way once the import has begun: it would then hold the import locks of Keras and
 TensorFlow, and a page importing TensorFlow meanwhile (whose import imports Keras) would deadlock with it.
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -38,12 +42,13 @@ MODULE = "keras"  # imports tensorflow, its backend
 PAGE_THREAD_NAME = "ScriptRunner.scriptThread"  # the thread Streamlit runs a page's script in
 MAX_WAIT_S = 30.0
 POLL_S = 0.01
-AFTER_PAGE_S = 0.5
+AFTER_PAGE_S = 2.0
+AFTER_ASKED_S = 0.5  # the server still sends the page's last messages after its script ends: the import would hold them back
 
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
 _done = threading.Event()
-_wanted = threading.Event()  # a page waits for the import: start it without waiting for the pages to be idle
+_requested = threading.Event()  # a page waits for the import: begin it sooner
 
 
 def start() -> bool:
@@ -61,21 +66,24 @@ def start() -> bool:
 
 def _import() -> None:
     try:
-        wait_until_idle(pages_running, unless=_wanted)
+        wait_until_idle(pages_running, asked=_requested)
         importlib.import_module(MODULE)
     finally:
         _done.set()
 
 
 def wait_until_idle(
-    busy: Callable[[], bool], after_s: float = AFTER_PAGE_S, max_s: float = MAX_WAIT_S, unless: threading.Event | None = None,
+    busy: Callable[[], bool], after_s: float = AFTER_PAGE_S, max_s: float = MAX_WAIT_S,
+    asked: threading.Event | None = None, after_asked_s: float = AFTER_ASKED_S,
 ) -> None:
-    """Return once `busy()` has been false for `after_s` seconds, after `max_s` seconds in all, or once `unless` is set."""
+    """Return once `busy()` has been false for `after_s` seconds (`after_asked_s` once `asked` is set),
+    or after `max_s` seconds in all."""
     started = last_busy = time.monotonic()
-    while (now := time.monotonic()) - started < max_s and not (unless and unless.is_set()):
+    while (now := time.monotonic()) - started < max_s:
+        idle_needed = after_asked_s if asked is not None and asked.is_set() else after_s
         if busy():
             last_busy = now
-        elif now - last_busy >= after_s:
+        elif now - last_busy >= idle_needed:
             return
         time.sleep(POLL_S)
 
@@ -85,14 +93,18 @@ def pages_running() -> bool:
     return any(thread.name == PAGE_THREAD_NAME for thread in threading.enumerate())
 
 
-def ensure(timeout: float = 300) -> None:
-    """In a server, have the import done now by this thread, and wait for it; elsewhere, nothing.
+def request() -> None:
+    """Have the import begin once no page's script has run for `AFTER_ASKED_S` rather than `AFTER_PAGE_S` (a page waits for it)."""
+    _requested.set()
 
-    Configure's first visit imported TensorFlow in Streamlit's script thread in 8-10 s, against about 5 s here;
-    asking this thread instead showed no clear gain in one bench run (docs/PERFORMANCE.md, section 4)."""
-    _wanted.set()
-    if start() or _thread is not None:
-        _done.wait(timeout)
+
+def ready() -> bool:
+    """Whether a page may import TensorFlow now without waiting: outside a server always, in one once Keras is imported."""
+    from streamlit import runtime
+
+    module = sys.modules.get(MODULE)
+    imported = module is not None and not getattr(module.__spec__, "_initializing", False)  # the import system's own flag
+    return imported or not runtime.exists()
 
 
 def in_progress() -> bool:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from gan_core.config import RunConfig
-from gan_core.dashboard import preload
 from gan_core.data.datasets import load_dataset, needs_download
 from gan_core.errors import ConfigError, GanError
+from gan_core.families.data_fit import check_data_fits
 
 BUILTIN_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
     "mnist-5k": ((28, 28, 1), 10),
@@ -33,9 +33,6 @@ def data_problem(config: RunConfig) -> str | None:
 
     Datasets that Keras downloads are left to the worker, so a change of field never starts a download.
     """
-    preload.ensure()
-    from gan_core.training.loop import check_data_fits  # TensorFlow, as for the summary
-
     if needs_download(config.dataset):
         return None
     try:
@@ -47,7 +44,6 @@ def data_problem(config: RunConfig) -> str | None:
 
 def summarize(config: RunConfig, image_shape: tuple[int, int, int], num_classes: int) -> dict[str, Any]:
     """Layer rows and parameter totals of each network the family exports ("parts" lists them in order)."""
-    preload.ensure()
     from gan_core import families  # TensorFlow loads only when a summary is asked for
     from gan_core.families.base import DataSpec
     from gan_core.families.networks import model_summary

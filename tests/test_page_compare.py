@@ -32,7 +32,7 @@ def trained(tmp_path_factory):
 
 def compare_page(selected: str | None = None) -> AppTest:
     """The Compare page, reached from Home with `selected` as the selected run."""
-    at = AppTest.from_file(str(APP), default_timeout=30).run()
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
     at.session_state["run_id"] = selected
     at.switch_page("pages/compare.py").run()
     assert not at.exception

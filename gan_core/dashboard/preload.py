@@ -99,12 +99,13 @@ def request() -> None:
 
 
 def ready() -> bool:
-    """Whether a page may import TensorFlow now without waiting: outside a server always, in one once Keras is imported."""
+    """Whether a page may import TensorFlow now without waiting: outside a server always, in one once Keras is imported
+    (or the import has ended without it: the page's own import then says why)."""
     from streamlit import runtime
 
     module = sys.modules.get(MODULE)
     imported = module is not None and not getattr(module.__spec__, "_initializing", False)  # the import system's own flag
-    return imported or not runtime.exists()
+    return imported or _done.is_set() or not runtime.exists()
 
 
 def in_progress() -> bool:

@@ -1,6 +1,7 @@
 """CycleGAN between two digit domains: the share of held-out digits whose class survives translation.
 
     python3 -m bench.cyclegan [--domains mnist-5k-thick sklearn-digits] [--budget 300] [--slice 60] [--out docs/cyclegan.png]
+                              [--set KEY=VALUE ...]
 
 For each domain B, the `cyclegan` preset (domain A: mnist-5k) trains with gan_core's compiled call,
 in turns of `--slice` seconds, until it has trained `--budget` seconds. After every turn the
@@ -74,12 +75,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--domains", nargs="+", default=["mnist-5k-thick", "sklearn-digits"])
     turn_options(parser, 300.0, 60.0, "docs/cyclegan.png", "domain pair")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Change one field of the preset (repeatable).")
     args = parser.parse_args()
     store = RunStore(tempfile.mkdtemp(prefix="cyclegan-"))
-    print(f"# bench/cyclegan.py: mnist-5k <-> {', '.join(args.domains)}, {args.budget:g} s each")
+    print(f"# bench/cyclegan.py: mnist-5k <-> {', '.join(args.domains)}, {args.budget:g} s each, preset {' '.join(args.set) or 'as it is'}")
     results = []
     for domain in args.domains:
-        config = load_preset("cyclegan").replace(domain_b=domain, **LONG)
+        config = load_preset("cyclegan").with_overrides(args.set).replace(domain_b=domain, **LONG)
         entry = Entry(domain, gan_core_loop(config, store), config.batch_size)
         while entry.seconds < args.budget:
             entry.train_for(min(args.slice, args.budget - entry.seconds))

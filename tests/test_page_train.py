@@ -54,7 +54,7 @@ def test_a_finished_run_shows_progress_charts_samples_and_can_train_more(store, 
     assert at.selectbox[0].value == run.id
     progress = at.get("progress")[0].proto
     assert progress.value == 100 and progress.text == "Finished: step 6 / 6, epoch 1"
-    assert [tab.label for tab in at.tabs] == ["Losses", "Quality", "D outputs", "Gradient norms", "Regularizers", "Throughput"]
+    assert [tab.label for tab in at.tabs] == ["Losses", "Quality", "D outputs", "Gradient norms", "Throughput"]
     assert len(at.get("plotly_chart")) == 1, "only the open tab draws its chart"
     for label in ("D outputs", "Gradient norms", "Throughput"):
         at.session_state["train_tab"] = label
@@ -72,7 +72,7 @@ def test_a_finished_run_shows_progress_charts_samples_and_can_train_more(store, 
     assert at.get("image")[0].proto.imgs[0].caption == "The same fixed noise at step 3"
     assert [b.label for b in at.get("download_button")] == ["Download the training as a GIF", "Download report (HTML)"]
     document = deferred_downloads[f"{run.id}.html"]()  # built only when clicked
-    assert f"<title>Run report: {run.id}</title>" in document and document.count('class="plotly-graph-div"') == 5
+    assert f"<title>Run report: {run.id}</title>" in document and document.count('class="plotly-graph-div"') == 4
     assert [b.label for b in at.button] == ["Resume"]
 
     at.number_input[0].set_value(3)

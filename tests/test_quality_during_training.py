@@ -177,7 +177,7 @@ def test_the_train_page_charts_quality_in_its_own_tab(trained, monkeypatch):
     at.session_state["train_tab"] = "Quality"  # the user opens the tab: only the open tab draws its chart
     at.run()
     assert not at.exception
-    assert [tab.label for tab in at.tabs] == ["Losses", "Quality", "D outputs", "Gradient norms", "Regularizers", "Throughput"]
+    assert [tab.label for tab in at.tabs] == ["Losses", "Quality", "D outputs", "Gradient norms", "Throughput"]
     quality = at.tabs[1]
     assert chart_traces(quality) == [["Fréchet distance", "Real-vs-real floor", "Classes covered"]]
     spec = json.loads(quality.get("plotly_chart")[0].proto.spec)

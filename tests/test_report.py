@@ -101,13 +101,13 @@ def test_a_trained_runs_report_holds_its_charts_samples_config_environment_and_s
     document = report.run_report(trained)
     found = figures(document)
     history, metric_groups = trained.history_frame(), groups(trained.metrics())
-    assert [f["layout"]["title"]["text"] for f in found] == ["Losses", "D outputs", "Gradient norms", "Regularizers", "Throughput"]
+    assert [f["layout"]["title"]["text"] for f in found] == ["Losses", "D outputs", "Gradient norms", "Throughput"]
     # the Train page's own figures, the losses smoothed as its slider starts
     assert found[0]["data"] == spec(charts.metric_figure(history, "Losses", metric_groups["Losses"], report.SMOOTHING))["data"]
     assert found[1]["data"] == spec(charts.metric_figure(history, "D outputs", metric_groups["D outputs"]))["data"]
-    assert found[4]["data"] == spec(charts.throughput_figure(history))["data"]
+    assert found[3]["data"] == spec(charts.throughput_figure(history))["data"]
     assert found[0]["data"][0]["y"] == history["g_loss"].tolist() and found[0]["data"][0]["x"] == [1, 2, 3, 4, 5, 6]
-    assert document.count('class="plotly-graph-div"') == 5 and document.count("window.PlotlyConfig") == 1, "plotly.js once"
+    assert document.count('class="plotly-graph-div"') == 4 and document.count("window.PlotlyConfig") == 1, "plotly.js once"
 
     tags = Tags(document)
     assert tags.captions == ["step 0", "step 2", "step 4", "step 6"]
@@ -219,7 +219,7 @@ def test_the_cli_writes_the_report_without_tensorflow_and_refuses_an_unknown_run
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [f"{trained.id}.html", "[]"]
     document = (tmp_path / f"{trained.id}.html").read_text(encoding="utf-8")
-    assert len(figures(document)) == 5 and len(Tags(document).images()) == 4
+    assert len(figures(document)) == 4 and len(Tags(document).images()) == 4
 
     out = tmp_path / "shared" / "tiny.html"
     result = report_cli(trained.id, "--runs-dir", runs, "--out", str(out), cwd=tmp_path)
@@ -245,7 +245,7 @@ def test_the_report_opens_offline_in_chromium_with_its_charts_drawn(trained, tmp
     page.goto(path.as_uri())
     drawn = page.locator(".js-plotly-plot .main-svg .scatterlayer .trace")
     drawn.first.wait_for(timeout=30_000)
-    assert page.locator(".js-plotly-plot").count() == 5
+    assert page.locator(".js-plotly-plot").count() == 4
     assert page.evaluate("[...document.querySelectorAll('.js-plotly-plot')].every(p => p.querySelector('.main-svg .scatterlayer .trace'))")
     assert page.evaluate("[...document.images].every(image => image.complete && image.naturalWidth >= 240)")
     assert page.locator("img").count() == 4

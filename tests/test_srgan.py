@@ -94,8 +94,7 @@ def test_a_tiny_run_trains_checkpoints_and_restores_held_out_digits(tmp_path, de
     assert status["state"] == "finished" and checkpoint_steps(run) == [2, 4]
     rows = run.history_rows()
     assert [m.name for m in run.metrics()] == [
-        "g_loss", "d_loss", "pixel_mse", "feature_mse", "g_adversarial", "d_fake", "psnr", "psnr_baseline", "r1_penalty",
-        "feature_matching",
+        "g_loss", "d_loss", "pixel_mse", "feature_mse", "g_adversarial", "d_fake", "psnr", "psnr_baseline",
     ]
     assert all(np.isfinite(float(r[m])) for r in rows for m in ("g_loss", "d_loss", "psnr", "psnr_baseline"))
     assert all(float(r["feature_mse"]) == 0.0 for r in rows)

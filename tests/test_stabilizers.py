@@ -352,3 +352,17 @@ def test_a_tiny_run_with_every_stabilizer_on_trains_and_records_them(name, tmp_p
     for name in ("r1_penalty", "feature_matching") if "feature_matching" in values else ("r1_penalty",):
         columns = [m.name for m in run.metrics() if m.name.startswith(name)]  # lapgan: one per level, cyclegan: per domain
         assert columns and all(r[column] > 0 for r in rows for column in columns), name
+
+
+def test_a_new_run_charts_a_stabilizers_term_only_when_its_weight_is_above_zero():
+    """Off, a stabilizer gets no column (its chart would be a line of zeros); on, one per discriminator."""
+
+    def regularizers(**values) -> list[str]:
+        config = RunConfig(dataset="mnist-5k", **values)
+        return [m.name for m in families.get(config.family).run_metrics(config) if m.group == "Regularizers"]
+
+    assert regularizers(family="dcgan") == []
+    assert regularizers(family="dcgan", r1_weight=1.0) == ["r1_penalty"]
+    assert regularizers(family="dcgan", feature_matching=0.5, diffaugment="cutout") == ["feature_matching"]
+    assert regularizers(family="lapgan", feature_matching=1.0) == [f"feature_matching_{level}" for level in LEVELS]
+    assert regularizers(family="cyclegan", r1_weight=1.0) == [f"r1_penalty_{domain}" for domain in DOMAINS]

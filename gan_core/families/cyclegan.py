@@ -15,7 +15,10 @@ With `semantic_weight` above 0 the generators also keep each digit's class, as C
 al., 2018): two small classifiers, f_A and f_B, learn each domain's labels from its real images (A's
 batch labels; B's training labels, drawn with B's images) with their own optimizer, and the generators
 add `semantic_weight` x (CE(f_B(G_AB(a)), y_a) + CE(f_A(G_BA(b)), y_b)), differentiated through the
-classifiers without updating them. Both domains need labels. The classifiers are the run's own, trained
+classifiers without updating them. Both domains need labels. With `semantic_augment` (DiffAugment's
+translation, cutout, color) the classifiers see every digit, real or translated, through a random transform
+(one draw per image and domain from the run's RNG), so a translation keeps its class for them by its shape
+rather than by pixel patterns that a shift undoes. The classifiers are the run's own, trained
 from scratch beside the generators; the evaluators that judge the translations are never trained on.
 
 The sampler is the A->B generator; Generate shows A | A->B | A->B->A beside B | B->A | B->A->B for
@@ -46,13 +49,18 @@ from gan_core.families.adversarial import make_optimizer, run_generator
 from gan_core.families.base import Column, GanFamily, Parts, suffixed, unsuffixed
 from gan_core.families.blocks import r1_regularized_d_loss
 from gan_core.families.stabilizers import (
+    DRAW_COLUMNS,
+    POLICY_HELP,
+    POLICY_PATTERN,
     StabilizerSettings,
+    augment,
     augmented,
     discriminator_draws,
     feature_matching_term,
     feature_model,
     logits_of,
     metrics_per_network,
+    policy,
 )
 from gan_core.history_metrics import Metric
 from gan_core.lazy_tf import keras, layers, tf
@@ -86,6 +94,11 @@ class CycleganSettings(StabilizerSettings):
         0.0, "Weight of the semantic-consistency loss (CyCADA): two small classifiers learn each domain's labels and the "
         "generators pay the cross-entropy of each translated digit against its original's label. It uses both domains' "
         "labels; 0 turns it off (and builds no classifiers).", "loss", "Semantic weight", min=0.0, max=1000.0,
+    )
+    semantic_augment: str = setting(
+        "", "Operations applied to every image the semantic classifiers see, real or translated, comma-separated, as DiffAugment's "
+        "(translation, cutout, color: colour data only): the generators must then keep a digit's class by its shape. Empty: none.",
+        "loss", "Semantic augmentation", pattern=POLICY_PATTERN, pattern_help=POLICY_HELP,
     )
     pool_size: int = setting(50, "Generated images kept in each discriminator's history pool; 0 turns the pool off.", "regularizers", "History pool size", min=0, max=1000)
     gp_weight: float = setting(10.0, "Gradient-penalty weight (wgan-gp only).", "regularizers", "Gradient-penalty weight", min=0.0, max=1000.0)
@@ -194,6 +207,12 @@ def accuracy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.cast(labels, tf.int32)), tf.float32))
 
 
+def semantic_view(config: RunConfig, draws: dict[str, tf.Tensor]):
+    """(images, domain) -> the images as the domain's classifier sees them: augmented by `semantic_augment`, else as they are."""
+    ops = policy(config, "semantic_augment")
+    return lambda images, domain: augment(images, ops, draws[f"semantic_{domain}"]) if ops else images
+
+
 def l1(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     """Mean absolute difference, in float32."""
     return tf.reduce_mean(tf.abs(tf.cast(a, tf.float32) - tf.cast(b, tf.float32)))
@@ -224,10 +243,10 @@ class CycleGAN(GanFamily):
     divergence_advice = "Try lower learning rates or a higher cycle weight."
 
     def run_metrics(self, config):
-        """The semantic metrics only when the semantic loss is on (no classifiers are built otherwise), the identity loss
-        only when its weight is above 0 (the step then skips the identity passes)."""
+        """As every family's, and the semantic metrics only when the semantic loss is on (no classifiers are built
+        otherwise), the identity loss only when its weight is above 0 (the step then skips the identity passes)."""
         off = (() if config.semantic_weight > 0 else SEMANTIC_METRICS) + (() if config.identity_weight > 0 else (IDENTITY_METRIC,))
-        return tuple(m for m in self.metrics if m.name not in off)
+        return tuple(m for m in super().run_metrics(config) if m.name not in off)
 
     def check_data(self, config: RunConfig, data: ImageSet) -> None:
         height, width, _ = data.image_shape
@@ -301,6 +320,8 @@ class CycleGAN(GanFamily):
             draws[f"pool_{domain}_slot"] = rng.uniform([rows], 0, size, dtype=tf.int64)
         for domain in DOMAINS:
             draws.update(suffixed(discriminator_draws(config, rng, rows), domain))
+        if config.semantic_weight > 0 and policy(config, "semantic_augment"):  # last: the other draws stay as they were
+            draws |= {f"semantic_{domain}": rng.uniform([rows, len(DRAW_COLUMNS)]) for domain in DOMAINS}
         return draws
 
     def _pooled(self, parts, domain, fakes, draws):
@@ -321,7 +342,7 @@ class CycleGAN(GanFamily):
         semantic_metrics, identity_metrics = {}, {}
         if config.semantic_weight > 0:
             labels_b = tf.gather(parts.fixed["labels_b"], draws["b_index"])
-            semantic_metrics = self._classifier_step(parts, real_a, labels, real_b, labels_b, ctx)
+            semantic_metrics = self._classifier_step(parts, semantic_view(config, draws), real_a, labels, real_b, labels_b, ctx)
         with tf.GradientTape() as g_tape:
             fake_b, fake_a = n["g_ab"](real_a, training=True), n["g_ba"](real_b, training=True)
             cycle = l1(n["g_ba"](fake_b, training=True), real_a) + l1(n["g_ab"](fake_a, training=True), real_b)
@@ -336,7 +357,8 @@ class CycleGAN(GanFamily):
             if config.feature_matching > 0:
                 g_loss = g_loss + config.feature_matching * (matching_a + matching_b)
             if config.semantic_weight > 0:
-                read_b, read_a = n["f_b"](fake_b, training=True), n["f_a"](fake_a, training=True)
+                seen = semantic_view(config, draws)
+                read_b, read_a = n["f_b"](seen(fake_b, "b"), training=True), n["f_a"](seen(fake_a, "a"), training=True)
                 semantic = cross_entropy(labels, read_b) + cross_entropy(labels_b, read_a)
                 g_loss += config.semantic_weight * semantic
                 semantic_metrics |= {
@@ -367,11 +389,13 @@ class CycleGAN(GanFamily):
         }
 
     @staticmethod
-    def _classifier_step(parts, real_a, labels_a, real_b, labels_b, ctx) -> dict[str, tf.Tensor]:
-        """One update of f_A on real A and f_B on real B, each with its own domain's labels; their batch accuracies."""
+    def _classifier_step(parts, seen, real_a, labels_a, real_b, labels_b, ctx) -> dict[str, tf.Tensor]:
+        """One update of f_A on real A and f_B on real B (as `seen` shows each domain's digits), each with its own
+        domain's labels; their batch accuracies."""
         f_a, f_b, f_opt = parts.networks["f_a"], parts.networks["f_b"], parts.optimizers["f_optimizer"]
         with tf.GradientTape() as tape:
-            logits_a, logits_b = f_a(tf.stop_gradient(real_a), training=True), f_b(tf.stop_gradient(real_b), training=True)
+            logits_a = f_a(seen(tf.stop_gradient(real_a), "a"), training=True)
+            logits_b = f_b(seen(tf.stop_gradient(real_b), "b"), training=True)
             loss = cross_entropy(labels_a, logits_a) + cross_entropy(labels_b, logits_b)
             scaled = ctx.scaled(f_opt, loss)
         ctx.apply(f_opt, tape, scaled, f_a.trainable_variables + f_b.trainable_variables)

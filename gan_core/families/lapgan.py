@@ -13,6 +13,9 @@ R1 is the gradient with respect to the augmented image or residual alone; featur
 D's last hidden features. wgan-gp's penalty stays on the un-augmented pairs: the real and the fake
 pair's conditions are augmented differently, so there is no one condition to interpolate with.
 
+With `ema_decay` above 0, an exponential moving average of each generator (its decay warming up with the
+step count, as dcgan's) draws the samples and the exported generator; 0, the default, keeps old runs' checkpoints.
+
 Sampling runs the whole pyramid. The sampler is one Keras model with a single noise input made of
 the coarse GAN's `latent_dim` values followed by `noise_dim` values for each finer level, so the
 Generate page's grids, interpolation and latent walk work on it as on any generator, and redrawing
@@ -29,7 +32,7 @@ from gan_core import losses
 from gan_core.config import RunConfig, setting
 from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError
-from gan_core.families.adversarial import make_optimizer, run_generator, shrunk
+from gan_core.families.adversarial import ema_update, make_optimizer, run_generator, shrunk
 from gan_core.families.base import DataSpec, GanFamily, Parts, suffixed, unsuffixed
 from gan_core.families.blocks import real_logits_and_r1
 from gan_core.families.rows import FAKE, INTERPOLATES, REAL, dropout_draw, dropout_layer, with_row_dropout
@@ -64,6 +67,10 @@ class LapganSettings(StabilizerSettings):
         0.0, "One-sided label smoothing: real targets become 1 - value.", "regularizers", "Label smoothing", min=0.0, max=0.45
     )
     gp_weight: float = setting(10.0, "Gradient-penalty weight (wgan-gp only).", "regularizers", "Gradient-penalty weight", min=0.0, max=1000.0)
+    ema_decay: float = setting(
+        0.0, "EMA of the three generators' weights for samples and export; 0 turns it off.", "regularizers", "Generator EMA decay",
+        min=0.0, max=0.9999,
+    )
     g_lr: float = setting(2e-4, "Learning rate of the generators (Adam).", "optimizer", "G learning rate", min=1e-7, max=1000.0)
     d_lr: float = setting(2e-4, "Learning rate of the discriminators (Adam).", "optimizer", "D learning rate", min=1e-7, max=1000.0)
     beta1: float = setting(0.5, "Adam beta 1 of every network.", "optimizer", "Adam beta 1", min=0.0, max=0.999)
@@ -206,14 +213,18 @@ class LAPGAN(GanFamily):
 
     # ---- training ---------------------------------------------------------------------------
     def build(self, config, spec, sync_batch_norm):
+        """The three generators and discriminators, and the pyramid sampler ("generator"): of the EMA copies when on."""
         policy = keras.mixed_precision.global_policy().name
         generators = self.generators(config, spec, sync_batch_norm)
         discriminators = self.discriminators(config, spec, row_dropout=True)
-        networks = {
-            **{g.name: g for g in generators},
-            **{d.name: d for d in discriminators},
-            "generator": self.pyramid_sampler(config, generators),
-        }
+        networks = {**{g.name: g for g in generators}, **{d.name: d for d in discriminators}}
+        sampled = generators
+        if config.ema_decay > 0:
+            sampled = self.generators(config, spec)
+            for ema, generator in zip(sampled, generators):
+                ema.set_weights(generator.get_weights())
+                networks[f"ema_{generator.name}"] = ema
+        networks["generator"] = self.pyramid_sampler(config, sampled)
         optimizers = {}
         for nets, lr in ((generators, config.g_lr), (discriminators, config.d_lr)):
             for net in nets:
@@ -243,6 +254,11 @@ class LAPGAN(GanFamily):
             masks = (draws.get("dropout"), config.batch_size, len(LEVELS) * k)
             metrics.update(self._level_update(parts, config, ctx, level, condition, real, noise, level_draws, masks))
         return {metric.name: metrics[metric.name] for metric in self.metrics}
+
+    def after_step(self, parts, config):
+        if config.ema_decay > 0:
+            pairs = [(parts.networks[f"ema_g_{level}"], parts.networks[f"g_{level}"]) for level in LEVELS]
+            ema_update(pairs, parts.optimizers["g_coarse_optimizer"].iterations, config.ema_decay)
 
     def _level_update(self, parts, config, ctx, level, condition, real, noise, draws, masks):
         """One joint G and D update of one level; real is the image (coarsest) or the true residual (finer).

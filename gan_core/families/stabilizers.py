@@ -31,10 +31,20 @@ CUTOUT_RATIO = 1 / 2  # the side of the cutout square, as a share of the image's
 DRAW_COLUMNS = ("shift_y", "shift_x", "cutout_y", "cutout_x", "brightness", "saturation", "contrast")
 _NAME = r"\s*(translation|cutout|color)\s*"
 POLICY_PATTERN = rf"({_NAME}(,{_NAME})*)?"
+POLICY_HELP = "a comma-separated list of translation, cutout and color, or empty for none"
 
 R1_METRIC = Metric("r1_penalty", "R1 penalty (real images)", "Regularizers", log=True)
 FEATURE_MATCHING_METRIC = Metric("feature_matching", "Feature-matching term (unweighted)", "Regularizers", loss=True)
 STABILIZER_METRICS = (R1_METRIC, FEATURE_MATCHING_METRIC)
+WEIGHTS = {R1_METRIC.name: "r1_weight", FEATURE_MATCHING_METRIC.name: "feature_matching"}  # each metric's setting
+
+
+def turned_off(metric: Metric, config: Any) -> bool:
+    """Whether `metric` is a stabilizer's (or one discriminator's copy, name + _suffix) whose weight the config leaves at 0."""
+    for name, weight in WEIGHTS.items():
+        if metric.name == name or metric.name.startswith(f"{name}_"):
+            return not getattr(config, weight, 0.0)
+    return False
 
 
 def metrics_per_network(suffixes: tuple[str, ...]) -> tuple[Metric, ...]:
@@ -57,7 +67,7 @@ class R1AugmentSettings(Settings):
         "", "DiffAugment: augment every image D sees, real and generated, by these operations, comma-separated: translation "
         "(shift up to 1/8 of the side, zero-filled), cutout (a zeroed square of half the side), color (brightness, saturation, "
         "contrast; skipped on one-channel data such as digits). Empty turns it off.", "regularizers", "DiffAugment policy",
-        pattern=POLICY_PATTERN, pattern_help="a comma-separated list of translation, cutout and color, or empty for none",
+        pattern=POLICY_PATTERN, pattern_help=POLICY_HELP,
     )
 
 
@@ -72,9 +82,9 @@ class StabilizerSettings(R1AugmentSettings):
     )
 
 
-def policy(config: Any) -> tuple[str, ...]:
-    """The run's DiffAugment operations in the order given, each once; () when off."""
-    names = [name.strip() for name in config.diffaugment.split(",") if name.strip()]
+def policy(config: Any, field: str = "diffaugment") -> tuple[str, ...]:
+    """The operations a policy setting (the run's DiffAugment by default) names, in the order given, each once; () when off."""
+    names = [name.strip() for name in getattr(config, field).split(",") if name.strip()]
     return tuple(dict.fromkeys(names))
 
 

@@ -174,8 +174,10 @@ def test_settings_and_data_are_checked_in_one_sentence():
 def test_the_preset_loads_with_the_semantic_loss_on_and_a_config_without_the_setting_keeps_it_off():
     config = load_preset("cyclegan")
     assert (config.family, config.dataset, config.domain_b, config.loss) == ("cyclegan", "mnist-5k", "mnist-5k-thick", "lsgan")
-    assert (config.semantic_weight, config.identity_weight) == (0.3, 0.0)  # identity 0 since 2026-12-06 (docs/QUALITY.md)
-    assert RunConfig(**TINY).semantic_weight == 0.0  # config.json of runs made before the setting: they train as they did
+    # identity 0 and the classifiers' augmentation since 2026-12-06 (docs/QUALITY.md)
+    assert (config.semantic_weight, config.identity_weight, config.semantic_augment) == (0.3, 0.0, "translation,cutout")
+    old = RunConfig(**TINY)  # config.json of runs made before the settings: they train as they did
+    assert (old.semantic_weight, old.semantic_augment) == (0.0, "")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,14 @@ from gan_core.data.imageset import ImageSet
 from gan_core.errors import ConfigError
 from gan_core.evaluation.columns import column_scores
 from gan_core.families.base import DataSpec, StepContext
-from gan_core.families.cyclegan import CLASSIFIERS, build_classifier, build_discriminator, build_generator, cross_entropy, pool_query
+from gan_core.families.cyclegan import (
+    CLASSIFIERS,
+    build_classifier,
+    build_discriminator,
+    build_generator,
+    cross_entropy,
+    pool_query,
+)
 from gan_core.families.stabilizers import augment
 from gan_core.generation import model_io, pairs
 from gan_core.generation.sampling import checkpoint_steps, load_generator, sample

@@ -109,6 +109,7 @@ def test_settings_are_validated_in_one_sentence_and_odd_sides_are_refused():
 def test_the_preset_loads():
     config = load_preset("lapgan")
     assert config.family == "lapgan" and config.dataset == "mnist-5k"
+    assert config.ema_decay == 0.999 and RunConfig(**TINY).ema_decay == 0.0  # since 2026-12-06; old runs' configs: no EMA
 
 
 @pytest.mark.parametrize("loss", ["bce", "wgan-gp"])

@@ -1,4 +1,5 @@
-"""The srgan family: degradations, sub-pixel upsampling, a trained tiny run, its pairs and its plain-Keras generator."""
+"""The srgan family: degradations, sub-pixel upsampling, a trained tiny run, its pairs, a worker killed by SIGKILL that resumes
+with both networks and their optimizers restored, and its plain-Keras generator."""
 
 import keras
 import numpy as np
@@ -12,8 +13,9 @@ from gan_core.errors import ConfigError
 from gan_core.families.base import DataSpec
 from gan_core.families.srgan import baseline, batch_psnr, degrade, pixel_shuffle
 from gan_core.generation.sampling import checkpoint_steps, export_generator, load_generator, sample
-from gan_core.store.runs import RunStore
+from gan_core.store.runs import RunStore, atomic_write_text
 from gan_core.training.loop import train_run
+from tests.killed_worker import kill_and_compare
 
 TINY = dict(
     family="srgan", dataset="mnist-5k", width=0.125, blocks=1, batch_size=16, steps=4, sample_every=2,
@@ -117,6 +119,19 @@ def test_the_feature_loss_uses_the_evaluator_of_the_dataset(tmp_path, cache_dir,
     run = RunStore(tmp_path / "runs").create(RunConfig(**TINY | {"feature_weight": 0.01, "steps": 2}))
     train_run(run)
     assert all(float(r["feature_mse"]) > 0 for r in run.history_rows())
+
+
+def test_a_killed_worker_resumes_with_both_networks_and_their_optimizers_restored(job_store):
+    """SIGKILL after the pixel-loss warm-up: the newest checkpoint holds what an unbroken run of as many steps holds, and
+    the run resumes from it."""
+    config = RunConfig(**TINY | {"steps": 5000, "checkpoint_every": 3, "sample_every": 1000})
+    run, newest, items = kill_and_compare(job_store, config)
+    assert {"generator", "discriminator", "g_optimizer", "d_optimizer"} <= set(items)
+
+    atomic_write_text(run.config_path, config.replace(steps=newest + 3).to_json())
+    status = train_run(run, resume=True)
+    assert status["state"] == "finished" and f"Resumed from step {newest}" in status["message"]
+    assert [int(r["step"]) for r in run.history_rows()] == list(range(1, newest + 4))
 
 
 def test_the_exported_generator_loads_in_plain_keras_image_in_image_out(tmp_path):

@@ -1,4 +1,4 @@
-"""Generate's attribute directions on an unconditional run, with and without holding the class by the evaluator.
+"""Generate's attribute directions on a run, with and without holding the class by the evaluator.
 
     python3 -m bench.directions RUN_ID [--runs-dir runs] [--n 256] [--out docs/directions.png]
 
@@ -11,8 +11,10 @@ mean change of the attribute in its own units, and the share moved the right way
 ink, left out). The projected direction changes its attribute less per step, so a third row moves
 along the unprojected direction only as far as the projected one is predicted to change it: what
 is kept there is kept by moving less. A seeded random direction, moved as far, gives the share any
-move of that length keeps. `--out` shows a few samples moved -2..+2 along thickness,
-without the projection (left) and with it (right).
+move of that length keeps. On a conditional run every sample keeps a seeded class label while it moves
+(the Edit view holds the class that way), so "class kept" is the share the evaluator still reads as it did
+before the move with the label unchanged; the projection adds nothing there. `--out` shows a few samples
+moved -2..+2 along thickness, without the projection (left) and with it (right).
 """
 
 from __future__ import annotations
@@ -37,14 +39,17 @@ SHOWN = 8
 STRIP = np.linspace(-STEPS, STEPS, 5)
 
 
-def moved_images(space: LatentSpace, latents: np.ndarray, direction: Direction, amount: float) -> np.ndarray:
-    """uint8 images of the latents moved `amount` steps along the direction."""
-    return to_uint8(space.images(moved(latents, {direction: amount})))
+def moved_images(
+    space: LatentSpace, latents: np.ndarray, labels: np.ndarray | None, direction: Direction, amount: float
+) -> np.ndarray:
+    """uint8 images of the latents (with their class labels on a conditional run) moved `amount` steps along the direction."""
+    return to_uint8(space.images(moved(latents, {direction: amount}), labels))
 
 
-def effect(space: LatentSpace, evaluator, latents: np.ndarray, direction: Direction, amount: float, before: dict) -> dict:
+def effect(space: LatentSpace, evaluator, latents: np.ndarray, labels: np.ndarray | None, direction: Direction, amount: float,
+           before: dict) -> dict:
     """Class kept, mean attribute change and share moved the right way, for one move of every latent."""
-    images = moved_images(space, latents, direction, amount)
+    images = moved_images(space, latents, labels, direction, amount)
     change = measure(images)[direction.attribute] - before[direction.attribute]
     valid = np.isfinite(change)
     return {"kept": kept_share(evaluator, images, before), "change": change[valid].mean(), "right": (np.sign(amount) * change[valid] > 0).mean()}
@@ -62,9 +67,10 @@ def random_direction(space: LatentSpace, latents: np.ndarray) -> Direction:
     return Direction("random", vector, float(np.std(latents @ vector)))
 
 
-def strip(space: LatentSpace, latents: np.ndarray, direction: Direction) -> Image.Image:
+def strip(space: LatentSpace, latents: np.ndarray, labels: np.ndarray | None, direction: Direction) -> Image.Image:
     """Each latent moved along the direction over STRIP, one row per latent."""
-    rows = [np.concatenate([moved_images(space, latent[None], direction, amount) for amount in STRIP]) for latent in latents]
+    labels = [None] * len(latents) if labels is None else labels[:, None]
+    rows = [np.concatenate([moved_images(space, z[None], y, direction, amount) for amount in STRIP]) for z, y in zip(latents, labels)]
     return Image.fromarray(make_grid(np.concatenate(rows), cols=len(STRIP))[..., 0])
 
 
@@ -80,10 +86,14 @@ def main() -> None:
     variants = {name: {d.attribute: d for d in find_directions(space, evaluator=given).values() if d.attribute}
                 for name, given in (("without", None), ("with", evaluator))}
     latents = space.random(args.n, SEED)
-    images = to_uint8(space.images(latents))
+    labels = np.random.default_rng(SEED).integers(0, space.num_classes, args.n).astype(np.int32) if space.conditional else None
+    images = to_uint8(space.images(latents, labels))
     before = measure(images) | {"class": np.argmax(evaluator.probabilities(images), axis=1)}
     print(f"# bench/directions.py: run {args.run_id} (step {loaded.step}), {args.n} samples (seed {SEED}) moved ±{STEPS:g} steps")
     print(f"# the evaluator reads {evaluator.accuracy:.1%} of the held-out real digits correctly")
+    if labels is not None:
+        read = np.mean(before["class"] == labels)
+        print(f"# conditional: each sample keeps its label; the evaluator reads {read:.1%} of them as their label")
     print("\n| attribute | class projection | move | predicted change | class kept | mean change | moved the right way |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for attribute, label in ATTRIBUTES.items():
@@ -91,13 +101,15 @@ def main() -> None:
         rows = (("without", free, STEPS), ("with", held, STEPS), ("without, moved as far as with", free, STEPS * held.per_unit / free.per_unit))
         for name, direction, steps in rows:
             for amount in (steps, -steps):
-                row = effect(space, evaluator, latents, direction, amount, before)
+                row = effect(space, evaluator, latents, labels, direction, amount, before)
                 print(f"| {label} | {name} | {amount:+.2f} | {amount * direction.per_unit:+.2f} | {row['kept']:.0%} "
                       f"| {row['change']:+.2f} | {row['right']:.0%} |")
     noise = random_direction(space, latents)
     for amount in (STEPS, -STEPS):
-        print(f"| (a random direction) | | {amount:+.2f} | | {kept_share(evaluator, moved_images(space, latents, noise, amount), before):.0%} | | |")
-    panels = [(f"thickness {STRIP[0]:g}..{STRIP[-1]:+g} steps, {name} the projection", strip(space, latents[:SHOWN], found["thickness"]))
+        kept = kept_share(evaluator, moved_images(space, latents, labels, noise, amount), before)
+        print(f"| (a random direction) | | {amount:+.2f} | | {kept:.0%} | | |")
+    shown = None if labels is None else labels[:SHOWN]
+    panels = [(f"thickness {STRIP[0]:g}..{STRIP[-1]:+g} steps, {name} the projection", strip(space, latents[:SHOWN], shown, found["thickness"]))
               for name, found in variants.items()]
     side_by_side(panels).save(args.out)
     print(f"\nwrote {args.out}")

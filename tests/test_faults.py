@@ -33,7 +33,6 @@ from gan_core.training import progress
 from gan_core.training.loop import train_run
 from tests.waiting import wait_for
 
-HISTORY_COLUMNS = history_columns(families.get("dcgan").metrics)
 
 ROOT = Path(__file__).resolve().parents[1]
 FAULT_WORKER = ROOT / "tests" / "fault_worker.py"
@@ -101,6 +100,8 @@ def reader(run):
     """Read status.json, config.json and history.csv as the dashboard does, over and over; yield the failures."""
     failures: list[str] = []
     stop = threading.Event()
+    config = run.config()
+    columns = history_columns(families.get(config.family).run_metrics(config))
 
     def read_forever():
         while not stop.is_set():
@@ -109,7 +110,7 @@ def reader(run):
                 json.loads(run.config_path.read_text())
                 if run.history_path.exists():
                     *complete, _partial = run.history_path.read_text().split("\n")
-                    bad = [line for line in complete if len(line.split(",")) != len(HISTORY_COLUMNS)]
+                    bad = [line for line in complete if len(line.split(",")) != len(columns)]
                     assert not bad, f"half-written history lines {bad}"
             except Exception as exc:  # anything a page would trip over
                 failures.append(repr(exc))

@@ -37,6 +37,7 @@ channel) on the real images of its domain with those on the generator's current 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from functools import lru_cache
 
 from gan_core import losses
@@ -207,7 +208,7 @@ def accuracy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), tf.cast(labels, tf.int32)), tf.float32))
 
 
-def semantic_view(config: RunConfig, draws: dict[str, tf.Tensor]):
+def semantic_view(config: RunConfig, draws: dict[str, tf.Tensor]) -> Callable[[tf.Tensor, str], tf.Tensor]:
     """(images, domain) -> the images as the domain's classifier sees them: augmented by `semantic_augment`, else as they are."""
     ops = policy(config, "semantic_augment")
     return lambda images, domain: augment(images, ops, draws[f"semantic_{domain}"]) if ops else images

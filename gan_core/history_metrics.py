@@ -26,13 +26,14 @@ class Metric:
     loss: bool = False  # a loss: beyond ±LOSS_LIMIT it means divergence
     log: bool = False  # charted on a log scale (e.g. gradient norms)
     skippable: bool = False  # non-finite under float16 loss scaling means a skipped step, not divergence
+    needs: str = ""  # a setting (a term's weight) a new run records this metric for only when it is above 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Metric":
-        return cls(**{k: data[k] for k in ("name", "label", "group", "short", "loss", "log", "skippable") if k in data})
+        return cls(**{k: data[k] for k in ("name", "label", "group", "short", "loss", "log", "skippable", "needs") if k in data})
 
 
 # The adversarial families' metrics (dcgan, mlp); also what runs made before metrics were declared recorded.

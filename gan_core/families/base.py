@@ -14,7 +14,6 @@ import numpy as np
 
 from gan_core.config import RunConfig, Settings
 from gan_core.data.imageset import ImageSet
-from gan_core.families import stabilizers
 from gan_core.history_metrics import Metric
 from gan_core.lazy_tf import keras, tf
 
@@ -133,9 +132,10 @@ class GanFamily:
     def run_metrics(self, config: RunConfig) -> tuple[Metric, ...]:
         """The metrics a new run of this config records (a subset of `metrics`: those its settings leave on).
 
-        A stabilizer's column only when its weight is above 0: a run without it would chart a line of zeros.
+        A metric that `needs` a setting only when that setting is above 0 (a stabilizer's or a loss term's weight):
+        a run without the term would chart a line of zeros.
         """
-        return tuple(m for m in self.metrics if not stabilizers.turned_off(m, config))
+        return tuple(m for m in self.metrics if not m.needs or getattr(config, m.needs) > 0)
 
     def phases(self, config: RunConfig, spec: DataSpec) -> tuple[Phase, ...]:
         """The phases of training in order, the first starting at step 0; () for a family that trains one way throughout.

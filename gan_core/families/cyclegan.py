@@ -72,7 +72,6 @@ DOMAINS = ("a", "b")
 NETWORKS = {"g_ab": "generator_a_to_b", "g_ba": "generator_b_to_a", "d_a": "discriminator_a", "d_b": "discriminator_b"}
 CLASSIFIERS = {"f_a": "classifier_a", "f_b": "classifier_b"}  # built only when semantic_weight > 0, never exported
 CLASSIFIER_LR = 1e-3
-SEMANTIC_METRICS = ("semantic_loss", "f_a_accuracy", "f_b_accuracy", "f_b_reads_a_to_b", "f_a_reads_b_to_a")
 IDENTITY_METRIC = "identity_loss"
 
 
@@ -230,24 +229,22 @@ class CycleGAN(GanFamily):
         Metric("g_loss", "G loss (total, both generators)", "Losses", short="G", loss=True),
         Metric("d_loss", "D loss (both discriminators)", "Losses", short="D", loss=True),
         Metric("cycle_loss", "Cycle loss (L1, A->B->A plus B->A->B)", "Cycle and identity", short="Cycle", loss=True),
-        Metric(IDENTITY_METRIC, "Identity loss (L1, both generators)", "Cycle and identity", loss=True),
+        Metric(IDENTITY_METRIC, "Identity loss (L1, both generators)", "Cycle and identity", loss=True, needs="identity_weight"),
         Metric("g_adversarial", "G adversarial term (both directions)", "Adversarial", loss=True),
         Metric("d_b_fake", "D_B(G_AB(A))", "Adversarial"),
         Metric("d_a_fake", "D_A(G_BA(B))", "Adversarial"),
         *metrics_per_network(DOMAINS),
-        Metric("semantic_loss", "Semantic loss (CE of f_B(A->B) and f_A(B->A) against the original labels)", "Semantic", loss=True),
-        Metric("f_a_accuracy", "Classifier f_A on real A (batch accuracy)", "Semantic"),
-        Metric("f_b_accuracy", "Classifier f_B on real B (batch accuracy)", "Semantic"),
-        Metric("f_b_reads_a_to_b", "Share of A->B that f_B reads as the original's class", "Semantic"),
-        Metric("f_a_reads_b_to_a", "Share of B->A that f_A reads as the original's class", "Semantic"),
+        # the semantic metrics only when the semantic loss is on (no classifiers are built otherwise)
+        Metric(
+            "semantic_loss", "Semantic loss (CE of f_B(A->B) and f_A(B->A) against the original labels)", "Semantic", loss=True,
+            needs="semantic_weight",
+        ),
+        Metric("f_a_accuracy", "Classifier f_A on real A (batch accuracy)", "Semantic", needs="semantic_weight"),
+        Metric("f_b_accuracy", "Classifier f_B on real B (batch accuracy)", "Semantic", needs="semantic_weight"),
+        Metric("f_b_reads_a_to_b", "Share of A->B that f_B reads as the original's class", "Semantic", needs="semantic_weight"),
+        Metric("f_a_reads_b_to_a", "Share of B->A that f_A reads as the original's class", "Semantic", needs="semantic_weight"),
     )
     divergence_advice = "Try lower learning rates or a higher cycle weight."
-
-    def run_metrics(self, config):
-        """As every family's, and the semantic metrics only when the semantic loss is on (no classifiers are built
-        otherwise), the identity loss only when its weight is above 0 (the step then skips the identity passes)."""
-        off = (() if config.semantic_weight > 0 else SEMANTIC_METRICS) + (() if config.identity_weight > 0 else (IDENTITY_METRIC,))
-        return tuple(m for m in super().run_metrics(config) if m.name not in off)
 
     def check_data(self, config: RunConfig, data: ImageSet) -> None:
         height, width, _ = data.image_shape

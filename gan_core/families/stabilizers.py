@@ -33,18 +33,11 @@ _NAME = r"\s*(translation|cutout|color)\s*"
 POLICY_PATTERN = rf"({_NAME}(,{_NAME})*)?"
 POLICY_HELP = "a comma-separated list of translation, cutout and color, or empty for none"
 
-R1_METRIC = Metric("r1_penalty", "R1 penalty (real images)", "Regularizers", log=True)
-FEATURE_MATCHING_METRIC = Metric("feature_matching", "Feature-matching term (unweighted)", "Regularizers", loss=True)
+R1_METRIC = Metric("r1_penalty", "R1 penalty (real images)", "Regularizers", log=True, needs="r1_weight")
+FEATURE_MATCHING_METRIC = Metric(
+    "feature_matching", "Feature-matching term (unweighted)", "Regularizers", loss=True, needs="feature_matching"
+)
 STABILIZER_METRICS = (R1_METRIC, FEATURE_MATCHING_METRIC)
-WEIGHTS = {R1_METRIC.name: "r1_weight", FEATURE_MATCHING_METRIC.name: "feature_matching"}  # each metric's setting
-
-
-def turned_off(metric: Metric, config: Any) -> bool:
-    """Whether `metric` is a stabilizer's (or one discriminator's copy, name + _suffix) whose weight the config leaves at 0."""
-    for name, weight in WEIGHTS.items():
-        if metric.name == name or metric.name.startswith(f"{name}_"):
-            return not getattr(config, weight, 0.0)
-    return False
 
 
 def metrics_per_network(suffixes: tuple[str, ...]) -> tuple[Metric, ...]:

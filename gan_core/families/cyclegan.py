@@ -340,7 +340,8 @@ class CycleGAN(GanFamily):
         semantic_metrics, identity_metrics = {}, {}
         if config.semantic_weight > 0:
             labels_b = tf.gather(parts.fixed["labels_b"], draws["b_index"])
-            semantic_metrics = self._classifier_step(parts, semantic_view(config, draws), real_a, labels, real_b, labels_b, ctx)
+            seen = semantic_view(config, draws)  # as f_A and f_B see each domain's images, in their update and in G's
+            semantic_metrics = self._classifier_step(parts, seen, real_a, labels, real_b, labels_b, ctx)
         with tf.GradientTape() as g_tape:
             fake_b, fake_a = n["g_ab"](real_a, training=True), n["g_ba"](real_b, training=True)
             cycle = l1(n["g_ba"](fake_b, training=True), real_a) + l1(n["g_ab"](fake_a, training=True), real_b)
@@ -355,7 +356,6 @@ class CycleGAN(GanFamily):
             if config.feature_matching > 0:
                 g_loss = g_loss + config.feature_matching * (matching_a + matching_b)
             if config.semantic_weight > 0:
-                seen = semantic_view(config, draws)
                 read_b, read_a = n["f_b"](seen(fake_b, "b"), training=True), n["f_a"](seen(fake_a, "a"), training=True)
                 semantic = cross_entropy(labels, read_b) + cross_entropy(labels_b, read_a)
                 g_loss += config.semantic_weight * semantic

@@ -10,11 +10,14 @@ direction; for each move the table gives the share whose class the evaluator rea
 mean change of the attribute in its own units, and the share moved the right way (NaN images, no
 ink, left out). The projected direction changes its attribute less per step, so a third row moves
 along the unprojected direction only as far as the projected one is predicted to change it: what
-is kept there is kept by moving less. A seeded random direction, moved as far, gives the share any
-move of that length keeps. On a conditional run every sample keeps a seeded class label while it moves
+is kept there is kept by moving less. A fourth row moves as Generate's sliders do (`edits.walk`: along
+the attribute's gradient at each sample, held off the class the evaluator reads and the other attributes),
+on a conditional run too. A seeded random direction, moved as far, gives the share any move of that length keeps. On a conditional run every sample keeps a seeded class label while it moves
 (the Edit view holds the class that way), so "class kept" is the share the evaluator still reads as it did
-before the move with the label unchanged; the projection adds nothing there. `--out` shows a few samples
-moved -2..+2 along thickness, without the projection (left) and with it (right).
+before the move with the label unchanged; the projection adds nothing there. The sliders hold the class by that
+same evaluator, so a second judge that shares nothing with it, a 3-nearest-neighbour classifier on the
+training digits' pixels (`Judge`), gives "kept (k-NN)" beside it. `--out` shows a few samples
+moved -2..+2 along thickness: straight along the held direction (left) and as the sliders move them (right).
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from PIL import Image
 
 from bench.two_minutes import side_by_side
 from gan_core.data.images import make_grid, to_uint8
+from gan_core.evaluation.evaluator import reference_data
 from gan_core.generation.attributes import ATTRIBUTES, measure
 from gan_core.generation.directions import Direction, find_directions, moved
+from gan_core.generation.edits import walk
 from gan_core.generation.latent_space import LatentSpace, latent_space
 from gan_core.generation.projection import evaluator_for
 from gan_core.generation.sampling import load_generator
@@ -40,24 +45,53 @@ STRIP = np.linspace(-STEPS, STEPS, 5)
 
 
 def moved_images(
-    space: LatentSpace, latents: np.ndarray, labels: np.ndarray | None, direction: Direction, amount: float
+    space: LatentSpace, latents: np.ndarray, labels: np.ndarray | None, direction: Direction, amount: float, evaluator=None
 ) -> np.ndarray:
-    """uint8 images of the latents (with their class labels on a conditional run) moved `amount` steps along the direction."""
-    return to_uint8(space.images(moved(latents, {direction: amount}), labels))
+    """uint8 images of the latents (with their class labels on a conditional run) moved `amount` steps along the direction:
+    straight, or with an evaluator as the sliders move them (edits.walk)."""
+    if evaluator is None:
+        return to_uint8(space.images(moved(latents, {direction: amount}), labels))
+    each = [None] * len(latents) if labels is None else [int(label) for label in np.ravel(labels)]
+    ends = [walk(space, latent, {direction: amount}, label, evaluator) for latent, label in zip(latents, each)]
+    return to_uint8(space.images(np.stack(ends), labels))
 
 
 def effect(space: LatentSpace, evaluator, latents: np.ndarray, labels: np.ndarray | None, direction: Direction, amount: float,
-           before: dict) -> dict:
-    """Class kept, mean attribute change and share moved the right way, for one move of every latent."""
-    images = moved_images(space, latents, labels, direction, amount)
+           before: dict, judge: Judge, walked: bool = False) -> dict:
+    """Class kept, mean attribute change and share moved the right way, for one move of every latent (as the sliders move it if `walked`)."""
+    images = moved_images(space, latents, labels, direction, amount, evaluator if walked else None)
     change = measure(images)[direction.attribute] - before[direction.attribute]
     valid = np.isfinite(change)
-    return {"kept": kept_share(evaluator, images, before), "change": change[valid].mean(), "right": (np.sign(amount) * change[valid] > 0).mean()}
+    kept, kept_knn = kept_share(evaluator, images, before, judge)
+    return {"kept": kept, "kept_knn": kept_knn, "change": change[valid].mean(), "right": (np.sign(amount) * change[valid] > 0).mean()}
 
 
-def kept_share(evaluator, images: np.ndarray, before: dict) -> float:
-    """The share of images the evaluator reads as the class it read before the move."""
-    return float(np.mean(np.argmax(evaluator.probabilities(images), axis=1) == before["class"]))
+def kept_share(evaluator, images: np.ndarray, before: dict, judge: "Judge") -> tuple[float, float]:
+    """The shares of images the evaluator, and the judge, read as the class each read before the move."""
+    return float(np.mean(np.argmax(evaluator.probabilities(images), axis=1) == before["class"])), float(np.mean(judge(images) == before["knn"]))
+
+
+class Judge:
+    """A 3-nearest-neighbour classifier on the pixels of a dataset's training digits (Euclidean distance)."""
+
+    def __init__(self, dataset: str, k: int = 3) -> None:
+        train = reference_data(dataset).train
+        self.x, self.y, self.k = self.flat(train.images), train.labels, k
+        heldout = reference_data(dataset).heldout
+        self.accuracy = float(np.mean(self(heldout.images) == heldout.labels))
+
+    @staticmethod
+    def flat(images: np.ndarray) -> np.ndarray:
+        return np.asarray(images, np.float32).reshape(len(images), -1) / 255.0
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        out = []
+        for start in range(0, len(images), 256):
+            x = self.flat(images[start : start + 256])
+            distances = (x * x).sum(1)[:, None] - 2 * x @ self.x.T + (self.x * self.x).sum(1)[None]
+            nearest = self.y[np.argsort(distances, axis=1)[:, : self.k]]
+            out.append(np.array([np.bincount(row, minlength=10).argmax() for row in nearest]))
+        return np.concatenate(out)
 
 
 def random_direction(space: LatentSpace, latents: np.ndarray) -> Direction:
@@ -67,10 +101,10 @@ def random_direction(space: LatentSpace, latents: np.ndarray) -> Direction:
     return Direction("random", vector, float(np.std(latents @ vector)))
 
 
-def strip(space: LatentSpace, latents: np.ndarray, labels: np.ndarray | None, direction: Direction) -> Image.Image:
-    """Each latent moved along the direction over STRIP, one row per latent."""
+def strip(space: LatentSpace, latents: np.ndarray, labels: np.ndarray | None, direction: Direction, evaluator=None) -> Image.Image:
+    """Each latent moved along the direction over STRIP (as the sliders move it, given the evaluator), one row per latent."""
     labels = [None] * len(latents) if labels is None else labels[:, None]
-    rows = [np.concatenate([moved_images(space, z[None], y, direction, amount) for amount in STRIP]) for z, y in zip(latents, labels)]
+    rows = [np.concatenate([moved_images(space, z[None], y, direction, amount, evaluator) for amount in STRIP]) for z, y in zip(latents, labels)]
     return Image.fromarray(make_grid(np.concatenate(rows), cols=len(STRIP))[..., 0])
 
 
@@ -88,29 +122,33 @@ def main() -> None:
     latents = space.random(args.n, SEED)
     labels = np.random.default_rng(SEED).integers(0, space.num_classes, args.n).astype(np.int32) if space.conditional else None
     images = to_uint8(space.images(latents, labels))
-    before = measure(images) | {"class": np.argmax(evaluator.probabilities(images), axis=1)}
+    judge = Judge(loaded.config.dataset)
+    before = measure(images) | {"class": np.argmax(evaluator.probabilities(images), axis=1), "knn": judge(images)}
     print(f"# bench/directions.py: run {args.run_id} (step {loaded.step}), {args.n} samples (seed {SEED}) moved ±{STEPS:g} steps")
-    print(f"# the evaluator reads {evaluator.accuracy:.1%} of the held-out real digits correctly")
+    print(f"# the evaluator reads {evaluator.accuracy:.1%} of the held-out real digits correctly, the k-NN judge {judge.accuracy:.1%}")
     if labels is not None:
         read = np.mean(before["class"] == labels)
         print(f"# conditional: each sample keeps its label; the evaluator reads {read:.1%} of them as their label")
-    print("\n| attribute | class projection | move | predicted change | class kept | mean change | moved the right way |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("\n| attribute | class projection | move | predicted change | class kept | kept (k-NN) | mean change | moved the right way |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for attribute, label in ATTRIBUTES.items():
         free, held = variants["without"][attribute], variants["with"][attribute]
-        rows = (("without", free, STEPS), ("with", held, STEPS), ("without, moved as far as with", free, STEPS * held.per_unit / free.per_unit))
-        for name, direction, steps in rows:
+        rows = (("without", free, STEPS, False), ("with", held, STEPS, False),
+                ("without, moved as far as with", free, STEPS * held.per_unit / free.per_unit, False),
+                ("local gradient, held (the sliders)", held, STEPS, True))
+        for name, direction, steps, walked in rows:
             for amount in (steps, -steps):
-                row = effect(space, evaluator, latents, labels, direction, amount, before)
-                print(f"| {label} | {name} | {amount:+.2f} | {amount * direction.per_unit:+.2f} | {row['kept']:.0%} "
+                row = effect(space, evaluator, latents, labels, direction, amount, before, judge, walked)
+                print(f"| {label} | {name} | {amount:+.2f} | {amount * direction.per_unit:+.2f} | {row['kept']:.0%} | {row['kept_knn']:.0%} "
                       f"| {row['change']:+.2f} | {row['right']:.0%} |")
     noise = random_direction(space, latents)
     for amount in (STEPS, -STEPS):
-        kept = kept_share(evaluator, moved_images(space, latents, labels, noise, amount), before)
-        print(f"| (a random direction) | | {amount:+.2f} | | {kept:.0%} | | |")
+        kept, kept_knn = kept_share(evaluator, moved_images(space, latents, labels, noise, amount), before, judge)
+        print(f"| (a random direction) | | {amount:+.2f} | | {kept:.0%} | {kept_knn:.0%} | | |")
     shown = None if labels is None else labels[:SHOWN]
-    panels = [(f"thickness {STRIP[0]:g}..{STRIP[-1]:+g} steps, {name} the projection", strip(space, latents[:SHOWN], shown, found["thickness"]))
-              for name, found in variants.items()]
+    thickness = variants["with"]["thickness"]
+    panels = [(f"thickness {STRIP[0]:g}..{STRIP[-1]:+g} steps, {name}", strip(space, latents[:SHOWN], shown, thickness, given))
+              for name, given in (("straight (held)", None), ("as the sliders move", evaluator))]
     side_by_side(panels).save(args.out)
     print(f"\nwrote {args.out}")
 

@@ -8,7 +8,7 @@ from streamlit_drawable_canvas import st_canvas
 from gan_core.dashboard import model_cache
 from gan_core.dashboard.common import get_store, page_link, run_picker, score_formats, start_page
 from gan_core.errors import GanError
-from gan_core.generation import apply, directions, latents, model_io, pairs, projection, sampling, styles
+from gan_core.generation import apply, directions, edits, latents, model_io, pairs, projection, sampling, styles
 from gan_core.generation.latent_space import latent_space
 
 MAX_SEED = 2**31 - 1
@@ -239,10 +239,12 @@ try:
             latent = space.random(1, int(edit_seed))[0]
             with class_col:
                 edit_label = class_select(loaded, "gen_edit_class")
+        bar = st.empty()  # the evaluator's training (the first time for this data), then the walk
+        evaluator = projection.evaluator_for(loaded, progress=bar.progress)
         st.caption(
-            f"Each slider moves the sample along a direction in {space.name}, in standard deviations of the generator's samples; "
-            "the moves add up. Attribute directions come from regressing each attribute on the latents of "
-            f"{directions.SAMPLES} samples ({directions.class_note(found) or 'none found'}), principal ones from PCA."
+            f"Each slider moves the sample in {space.name}, in standard deviations of the generator's samples; the moves add up. "
+            f"An attribute slider follows that attribute's gradient at the sample, estimated every {edits.SUBSTEP:g} steps from "
+            f"{edits.PROBES} samples around it ({edits.hold_note(space, evaluator)}); principal directions come from PCA."
         )
         slider_cols = st.columns(2)
         moves = {
@@ -251,7 +253,8 @@ try:
             )
             for i, (label, direction) in enumerate(found.items())
         }
-        images, table = directions.before_after(space, latent, moves, edit_label)
+        images, table = edits.before_after(space, latent, moves, edit_label, evaluator, progress=bar.progress)
+        bar.empty()
         picture = model_io.grid_png(images, 2)
         st.image(picture, caption="Before | after", output_format="PNG")
         formats = {key: st.column_config.NumberColumn(format="%.2f") for key in table.columns[1:]}

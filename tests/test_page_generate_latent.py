@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import RunConfig
+from gan_core.generation import edits
 from gan_core.generation.attributes import ATTRIBUTES, measure
 from gan_core.store.runs import RunStore
 from gan_core.training.loop import train_run
@@ -107,7 +108,7 @@ def test_each_slider_moves_a_random_sample_and_the_table_says_by_how_much(page):
     principal = labels - set(ATTRIBUTES.values())
     assert set(ATTRIBUTES.values()) <= labels and len(principal) == 3
     assert all(label.startswith("Principal direction") for label in principal)
-    assert any("class not held: the class directions fill the latent space" in c.value for c in at.caption)  # 8 dims < 9
+    assert any(edits.HOLDS["full"] in c.value for c in at.caption)  # 8 dims < 9 class and 2 attribute gradients
     table = at.dataframe[0].value
     assert list(table["attribute"]) == list(ATTRIBUTES.values())
     np.testing.assert_allclose(table["change"].fillna(0), 0)  # no slider moved: the sample is unchanged
@@ -124,12 +125,12 @@ def test_a_conditional_run_edits_a_sample_of_the_chosen_class(page):
     at.selectbox(key="gen_edit_class").set_value(3).run()
     slider(at, ATTRIBUTES["slant"]).set_value(-3.0).run()
     assert not at.exception and at.image[0].captions == ["Before | after"]
-    assert any("class kept by the label" in c.value for c in at.caption)
+    assert any(edits.HOLDS["label"] in c.value for c in at.caption)  # 8 dims: the evaluator's class gradients fill them
 
 
 def test_an_unconditional_run_with_room_for_its_class_directions_holds_the_class_by_the_evaluator(page):
     at = page("wide", "Edit")
     assert not at.exception and not at.error
-    assert any("class held by the evaluator's reading" in c.value for c in at.caption)
+    assert any(edits.HOLDS["evaluator"] in c.value for c in at.caption)
     slider(at, THICKNESS).set_value(2.0).run()
     assert not at.exception and at.image[0].captions == ["Before | after"]

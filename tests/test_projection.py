@@ -14,7 +14,7 @@ from gan_core.config import RunConfig
 from gan_core.data.images import to_uint8
 from gan_core.errors import DataError, RunError
 from gan_core.evaluation.evaluator import Evaluator, get_evaluator, reference_data
-from gan_core.generation import directions, projection
+from gan_core.generation import directions, edits, projection
 from gan_core.generation.attributes import ATTRIBUTES, measure
 from gan_core.generation.latent_space import latent_space
 from gan_core.generation.sampling import LoadedGenerator, load_generator
@@ -156,12 +156,12 @@ def test_an_unconditional_runs_attribute_directions_are_orthogonal_to_the_evalua
     held, free = (
         {d.attribute: d for d in directions.find_directions(space, evaluator=given).values() if d.attribute} for given in (evaluator, None)
     )
-    assert set(held) == set(ATTRIBUTES) and directions.class_note(held) == "class held by the evaluator's reading"
+    assert set(held) == set(ATTRIBUTES) and {d.class_hold for d in held.values()} == {"evaluator"}
     for attribute, direction in held.items():
         assert np.linalg.norm(direction.vector) == pytest.approx(1, abs=1e-6) and direction.per_unit > 0
         np.testing.assert_allclose(direction.vector @ class_coefficients, 0, atol=1e-6, err_msg=attribute)
         assert np.abs(free[attribute].vector @ class_coefficients).max() > 0.05, attribute  # without the evaluator it had a class part
-    assert directions.class_note(free) == "class not held: no evaluator for this data"
+    assert {d.class_hold for d in free.values()} == {"none"}
 
 
 def test_each_attribute_direction_leaves_the_other_attributes_fitted_values_unchanged(store):
@@ -190,7 +190,7 @@ def test_without_a_classifier_or_with_the_class_directions_filling_the_space_the
     space = latent_space(loaded_named(store, "mlp"))
     plain = directions.find_directions(space, samples=64)
     pixels = directions.find_directions(space, samples=64, evaluator=Evaluator(space.image_shape))
-    assert directions.class_note(pixels) == "class not held: no evaluator for this data"
+    assert {d.class_hold for d in pixels.values() if d.attribute} == {"none"}
     for name, direction in plain.items():
         np.testing.assert_array_equal(pixels[name].vector, direction.vector)
     small = latent_space(loaded_named(store, "styles"))
@@ -207,19 +207,64 @@ def test_moves_add_up_and_before_after_measures_both_images(store):
     both = directions.moved(latent, {found[0]: 1.0, found[1]: -2.0})
     expected = latent + found[0].spread * found[0].vector - 2 * found[1].spread * found[1].vector
     np.testing.assert_allclose(both, expected, atol=1e-5)
-    images, table = directions.before_after(space, latent, {found[0]: 2.0})
+    images, table = edits.before_after(space, latent, {found[0]: 2.0})
     assert images.shape == (2, 28, 28, 1)
     assert list(table["attribute"]) == list(ATTRIBUTES.values())
     np.testing.assert_allclose(table["change"], table["after"] - table["before"])
     with pytest.raises(RunError, match="the amount must be between -5 and 5 steps; got 9."):
         directions.moved(latent, {found[0]: 9.0})
+    with pytest.raises(RunError, match="the amount must be between -5 and 5 steps; got -6."):
+        edits.walk(space, latent, {found[0]: -6.0})
 
 
-def test_a_conditional_run_edits_the_style_with_its_class_fixed(store):
+def test_an_attribute_slider_follows_the_local_gradient_and_moves_its_attribute_the_right_way(store, evaluator):
+    """Each attribute walked 2 steps back and 2 forward from 12 samples the directions were not fitted on, the class held by the evaluator."""
+    space = latent_space(loaded_named(store, "mlp"))
+    found = {d.attribute: d for d in directions.find_directions(space, samples=128).values() if d.attribute}
+    latents = space.random(12, 99)
+    reports = []
+    for attribute, direction in found.items():
+        ends = [np.stack([edits.walk(space, z, {direction: sign * 2.0}, evaluator=evaluator, progress=lambda *a: reports.append(a))
+                          for z in latents]) for sign in (-1, 1)]
+        back, forward = (measure(to_uint8(space.images(end)))[attribute] for end in ends)
+        change = forward - back
+        assert np.nanmean(change) > 0 and np.nanmean(change > 0) > 0.7, (attribute, change)
+        assert not np.allclose(ends[1] - latents, 2 * direction.spread * direction.vector, atol=1e-3)  # not the straight move
+    assert reports[:4] == [(i / 4, f"Following the attributes' gradients: step {i + 1} of 4") for i in range(4)]
+    repeated = edits.walk(space, latents[0], {found["slant"]: 1.5}, evaluator=evaluator)
+    np.testing.assert_array_equal(repeated, edits.walk(space, latents[0], {found["slant"]: 1.5}, evaluator=evaluator))
+    principal = next(d for d in directions.find_directions(space, samples=128).values() if not d.attribute)
+    np.testing.assert_allclose(edits.walk(space, latents[0], {principal: 1.5}), directions.moved(latents[0], {principal: 1.5}), atol=1e-6)
+
+
+def test_a_held_gradient_is_orthogonal_to_what_it_holds_and_gives_way_when_that_fills_the_space():
+    rng = np.random.default_rng(0)
+    gradients = {"thickness": rng.standard_normal(16), "slant": rng.standard_normal(16), "size": None, "class": rng.standard_normal((16, 10))}
+    fallback = directions.Direction("Stroke thickness (px)", np.eye(16)[0], 1.0, attribute="thickness")
+    vector = edits.held_gradient(gradients, fallback, 16)
+    assert np.linalg.norm(vector) == pytest.approx(1)
+    np.testing.assert_allclose(np.column_stack([gradients["slant"], gradients["class"]]).T @ vector, 0, atol=1e-9)
+    assert vector @ gradients["thickness"] > 0
+    small = {"thickness": rng.standard_normal(8), "slant": rng.standard_normal(8), "size": rng.standard_normal(8), "class": rng.standard_normal((8, 10))}
+    held_off_attributes = edits.held_gradient(small, fallback, 8)  # 2 + 10 columns fill 8 dimensions: the class gives way
+    np.testing.assert_allclose(np.column_stack([small["slant"], small["size"]]).T @ held_off_attributes, 0, atol=1e-9)
+    assert edits.held_gradient({**gradients, "thickness": None}, fallback, 16) is fallback.vector  # too few probes with ink
+
+
+def test_the_edit_note_says_what_holds_the_class(store, evaluator):
+    mlp, conditional, styles = (latent_space(loaded_named(store, name)) for name in ("mlp", "conditional", "styles"))
+    assert edits.hold_note(mlp, evaluator) == edits.HOLDS["evaluator"] == edits.hold_note(conditional, evaluator)  # 16 dims
+    assert edits.hold_note(mlp, None) == edits.HOLDS["none"] and edits.hold_note(conditional, None) == edits.HOLDS["label"]
+    assert edits.hold_note(styles, evaluator) == edits.HOLDS["full"]  # w of 8 dims: 9 class and 2 attribute gradients fill it
+    assert edits.hold_note(mlp, Evaluator(mlp.image_shape)) == edits.HOLDS["none"]  # pixels only: no classes
+
+
+def test_a_conditional_run_edits_the_style_with_its_class_fixed(store, evaluator):
     space = latent_space(loaded_named(store, "conditional"))
     found = directions.find_directions(space, samples=64)
-    assert found and space.conditional and directions.class_note(found) == "class kept by the label"
-    images, _ = directions.before_after(space, space.random(1, 0)[0], {next(iter(found.values())): 2.0}, label=3)
+    assert found and space.conditional and {d.class_hold for d in found.values() if d.attribute} == {"label"}
+    attribute = next(d for d in found.values() if d.attribute)
+    images, _ = edits.before_after(space, space.random(1, 0)[0], {attribute: 2.0}, label=3, evaluator=evaluator)
     assert images.shape == (2, 28, 28, 1)
 
 

@@ -1,4 +1,8 @@
-"""Directions in a generator's latent space and moving a sample along them: Generate's Edit view.
+"""Directions in a generator's latent space, found once per generator: the sliders of Generate's Edit view.
+
+A principal direction's slider moves a sample straight along it (`moved`). An attribute's slider follows the
+attribute's gradient at the sample instead (`edits.walk`); its direction here names the slider and stands in
+for that gradient where too few samples around the sample have ink to fit it.
 
 - Attribute directions: SAMPLES latents are drawn (with random classes for a conditional generator), their
   images measured (`attributes.measure`), and each attribute regressed on the latents by least squares (with
@@ -26,27 +30,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import keras
 import numpy as np
-import pandas as pd
 
 from gan_core.data.images import to_uint8
 from gan_core.errors import RunError
 from gan_core.evaluation.evaluator import Evaluator
 from gan_core.generation.attributes import ATTRIBUTES, measure
 from gan_core.generation.latent_space import BATCH, LatentSpace
+from gan_core.lazy_tf import keras
 
 SAMPLES = 512
 COMPONENTS = 3
 SEED = 1  # not the Grid's seed 0, so a page's random sample is not among the fitted ones
 MAX_AMOUNT = 5.0
 FLOOR = 1e-6
-CLASS_HOLDS = {  # how an attribute direction keeps the sample's class, as the Edit view says it
-    "label": "class kept by the label",
-    "evaluator": "class held by the evaluator's reading",
-    "none": "class not held: no evaluator for this data",
-    "full": "class not held: the class directions fill the latent space",
-}
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,7 +55,7 @@ class Direction:
     spread: float  # the std of the sampled latents along it: one step
     per_unit: float | None = None  # the attribute's predicted change per step (attribute directions)
     attribute: str = ""  # the attribute it was fitted to, or ""
-    class_hold: str = ""  # attribute directions: a key of CLASS_HOLDS
+    class_hold: str = ""  # attribute directions: how the class is held, "label", "evaluator", "none" or "full" (class_basis)
 
 
 def find_directions(
@@ -117,7 +114,8 @@ def _design(latents: np.ndarray, labels: np.ndarray | None, num_classes: int) ->
 def class_basis(
     space: LatentSpace, design: np.ndarray, images: np.ndarray, evaluator: Evaluator | None
 ) -> tuple[str, np.ndarray]:
-    """How the class is held (a key of CLASS_HOLDS), and an orthonormal basis (dim, k) of the latent directions the
+    """How the class is held ("label", "evaluator", "none": no evaluator for this data, "full": the class directions
+    fill the latent space), and an orthonormal basis (dim, k) of the latent directions the
     evaluator's class logits were fitted along (k = 0 unless the evaluator holds the class)."""
     nothing = np.zeros((space.dim, 0))
     if space.conditional:
@@ -147,11 +145,6 @@ def class_logits(evaluator: Evaluator, images: np.ndarray) -> np.ndarray:
     return log_probs - log_probs.mean(axis=1, keepdims=True)
 
 
-def class_note(found: dict[str, Direction]) -> str:
-    """What keeps the sample's class as the attribute sliders move ('' without attribute directions)."""
-    return next((CLASS_HOLDS[direction.class_hold] for direction in found.values() if direction.attribute), "")
-
-
 def first_layer_activations(space: LatentSpace, latents: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
     """The activations of the generator's first layer with weights (a Dense or convolution), flattened; the images without one."""
     network = space.network
@@ -175,20 +168,6 @@ def moved(latent: np.ndarray, moves: dict[Direction, float]) -> np.ndarray:
         check_amount(amount)
         out += amount * direction.spread * direction.vector
     return out.astype(np.float32)
-
-
-def before_after(
-    space: LatentSpace, latent: np.ndarray, moves: dict[Direction, float], label: int | None = None
-) -> tuple[np.ndarray, pd.DataFrame]:
-    """The sample and the sample moved (uint8, 2 images), and each attribute measured on both."""
-    labels = np.full(2, label or 0, np.int32) if space.conditional else None
-    images = to_uint8(space.images(np.stack([np.asarray(latent, np.float32), moved(latent, moves)]), labels))
-    measured = measure(images)
-    table = pd.DataFrame(
-        [{"attribute": ATTRIBUTES[name], "before": values[0], "after": values[1], "change": values[1] - values[0]}
-         for name, values in measured.items()]
-    )
-    return images, table
 
 
 def check_amount(amount: float) -> None:

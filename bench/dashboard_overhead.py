@@ -115,8 +115,11 @@ def stop_and_wait(run: Run, timeout: float = 90) -> None:
         pass
 
 
-def start_server(runs_dir: Path, log: Path, timeout: float = 120, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` on `port` (a free one by default) over runs_dir; returns it once /_stcore/health answers ok."""
+def start_server(
+    runs_dir: Path, log: Path, timeout: float = 120, port: int | None = None, tree: Path = ROOT,
+) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` of the checkout `tree` (this one by default) on `port` (a free one by default) over runs_dir;
+    returns it once /_stcore/health answers ok."""
     port = port or free_port()
     env = dict(os.environ, GAN_RUNS_DIR=str(runs_dir), GAN_MAX_JOBS="1", TF_CPP_MIN_LOG_LEVEL="3")
     command = [
@@ -125,7 +128,7 @@ def start_server(runs_dir: Path, log: Path, timeout: float = 120, port: int | No
     ]
     with open(log, "wb") as out:
         server = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            command, cwd=tree, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"

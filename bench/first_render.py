@@ -18,6 +18,11 @@ Pages are opened one after another without pause, Home first, as the sidebar lis
 - **Empty cache**: a new browser for every visit, so each one also downloads and parses Streamlit's
   JavaScript (what a user's very first visit pays once), on the same server after the rounds above.
 
+With `--during-import`, each page but Home is instead opened once per fresh server while the server imports
+TensorFlow: Home first, then the page `preload.AFTER_PAGE_S` + 0.3 s after Home's script ended (the import
+begins once no page has run for AFTER_PAGE_S and lasts about 5 s). `--against DIR` runs the same visits, in
+turns, on the server of another checkout (e.g. a `git worktree` of the previous commit), side by side.
+
 Target: every page's first visit under 2 s.
 """
 
@@ -32,8 +37,9 @@ from pathlib import Path
 
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from bench.dashboard_overhead import Chromium, end_group, free_port, start_server
+from bench.dashboard_overhead import ROOT, Chromium, end_group, free_port, start_server
 from gan_core.config import RunConfig
+from gan_core.dashboard import preload
 from gan_core.dashboard.common import page_specs
 from gan_core.store.runs import RunStore
 from gan_core.training.loop import train_run
@@ -43,6 +49,7 @@ TIMEOUT_MS = 60_000
 TITLES = {"": "GAN Workbench", "configure": "Configure a run"}
 LAST_PARTS = {"configure": "Generator parameters"}  # drawn after the script has ended, once the server has imported TensorFlow
 TARGET_SECONDS = 2.0
+IMPORT_BEGUN_S = preload.AFTER_PAGE_S + 0.3  # after Home's script ended: the server's import of TensorFlow is under way
 
 
 def fill_store(root: Path, count: int) -> str:
@@ -103,9 +110,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--during-import", action="store_true", help="open each page while the server imports TensorFlow")
+    parser.add_argument("--against", type=Path, help="another checkout whose server gets the same --during-import visits, in turns")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="first-render-"))
     newest = fill_store(root / "runs", args.runs)
+    if args.during_import:
+        trees = {"this checkout": ROOT} | ({f"{args.against}": args.against.resolve()} if args.against else {})
+        print_during_import(args.runs, during_import(root, newest, trees, args.repeats))
+        return
     port = free_port()
     chromium = Chromium()
     returning: dict[str, list[tuple[float, float, float]]] = {}
@@ -128,6 +141,47 @@ def main() -> None:
     finally:
         chromium.stop()
     print_table(args.runs, returning, empty_cache)
+
+
+def during_import(root: Path, newest: str, trees: dict[str, Path], repeats: int) -> dict[str, dict[str, list[float]]]:
+    """Page -> tree -> seconds to each visit's script finished, the page opened while a fresh server of that tree imports TensorFlow."""
+    port = free_port()
+    chromium = Chromium()
+    seconds: dict[str, dict[str, list[float]]] = {}
+    try:
+        context = chromium.open_context()
+        warmup, url = start_server(root / "runs", root / "warm-up.log", port=port)
+        for target in page_urls(url, newest).values():
+            visit(context, *target)
+        end_group(warmup.pid)
+        for _ in range(repeats):
+            for title in list(page_urls(url, newest))[1:]:
+                for name, tree in trees.items():
+                    server, url = start_server(root / "runs", root / "server.log", port=port, tree=tree)
+                    try:
+                        home, *_ = page_urls(url, newest).values()
+                        visit(context, *home)
+                        time.sleep(IMPORT_BEGUN_S)
+                        _, finished, _ = visit(context, *page_urls(url, newest)[title])
+                        seconds.setdefault(title, {}).setdefault(name, []).append(finished)
+                    finally:
+                        end_group(server.pid)
+    finally:
+        chromium.stop()
+    return seconds
+
+
+def print_during_import(runs: int, seconds: dict[str, dict[str, list[float]]]) -> None:
+    print(f"# bench/first_render.py --during-import: {runs} runs in the store, {time.strftime('%Y-%m-%d')}")
+    names = list(next(iter(seconds.values())))
+    print("\nSeconds from navigation to the page's script finished, opened while the server imports TensorFlow (each visit):\n")
+    print("| page | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for title, by_tree in seconds.items():
+        print(f"| {title} | " + " | ".join(", ".join(f"{value:.2f}" for value in by_tree[name]) for name in names) + " |")
+    for name in names:
+        every = [value for by_tree in seconds.values() for value in by_tree[name]]
+        print(f"\n{name}: median {statistics.median(every):.2f} s, slowest {max(every):.2f} s over {len(every)} visits")
 
 
 def print_table(runs: int, returning: dict[str, list[tuple[float, float, float]]], empty_cache: dict[str, tuple[float, float, float]]) -> None:

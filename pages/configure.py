@@ -3,8 +3,8 @@
 import streamlit as st
 
 from gan_core.config import RunConfig, field_names, load_preset, preset_names
-from gan_core.dashboard import forms, preload
-from gan_core.dashboard.common import get_store, select_run, start_page
+from gan_core.dashboard import forms
+from gan_core.dashboard.common import get_store, select_run, start_page, tensorflow_ready
 from gan_core.dashboard.summary import data_problem, dataset_shape, summarize
 from gan_core.data.datasets import OFFLINE_DATASET, load_dataset, offline_stand_in
 from gan_core.errors import GanError
@@ -13,7 +13,6 @@ from gan_core.store import jobs
 start_page("Configure a run")
 
 DEFAULT_PRESET = "dcgan"
-SUMMARY_POLL_S = 1.0
 
 
 @st.cache_data(show_spinner="Building the models…", max_entries=32)
@@ -45,14 +44,6 @@ def draw_model_summary(config: RunConfig) -> None:
     for column, part in zip(st.columns(len(summary["parts"])), summary["parts"]):
         column.metric(f"{part.replace('_', ' ').capitalize()} parameters", f"{summary[f'{part}_params']:,}")
         column.dataframe(summary[part], hide_index=True, height=35 * (len(summary[part]) + 1) + 3)
-
-
-@st.fragment(run_every=SUMMARY_POLL_S)
-def summary_when_ready() -> None:
-    """While the server imports TensorFlow, say so; once it has, rerun the page, which then draws the summary."""
-    if preload.ready():
-        st.rerun()
-    st.info("Loading TensorFlow to build the models (a few seconds after the server starts)…")
 
 
 def load_preset_into_form() -> None:
@@ -219,8 +210,5 @@ if train:
         st.switch_page("pages/train.py", query_params={"run": run.id})
 
 st.subheader("Model summary")
-if preload.ready():
+if tensorflow_ready("build the models"):
     draw_model_summary(config)
-else:
-    preload.request()
-    summary_when_ready()

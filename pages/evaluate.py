@@ -4,7 +4,15 @@ import pandas as pd
 import streamlit as st
 
 from gan_core.dashboard import model_cache
-from gan_core.dashboard.common import get_store, page_link, score_formats, select_run, selected_run_id, start_page
+from gan_core.dashboard.common import (
+    get_store,
+    page_link,
+    score_formats,
+    select_run,
+    selected_run_id,
+    start_page,
+    tensorflow_ready,
+)
 from gan_core.errors import GanError
 from gan_core.evaluation import evaluate as evaluation
 from gan_core.evaluation import usefulness
@@ -59,11 +67,12 @@ elif missing:
 
 with st.expander("Usefulness: CAS and augmentation"):
     use_id = st.selectbox("Run", chosen, key="use_run") if len(chosen) > 1 else chosen[0]
+    loaded = None
     try:
-        loaded = model_cache.get_generator(store.get(use_id), steps[use_id])
+        if tensorflow_ready("load the generator"):
+            loaded = model_cache.get_generator(store.get(use_id), steps[use_id])
     except GanError as exc:
         st.error(str(exc))
-        loaded = None
     if loaded is not None and not loaded.conditional:
         st.info(usefulness.UNCONDITIONAL)
     elif loaded is not None:

@@ -6,7 +6,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from gan_core.dashboard import model_cache
-from gan_core.dashboard.common import get_store, page_link, run_picker, score_formats, start_page
+from gan_core.dashboard.common import get_store, page_link, run_picker, score_formats, start_page, tensorflow_ready
 from gan_core.errors import GanError
 from gan_core.generation import apply, directions, edits, latents, model_io, pairs, projection, sampling, styles
 from gan_core.generation.latent_space import latent_space
@@ -72,6 +72,8 @@ try:
         run_id = run_picker(list(runs), key="gen_run")
         steps = runs[run_id]
         step = st.select_slider("Checkpoint step", steps, value=steps[-1]) if len(steps) > 1 else steps[0]
+        if not tensorflow_ready("load the generator"):
+            st.stop()
         loaded = model_cache.get_generator(store.get(run_id), step)
         name = f"{run_id}-step{loaded.step}"
         st.caption(f"Checkpoint at step {loaded.step}.")

@@ -1,4 +1,5 @@
-"""Layering: the run store, the job queue and the pages' run tables read runs without importing TensorFlow."""
+"""Layering: the run store, the job queue, the pages' run tables and the generation modules the pages import read runs
+(their checkpoint steps too) without importing TensorFlow."""
 
 import subprocess
 import sys
@@ -10,7 +11,8 @@ FIXTURE = ROOT / "tests" / "fixtures" / "legacy_runs" / "cgan"
 PROBE = f"""
 import shutil, sys, tempfile
 from pathlib import Path
-from gan_core.dashboard import compare
+from gan_core.dashboard import compare, model_cache
+from gan_core.generation.sampling import checkpoint_steps
 from gan_core.store import jobs
 from gan_core.dashboard import runs_table as ui_runs
 from gan_core.store.runs import RunStore
@@ -24,6 +26,7 @@ assert list(table["model"]) == ["dcgan conditional"] and "G loss" in table.colum
 assert view.headline[0][0] == "G loss" and len(run.history_frame()) == 2
 assert "G loss (last)" in compare.final_figures({{"cgan": run}}).columns
 assert run.config().family == "dcgan" and run.config().latent_dim == 4
+assert checkpoint_steps(run) == [2] and model_cache.runs_with_checkpoints(store) == {{"cgan": [2]}}
 print(sorted(name for name in sys.modules if name.split(".")[0] in ("tensorflow", "keras")))
 """
 

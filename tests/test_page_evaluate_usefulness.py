@@ -1,5 +1,6 @@
 """The Evaluate page's usefulness section through AppTest: CAS and the augmentation test on a tiny conditional run."""
 
+from gan_core.dashboard import preload
 from gan_core.evaluation import usefulness
 from tests.test_page_evaluate import open_page, trained
 from tests.test_page_evaluate import store as evaluate_store
@@ -38,3 +39,15 @@ def test_an_unconditional_run_gets_one_sentence_instead(store):
     assert not at.exception
     assert usefulness.UNCONDITIONAL in [info.value for info in at.info]
     assert not [b for b in at.button if b.key in ("cas_go", "aug_go")]
+
+
+def test_while_the_server_imports_tensorflow_the_section_says_so_and_the_rest_of_the_page_is_drawn(store, monkeypatch):
+    run = trained(store, conditional=True, **STEPS)
+    monkeypatch.setattr(preload, "ready", lambda: False)
+    at = open_page(run.id)
+    assert not at.exception and at.multiselect[0].value == [run.id]
+    assert [info.value for info in at.info] == ["Loading TensorFlow to load the generator (a few seconds after the server starts)…"]
+    assert not [b for b in at.button if b.key in ("cas_go", "aug_go")]
+    monkeypatch.setattr(preload, "ready", lambda: True)
+    at.run()
+    assert not at.exception and {"cas_go", "aug_go"} <= {b.key for b in at.button}

@@ -11,7 +11,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from gan_core.config import RunConfig
-from gan_core.dashboard import model_cache
+from gan_core.dashboard import model_cache, preload
 from gan_core.generation import latents, model_io
 from gan_core.generation.sampling import load_generator
 from gan_core.store.runs import RunStore
@@ -364,3 +364,14 @@ def test_a_conditional_run_downloads_a_synthetic_dataset_that_the_upload_checks_
     arrays = uploads.load_npz(io.BytesIO(deferred_downloads[npz_name]()), npz_name)
     assert archive.images.shape == arrays.images.shape == (50, 28, 28, 1)
     assert np.array_equal(np.bincount(archive.labels), np.full(10, 5)) and np.array_equal(arrays.labels, np.arange(50) % 10)
+
+
+def test_while_the_server_imports_tensorflow_the_page_says_so_and_draws_the_grid_once_it_has(page, runs, monkeypatch):
+    """Picking a run needs no TensorFlow; loading its generator does, so the page waits for the server's import with a note."""
+    monkeypatch.setattr(preload, "ready", lambda: False)
+    at = page(runs[0].id)
+    assert not at.exception and not at.image
+    assert [info.value for info in at.info] == ["Loading TensorFlow to load the generator (a few seconds after the server starts)…"]
+    monkeypatch.setattr(preload, "ready", lambda: True)
+    at.run()
+    assert not at.exception and not at.info and at.image[0].captions == ["64 images, seed 0"]

@@ -31,6 +31,7 @@ from gan_core.dashboard import preload
 if TYPE_CHECKING:
     from gan_core.store.runs import RunStore
 
+READY_POLL_S = 1.0  # how often a page waiting for TensorFlow looks whether the import has ended
 RUN_KEY = "run_id"
 RUN_PARAM = "run"
 
@@ -204,3 +205,23 @@ def score_formats() -> dict:
 
     number = st.column_config.NumberColumn
     return {PSNR: number(format="%.2f"), SSIM: number(format="%.3f"), KEPT: number(format="%.1f")}
+
+
+def tensorflow_ready(purpose: str) -> bool:
+    """Whether the page may use TensorFlow now. While the server's background import runs (see preload), it asks for
+    it and draws a note, "Loading TensorFlow to {purpose}", that reruns the page once the import has ended: the page
+    draws what needs no TensorFlow meanwhile rather than waiting for it."""
+    if preload.ready():
+        return True
+    preload.request()
+    preload.start()  # a page opened by its URL on a fresh server runs without the router, which would start it
+    _rerun_when_ready(purpose)
+    return False
+
+
+@st.fragment(run_every=READY_POLL_S)
+def _rerun_when_ready(purpose: str) -> None:
+    if preload.ready():
+        st.rerun()
+    st.info(f"Loading TensorFlow to {purpose} (a few seconds after the server starts)…")
+

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from gan_core import families
@@ -21,6 +20,7 @@ from gan_core.data.uploads import load_images
 from gan_core.errors import RunError
 from gan_core.families.adversarial import run_generator
 from gan_core.generation.sampling import LoadedGenerator, save_samples
+from gan_core.lazy_tf import keras
 from gan_core.store.runs import atomic_write_bytes
 
 APPLY_SUFFIXES = ("png", "jpg", "jpeg", "npz", "zip")  # what the upload widget offers

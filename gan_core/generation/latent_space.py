@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from gan_core import families
 from gan_core.errors import RunError
 from gan_core.generation.latents import seeded_latents
 from gan_core.generation.sampling import LoadedGenerator
 from gan_core.generation.styles import is_style_based, style_sampler
+from gan_core.lazy_tf import keras, tf
 
 BATCH = 256
 

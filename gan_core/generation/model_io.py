@@ -23,9 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from gan_core import families
 from gan_core.config import RunConfig
@@ -34,6 +32,7 @@ from gan_core.data.uploads import MAX_FILE_BYTES
 from gan_core.errors import DataError, GanError, RunError
 from gan_core.families.base import DataSpec
 from gan_core.generation.sampling import LoadedGenerator, checkpoint_path, checkpoint_steps, export_generator, load_generator
+from gan_core.lazy_tf import keras, tf
 from gan_core.store.runs import STATES, Run, RunStore, atomic_write_json, export_zip, new_run_id, validate_run_id
 
 MB = 1024 * 1024

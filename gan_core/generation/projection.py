@@ -19,9 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import keras
 import numpy as np
-import tensorflow as tf
 from PIL import Image
 
 from gan_core.data.images import encode_png, make_grid, to_uint8
@@ -31,6 +29,7 @@ from gan_core.evaluation.evaluator import FEATURE_LAYER, ClassifierEvaluator, Ev
 from gan_core.generation.apply import PNG_SCALE, with_channels
 from gan_core.generation.latent_space import LatentSpace, latent_space
 from gan_core.generation.sampling import LoadedGenerator
+from gan_core.lazy_tf import keras, tf
 from gan_core.store.runs import atomic_write_bytes
 
 STEPS = 200

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from gan_core import families
 from gan_core.config import RunConfig
 from gan_core.data.images import make_grid, png_zip, save_png, to_uint8
 from gan_core.errors import RunError
 from gan_core.families.base import DataSpec, GanFamily
+from gan_core.lazy_tf import keras, tf
 from gan_core.store.runs import Run, atomic_write_bytes, unreadable_reason
 
 
@@ -44,12 +44,21 @@ class LoadedGenerator:
         return len(self.model.inputs) == 2
 
 
+CHECKPOINT_LINE = re.compile(r'^(?:model_checkpoint_path|all_model_checkpoint_paths): "(.*)"$', re.MULTILINE)
+
+
 def checkpoint_steps(run: Run) -> list[int]:
-    """Steps of the checkpoints a run keeps, oldest first."""
-    state = tf.train.get_checkpoint_state(str(run.checkpoints_dir))
-    if state is None:
+    """Steps of the checkpoints a run keeps, oldest first.
+
+    Read from the checkpoint state file that tf.train.CheckpointManager keeps (`checkpoint`, text protobuf lines such
+    as `all_model_checkpoint_paths: "ckpt-300"`) without TensorFlow, which pages that only list steps do not load.
+    """
+    try:
+        text = (run.checkpoints_dir / "checkpoint").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
         return []
-    return sorted(int(p.rsplit("-", 1)[1]) for p in state.all_model_checkpoint_paths)
+    paths = {match.group(1) for match in CHECKPOINT_LINE.finditer(text)}
+    return sorted({int(step) for path in paths if (step := path.rsplit("-", 1)[-1]).isdigit()})
 
 
 def checkpoint_path(run: Run, step: int | None = None) -> tuple[int, str]:

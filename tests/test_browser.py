@@ -202,6 +202,10 @@ def draw(page: Page, points: list[tuple[float, float]]) -> None:
     """One stroke with the mouse on Generate's canvas through `points`, (x, y) as fractions of its side."""
     canvas = page.locator("canvas").last
     expect(canvas).to_be_visible(timeout=60 * SECOND)
+    # The mouse reaches only what is on screen: wait until the rerun that showed the canvas has ended (the elements of
+    # the view before it may still stand above it, pushing it below the window) and scroll it into view.
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60 * SECOND)
+    canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     at = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points]
     page.mouse.move(*at[0])

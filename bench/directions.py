@@ -12,7 +12,8 @@ ink, left out). The projected direction changes its attribute less per step, so 
 along the unprojected direction only as far as the projected one is predicted to change it: what
 is kept there is kept by moving less. A fourth row moves as Generate's sliders do (`edits.walk`: along
 the attribute's gradient at each sample, held off the class the evaluator reads and the other attributes),
-on a conditional run too. A seeded random direction, moved as far, gives the share any move of that length keeps. On a conditional run every sample keeps a seeded class label while it moves
+on a conditional run too. A seeded random direction, moved as far, gives the share any move of that length
+keeps. On a conditional run every sample keeps a seeded class label while it moves
 (the Edit view holds the class that way), so "class kept" is the share the evaluator still reads as it did
 before the move with the label unchanged; the projection adds nothing there. The sliders hold the class by that
 same evaluator, so a second judge that shares nothing with it, a 3-nearest-neighbour classifier on the
@@ -75,10 +76,9 @@ class Judge:
     """A 3-nearest-neighbour classifier on the pixels of a dataset's training digits (Euclidean distance)."""
 
     def __init__(self, dataset: str, k: int = 3) -> None:
-        train = reference_data(dataset).train
-        self.x, self.y, self.k = self.flat(train.images), train.labels, k
-        heldout = reference_data(dataset).heldout
-        self.accuracy = float(np.mean(self(heldout.images) == heldout.labels))
+        data = reference_data(dataset)
+        self.x, self.y, self.k = self.flat(data.train.images), data.train.labels, k
+        self.accuracy = float(np.mean(self(data.heldout.images) == data.heldout.labels))
 
     @staticmethod
     def flat(images: np.ndarray) -> np.ndarray:

@@ -124,11 +124,7 @@ def main() -> None:
     returning: dict[str, list[tuple[float, float, float]]] = {}
     empty_cache: dict[str, tuple[float, float, float]] = {}
     try:
-        context = chromium.open_context()
-        warmup, url = start_server(root / "runs", root / "warm-up.log", port=port)
-        for target in page_urls(url, newest).values():
-            visit(context, *target)
-        end_group(warmup.pid)
+        context = warmed_up(chromium, root, newest, port)
         server, url = start_server(root / "runs", root / "server.log", port=port)
         try:
             for _ in range(args.repeats):
@@ -143,19 +139,25 @@ def main() -> None:
     print_table(args.runs, returning, empty_cache)
 
 
+def warmed_up(chromium: Chromium, root: Path, newest: str, port: int):
+    """A browser context of a returning user: every page visited once on a first server on `port`, then stopped."""
+    context = chromium.open_context()
+    warmup, url = start_server(root / "runs", root / "warm-up.log", port=port)
+    for target in page_urls(url, newest).values():
+        visit(context, *target)
+    end_group(warmup.pid)
+    return context
+
+
 def during_import(root: Path, newest: str, trees: dict[str, Path], repeats: int) -> dict[str, dict[str, list[float]]]:
     """Page -> tree -> seconds to each visit's script finished, the page opened while a fresh server of that tree imports TensorFlow."""
     port = free_port()
     chromium = Chromium()
     seconds: dict[str, dict[str, list[float]]] = {}
     try:
-        context = chromium.open_context()
-        warmup, url = start_server(root / "runs", root / "warm-up.log", port=port)
-        for target in page_urls(url, newest).values():
-            visit(context, *target)
-        end_group(warmup.pid)
+        context = warmed_up(chromium, root, newest, port)
         for _ in range(repeats):
-            for title in list(page_urls(url, newest))[1:]:
+            for title in list(page_urls("", newest))[1:]:  # every page but Home
                 for name, tree in trees.items():
                     server, url = start_server(root / "runs", root / "server.log", port=port, tree=tree)
                     try:

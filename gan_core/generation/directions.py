@@ -120,7 +120,7 @@ def class_basis(
     nothing = np.zeros((space.dim, 0))
     if space.conditional:
         return "label", nothing
-    if evaluator is None or evaluator.num_classes == 0 or evaluator.image_shape != space.image_shape:
+    if not holds_class(space, evaluator):
         return "none", nothing
     logits = class_logits(evaluator, images)
     coefficients = np.linalg.lstsq(design, logits, rcond=None)[0][: space.dim]
@@ -128,6 +128,11 @@ def class_basis(
     if basis.shape[1] >= space.dim:
         return "full", nothing
     return "evaluator", basis
+
+
+def holds_class(space: LatentSpace, evaluator: Evaluator | None) -> bool:
+    """Whether the evaluator reads classes of this generator's images (a classifier of images of its shape)."""
+    return evaluator is not None and evaluator.num_classes > 0 and evaluator.image_shape == space.image_shape
 
 
 def orthonormal(columns: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ import pandas as pd
 from gan_core.data.images import to_uint8
 from gan_core.evaluation.evaluator import Evaluator
 from gan_core.generation.attributes import ATTRIBUTES, measure
-from gan_core.generation.directions import Direction, check_amount, class_logits, moved, orthonormal
+from gan_core.generation.directions import Direction, check_amount, class_logits, holds_class, moved, orthonormal
 from gan_core.generation.latent_space import LatentSpace
 
 SUBSTEP = 0.5  # steps between two estimates of the gradients
@@ -75,11 +75,6 @@ def walk(
             spread = float(np.std(deviations @ vector)) / PROBE_SCALE
             out += amount / substeps * spread * vector
     return out.astype(np.float32)
-
-
-def holds_class(space: LatentSpace, evaluator: Evaluator | None) -> bool:
-    """Whether the evaluator reads classes of this generator's images (a classifier of images of its shape)."""
-    return evaluator is not None and evaluator.num_classes > 0 and evaluator.image_shape == space.image_shape
 
 
 def hold_note(space: LatentSpace, evaluator: Evaluator | None) -> str:

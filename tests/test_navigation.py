@@ -202,6 +202,22 @@ def test_the_router_starts_the_background_import_after_the_page_has_run(store, m
     assert events == ["title", "preload"] * 2
 
 
+def test_a_page_opened_without_the_router_starts_the_import_as_the_router_would(store, monkeypatch):
+    """On a fresh server a page opened by its URL runs the old way, without app.py (start_page routes it): it starts the
+    import as run_page does. Without that, Configure's "Loading TensorFlow" note, opened so, waited for ever (seen in Chromium)."""
+    from streamlit.runtime import pages_manager
+
+    class OldMode:  # what start_page reads: Streamlit's old pages/ mode (AppTest itself runs without it)
+        uses_pages_directory = True
+
+    started = []
+    monkeypatch.setattr(pages_manager, "PagesManager", OldMode)
+    monkeypatch.setattr(ui_common, "route", lambda: None)  # routing from pages/ is the browser tests' (AppTest finds no home.py)
+    monkeypatch.setattr(ui_common.preload, "start", lambda: started.append("start") or True)
+    AppTest.from_file(str(Path(APP).parent / "pages" / "train.py"), default_timeout=60).run()  # its page links need the real routing
+    assert started == ["start"]
+
+
 def test_the_background_import_waits_for_pages_to_be_idle_for_a_while_and_not_for_ever():
     """It starts once busy() has been false for after_s, and after max_s whatever busy() says."""
     calls = []

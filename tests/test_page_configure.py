@@ -93,16 +93,6 @@ def test_while_the_server_imports_tensorflow_the_page_is_usable_and_the_summary_
     assert set(metrics(page)) == {"Generator parameters", "Discriminator parameters"} and not page.info
 
 
-def test_a_page_waiting_for_tensorflow_starts_the_import_itself(store, monkeypatch):
-    """Opened by its URL on a fresh server, a page runs without the router, which would have started the import: waiting
-    for it there without starting it showed the loading note for ever."""
-    started = []
-    monkeypatch.setattr(preload, "ready", lambda: False)
-    monkeypatch.setattr(preload, "start", lambda: started.append("start") or True)
-    page = AppTest.from_file(str(APP.parent / "pages" / "configure.py"), default_timeout=60).run()
-    assert not page.exception and started and [info.value for info in page.info][-1].startswith("Loading TensorFlow")
-
-
 def test_changing_the_preset_loads_its_values_and_the_tutorial_summary(at):
     at.selectbox(key="preset").set_value("wgan-gp").run()
     assert (at.selectbox(key="cfg_loss").value, at.number_input(key="cfg_d_steps").value) == ("wgan-gp", 5)

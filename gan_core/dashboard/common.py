@@ -101,7 +101,8 @@ def run_page(page: st.Page) -> None:
 
 
 def start_page(title: str) -> None:
-    """Every page's first call: route a run that bypassed the router, then write the page's title.
+    """Every page's first call: route a run that bypassed the router (and start the background import, as the router
+    would), then write the page's title.
 
     The page files live in pages/, the folder of Streamlit's older multipage mode. Until a server
     process has run st.navigation once, Streamlit runs a page URL such as /train?run=ID the old way:
@@ -116,6 +117,7 @@ def start_page(title: str) -> None:
     from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState
 
     if getattr(PagesManager, "uses_pages_directory", False):
+        preload.start()  # as the router does (run_page); its thread waits until no page's script runs
         page_hash = ThreadState.get().active_script_hash
         route()
         ThreadState.update(active_script_hash=page_hash)
@@ -214,7 +216,6 @@ def tensorflow_ready(purpose: str) -> bool:
     if preload.ready():
         return True
     preload.request()
-    preload.start()  # a page opened by its URL on a fresh server runs without the router, which would start it
     _rerun_when_ready(purpose)
     return False
 
@@ -224,4 +225,3 @@ def _rerun_when_ready(purpose: str) -> None:
     if preload.ready():
         st.rerun()
     st.info(f"Loading TensorFlow to {purpose} (a few seconds after the server starts)…")
-

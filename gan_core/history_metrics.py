@@ -7,7 +7,7 @@ there. This module imports no TensorFlow, so the pages that read runs stay quick
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Iterable
 
 # What the loop adds around a family's metrics in every history row.
@@ -33,7 +33,8 @@ class Metric:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Metric":
-        return cls(**{k: data[k] for k in ("name", "label", "group", "short", "loss", "log", "skippable", "needs") if k in data})
+        """A metric as a run declared it in status.json (`to_dict`); unknown keys are ignored, missing ones take their defaults."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
 # The adversarial families' metrics (dcgan, mlp); also what runs made before metrics were declared recorded.

@@ -71,10 +71,8 @@ def find_directions(
     hold, basis = class_basis(space, design, images, evaluator)
     fitted_attributes = {}
     for attribute in ATTRIBUTES:
-        values = measured[attribute]
-        valid = np.isfinite(values)
-        if valid.sum() >= design.shape[1] + 2:  # else too few images with ink to fit it (an untrained generator)
-            fitted_attributes[attribute] = np.linalg.lstsq(design[valid], values[valid], rcond=None)[0][: space.dim]
+        if (fitted := fit_measured(design, measured[attribute])) is not None:
+            fitted_attributes[attribute] = fitted[: space.dim]
     found = {}
     for attribute, coefficients in fitted_attributes.items():
         others = [fitted for name, fitted in fitted_attributes.items() if name != attribute]
@@ -99,6 +97,15 @@ def find_directions(
         name = f"Principal direction {i + 1} ({100 * explained[i]:.0f}% of the variance of {source})"
         found[name] = Direction(name, vector, float(np.std(latents @ vector)))
     return found
+
+
+def fit_measured(design: np.ndarray, values: np.ndarray) -> np.ndarray | None:
+    """Least-squares coefficients of `values` on the columns of `design`, over the images that measured a value (not NaN);
+    None when too few did to fit them (an untrained generator's images without ink)."""
+    valid = np.isfinite(values)
+    if valid.sum() < design.shape[1] + 2:
+        return None
+    return np.linalg.lstsq(design[valid], values[valid], rcond=None)[0]
 
 
 def _design(latents: np.ndarray, labels: np.ndarray | None, num_classes: int) -> np.ndarray:

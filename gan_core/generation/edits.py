@@ -34,7 +34,7 @@ import pandas as pd
 from gan_core.data.images import to_uint8
 from gan_core.evaluation.evaluator import Evaluator
 from gan_core.generation.attributes import ATTRIBUTES, measure
-from gan_core.generation.directions import Direction, check_amount, class_logits, holds_class, moved, orthonormal
+from gan_core.generation.directions import Direction, check_amount, class_logits, fit_measured, holds_class, moved, orthonormal
 from gan_core.generation.latent_space import LatentSpace
 
 SUBSTEP = 0.5  # steps between two estimates of the gradients
@@ -91,9 +91,8 @@ def local_gradients(deviations: np.ndarray, images: np.ndarray, evaluator: Evalu
     design = np.column_stack([deviations, np.ones(len(deviations))])
     found: dict[str, np.ndarray | None] = {}
     for attribute, values in measure(images).items():
-        valid = np.isfinite(values)
-        enough = valid.sum() >= design.shape[1] + 2
-        found[attribute] = np.linalg.lstsq(design[valid], values[valid], rcond=None)[0][:-1] if enough else None
+        fitted = fit_measured(design, values)
+        found[attribute] = None if fitted is None else fitted[:-1]
     logits = class_logits(evaluator, images) if evaluator is not None else np.zeros((len(images), 0))
     found["class"] = np.linalg.lstsq(design, logits, rcond=None)[0][:-1]
     return found

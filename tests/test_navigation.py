@@ -1,6 +1,7 @@
 """The router (app.py) and the shared run picker: the eight pages in their sections, Home first, and the
 selected run kept in session state and ?run= across pages, links and the picker."""
 
+import importlib
 import os
 import subprocess
 import sys
@@ -236,3 +237,69 @@ def test_the_background_import_waits_for_pages_to_be_idle_for_a_while_and_not_fo
     asked.set()
     waiting.join(1)
     assert not waiting.is_alive()  # asked: idle for 0.2 s is enough
+
+
+@pytest.fixture
+def package(tmp_path, monkeypatch):
+    """A fresh package of two modules, `giveway_pkg` and `giveway_pkg.part`, removed from sys.modules afterwards."""
+    folder = tmp_path / "giveway_pkg"
+    folder.mkdir()
+    (folder / "__init__.py").write_text("import giveway_pkg.part\n")
+    (folder / "part.py").write_text("VALUE = 1\n")
+    (tmp_path / "giveway_other.py").write_text("import giveway_pkg.part\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "giveway_pkg"
+    for name in ("giveway_pkg", "giveway_pkg.part", "giveway_other"):
+        sys.modules.pop(name, None)
+
+
+def test_the_background_import_gives_way_to_a_running_page_between_modules(package):
+    """While busy() (a page's script runs) its import statements wait; once idle it goes on. Its waits end after max_wait_s in all."""
+    busy = threading.Event()
+    busy.set()
+    importing = threading.Thread(target=preload.import_giving_way, args=(package, busy.is_set, 60))
+    importing.start()
+    time.sleep(0.5)
+    assert f"{package}.part" not in sys.modules and importing.is_alive()
+    busy.clear()
+    importing.join(10)
+    assert sys.modules[package].part.VALUE == 1
+    for name in (package, f"{package}.part"):
+        sys.modules.pop(name)
+    started = time.perf_counter()
+    preload.import_giving_way(package, lambda: True, max_wait_s=0.4)
+    assert 0.4 <= time.perf_counter() - started < 0.75 and sys.modules[package].part.VALUE == 1
+    started = time.perf_counter()
+    importlib.import_module("giveway_other")  # no import gives way now: the audit hook, which stays, does nothing
+    assert time.perf_counter() - started < 0.2
+
+
+def test_a_page_that_imports_a_module_the_background_import_holds_waits_no_longer_than_the_import(package):
+    """The import waits inside the package (at its import statement) holding its lock; a page's script importing it meanwhile waits on
+    that lock, which ends the import's wait (preload.pages_wait_for), so neither waits for ever. A page's script that has
+    just ended still holds the import back for a moment (its last messages are being sent)."""
+    ended = threading.Event()
+    took = []
+
+    def page_script():
+        time.sleep(0.5)  # the import has begun and waits for this page inside the package, holding its lock
+        started = time.perf_counter()
+        importlib.import_module(package)
+        took.append(time.perf_counter() - started)
+        ended.wait(10)
+
+    page = threading.Thread(target=page_script, name=preload.PAGE_THREAD_NAME)
+    page.start()
+    preload.import_giving_way(package, preload.PagesBusy(threading.get_ident()), max_wait_s=60)  # as the server's import
+    ended.set()
+    page.join(10)
+    assert took and took[0] < 5 and sys.modules[package].part.VALUE == 1
+    busy = preload.PagesBusy(threading.get_ident())
+    assert not busy()  # no page has run
+    page = threading.Thread(target=time.sleep, args=(0.2,), name=preload.PAGE_THREAD_NAME)
+    page.start()
+    assert busy()
+    page.join()
+    assert busy()  # just ended
+    time.sleep(preload.GIVE_WAY_AFTER_S)
+    assert not busy()

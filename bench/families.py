@@ -20,12 +20,18 @@ import tempfile
 from bench.loops import gan_core_loop
 from bench.time_to_quality import Entry, Judge, turn_options
 from bench.two_minutes import side_by_side
-from gan_core.config import load_preset
+from gan_core.config import RunConfig, load_preset
 from gan_core.data.images import make_grid, picture
 from gan_core.evaluation.evaluate import cheap_metrics, real_floor, reference_data
 from gan_core.store.runs import RunStore
 
 LONG = dict(epochs=10_000, sample_every=10**6, checkpoint_every=10**6)
+
+
+def contender(name: str) -> RunConfig:
+    """The config of `PRESET[:KEY=VALUE...]`: the preset with those fields changed."""
+    preset, *changes = name.split(":")
+    return load_preset(preset).with_overrides(changes)
 
 
 def race(entries: list[Entry], judge: Judge, budget: float, slice_seconds: float) -> dict[str, dict]:
@@ -55,8 +61,7 @@ def main() -> None:
     store = RunStore(tempfile.mkdtemp(prefix="families-"))
     entries = []
     for name in args.presets:
-        preset, *changes = name.split(":")
-        config = load_preset(preset).with_overrides(changes).replace(**LONG)
+        config = contender(name).replace(**LONG)
         entries.append(Entry(name, gan_core_loop(config, store), config.batch_size))
     print(f"# bench/families.py: {', '.join(args.presets)}, {args.budget:g} s each in turns of {args.slice:g} s, N = {judge.n}")
     report(entries, race(entries, judge, args.budget, args.slice), floor, args.out)

@@ -172,8 +172,8 @@ def pages_wait_for(thread_id: int) -> bool:
         seen = set()
         while waiter is not None and waiter not in seen:
             seen.add(waiter)
-            locks = blocking.get(waiter) or ()
-            owners = [getattr(lock, "owner", None) for lock in (locks if isinstance(locks, list) else [locks])]
+            locks = blocking.get(waiter)  # one lock (CPython 3.11) or a list of them (3.12+)
+            owners = [lock.owner for lock in (locks if isinstance(locks, list) else [locks] if locks is not None else [])]
             if thread_id in owners:
                 return True
             waiter = owners[0] if owners else None

@@ -132,7 +132,8 @@ try:
         psi = truncation_slider()
         images, labels, cols = latents.grid_for(loaded, int(n), int(seed), label, psi)
         grid = model_io.grid_png(images, cols)
-        st.image(grid, caption=f"{len(images)} images, seed {seed}" + f", truncation ψ {psi:g}" * (psi != 1), output_format="PNG")
+        rounded = f" ({cols} per class: {n} rounded to whole rows)" * (len(images) != n)
+        st.image(grid, caption=f"{len(images)} images{rounded}, seed {seed}" + f", truncation ψ {psi:g}" * (psi != 1), output_format="PNG")
         strip_downloads(grid, images, labels, f"{name}-seed{seed}" + f"-psi{psi:g}" * (psi != 1))
 
     elif view == style_view:

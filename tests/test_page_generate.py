@@ -205,7 +205,7 @@ def test_a_conditional_run_offers_one_row_per_class_or_a_single_class(page, runs
     classes = at.selectbox[1]
     assert classes.label == "Class" and classes.value == latents.ROWS
     assert classes.options[:2] == ["One row per class", "0"]
-    assert at.image[0].captions == ["60 images, seed 0"]
+    assert at.image[0].captions == ["60 images (6 per class: 64 rounded to whole rows), seed 0"]
     classes.set_value(3).run()
     assert not at.exception and at.image[0].captions == ["64 images, seed 0"]
 

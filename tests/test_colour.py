@@ -138,7 +138,7 @@ def test_the_generate_page_draws_a_colour_run_in_colour(store, monkeypatch):
     at.session_state["run_id"] = run.id
     at.run()
     assert not at.exception and not at.error
-    assert at.image[0].captions == ["60 images, seed 0"]  # one row per class of the colour digits
+    assert at.image[0].captions == ["60 images (6 per class: 64 rounded to whole rows), seed 0"]  # one row per class
     grid = rgb(shown[-1])
     scale = grid.shape[0] // (10 * 34 + 2)  # one row of six per class, enlarged for the page
     assert scale >= 1 and grid.shape == (scale * (10 * 34 + 2), scale * (6 * 34 + 2), 3) and colourful(grid) > 2.0

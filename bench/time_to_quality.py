@@ -71,11 +71,14 @@ class Judge:
         self.evaluator = get_evaluator(dataset, data=data)
         self.n = check_n(min(N, data.heldout.num_images), data)
         self.reference = make_reference(self.evaluator, data, self.n)
+        self.num_classes = data.train.num_classes
 
     def images(self, sampler) -> np.ndarray:
-        """N digits from latents seeded the same every time, sized to the sampler's noise input."""
+        """N digits from latents seeded the same every time, sized to the sampler's noise input; a conditional
+        sampler (a second, label input) is asked for each class in turn, as the evaluator asks it."""
         z = np.random.default_rng(SEED).standard_normal((self.n, sampler.inputs[0].shape[-1]), dtype=np.float32)
-        return to_uint8(generate(sampler, z))
+        labels = (np.arange(self.n) % self.num_classes).astype(np.int32) if len(sampler.inputs) > 1 else None
+        return to_uint8(generate(sampler, z, labels))
 
     def fd(self, sampler) -> float:
         return float(cheap_metrics(lambda n: self.images(sampler)[:n], self.evaluator, self.reference, self.n)["fd"])

@@ -30,6 +30,7 @@ from gan_core.data.datasets import load_dataset
 from gan_core.data.images import make_grid, picture, to_uint8
 from gan_core.evaluation.evaluate import SEED, cheap_metrics, check_n, make_reference, reference_data
 from gan_core.evaluation.evaluator import get_evaluator
+from gan_core.families.adversarial import cycled_labels
 from gan_core.families.adversarial import run_generator as generate
 from gan_core.store.runs import RunStore
 
@@ -77,7 +78,7 @@ class Judge:
         """N digits from latents seeded the same every time, sized to the sampler's noise input; a conditional
         sampler (a second, label input) is asked for each class in turn, as the evaluator asks it."""
         z = np.random.default_rng(SEED).standard_normal((self.n, sampler.inputs[0].shape[-1]), dtype=np.float32)
-        labels = (np.arange(self.n) % self.num_classes).astype(np.int32) if len(sampler.inputs) > 1 else None
+        labels = cycled_labels(self.n, self.num_classes) if len(sampler.inputs) > 1 else None
         return to_uint8(generate(sampler, z, labels))
 
     def fd(self, sampler) -> float:

@@ -167,8 +167,7 @@ def pages_wait_for(thread_id: int) -> bool:
     blocking = getattr(_bootstrap, "_blocking_on", None)  # CPython's: thread id -> the module lock(s) it waits for
     if blocking is None:
         return True  # cannot tell: never keep a page waiting
-    pages = [thread.ident for thread in threading.enumerate() if thread.name == PAGE_THREAD_NAME]
-    for waiter in pages:
+    for waiter in page_threads():
         seen = set()
         while waiter is not None and waiter not in seen:
             seen.add(waiter)
@@ -180,9 +179,14 @@ def pages_wait_for(thread_id: int) -> bool:
     return False
 
 
+def page_threads() -> list[int | None]:
+    """The ids of the threads Streamlit runs pages' scripts in, alive now."""
+    return [thread.ident for thread in threading.enumerate() if thread.name == PAGE_THREAD_NAME]
+
+
 def pages_running() -> bool:
     """Whether a page's script is running in this server (a thread Streamlit runs scripts in is alive)."""
-    return any(thread.name == PAGE_THREAD_NAME for thread in threading.enumerate())
+    return bool(page_threads())
 
 
 def request() -> None:

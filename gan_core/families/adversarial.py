@@ -239,7 +239,7 @@ class AdversarialFamily(GanFamily):
         z = shrunk(np.random.default_rng(seed).standard_normal((n, config.latent_dim), dtype=np.float32), truncation)
         labels = None
         if config.conditional:
-            labels = np.full(n, label, np.int32) if label is not None else (np.arange(n) % num_classes).astype(np.int32)
+            labels = np.full(n, label, np.int32) if label is not None else cycled_labels(n, num_classes)
         return run_generator(model, z, labels), labels
 
     def sample_grid(self, model, config, num_classes, networks=None):
@@ -271,6 +271,11 @@ def adversarial_scalars(objective, g_loss, d_loss, real_logits, fake_logits, g_n
 def shrunk(z: np.ndarray, truncation: float) -> np.ndarray:
     """The truncation trick for a generator fed z directly: z scaled towards 0 (1 leaves z unchanged, 0 gives G(0))."""
     return z if truncation == 1 else (z * np.float32(truncation)).astype(np.float32)
+
+
+def cycled_labels(n: int, num_classes: int) -> np.ndarray:
+    """n class labels asking for each class in turn (0, 1, ..., 0, 1, ...): how a conditional generator is sampled for evaluation."""
+    return (np.arange(n) % num_classes).astype(np.int32)
 
 
 def fixed_inputs(config: RunConfig, num_classes: int, seed: int | None = None, n: int = SAMPLE_COUNT) -> tuple[np.ndarray, np.ndarray | None]:

@@ -8,8 +8,8 @@ from gan_core.errors import GanError
 from gan_core.history_metrics import groups as metric_groups
 from gan_core.store import jobs
 
-POLL_SECONDS = 5  # state, progress and the latest losses
-CHART_SECONDS = 10  # charts and samples: redrawing a chart costs the browser CPU the job needs
+POLL_SECONDS = 5  # state, progress, the latest losses and the newest sample grid
+CHART_SECONDS = 10  # charts: redrawing a chart costs the browser CPU the job needs (an image costs next to nothing)
 
 start_page("Train")
 store = get_store()
@@ -38,6 +38,14 @@ def quality_tab(run) -> None:
     if metric_rows:
         st.plotly_chart(charts.quality_figure(metric_rows, status.get("quality_floor")))
     st.caption(charts.quality_caption(eval_every, status.get("quality_n"), bool(metric_rows)))
+
+
+def recorded_phases(run) -> list[dict]:
+    """The stages a growing run has recorded (ProGAN), [] for others or an unreadable status (live_status says why)."""
+    try:
+        return run.raw_status().get("phases") or []
+    except GanError:
+        return []
 
 
 @st.fragment(run_every=POLL_SECONDS if polling else None)
@@ -92,10 +100,7 @@ def live_status(polling: bool) -> None:
 @st.fragment(run_every=CHART_SECONDS if polling else None)
 def live_charts() -> None:
     history = run.history_frame()
-    try:
-        phases = run.raw_status().get("phases") or []
-    except GanError:  # live_status shows the sentence
-        phases = []
+    phases = recorded_phases(run)
     groups = metric_groups(run.metrics())
     names = list(groups)
     # Only the open tab draws its chart, for the same reason the charts refresh less often than the status.
@@ -115,9 +120,13 @@ def live_charts() -> None:
     if tabs["Throughput"].open:
         tabs["Throughput"].plotly_chart(charts.throughput_figure(history))
 
+
+@st.fragment(run_every=POLL_SECONDS if polling else None)
+def live_samples() -> None:
     paths = run.sample_paths()
     if not paths:
         return
+    phases = recorded_phases(run)
     timeline = charts.phase_grids(phases, paths)
     if timeline:
         st.subheader("Resolution timeline")
@@ -138,6 +147,7 @@ def live_charts() -> None:
 
 live_status(polling)
 live_charts()
+live_samples()
 st.download_button(  # built on click: the fragments above rerun while training, this button does not rebuild anything
     "Download report (HTML)", data=lambda: report.run_report(run), file_name=f"{run.id}.html", mime="text/html",
     on_click="ignore", icon=":material/download:",

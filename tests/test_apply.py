@@ -18,6 +18,7 @@ from gan_core.generation.apply import apply_upload, directions, reverse_network
 from gan_core.generation.sampling import load_generator
 from gan_core.store.runs import RunStore
 from gan_core.training.loop import train_run
+from tests.waiting import APPTEST_TIMEOUT
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(dataset="mnist-5k", width=0.125, batch_size=16, steps=2, sample_every=2, checkpoint_every=2, seed=5, precision="float32")
@@ -135,7 +136,7 @@ def test_the_cli_applies_a_run_to_a_file_and_refuses_in_one_line(store, tmp_path
 
 def test_the_generate_page_applies_an_upload_and_offers_the_results(store, monkeypatch):
     monkeypatch.setenv("GAN_RUNS_DIR", str(store.root))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=APPTEST_TIMEOUT).run()
     at.query_params["run"] = run_named(store, "sr").id
     at.switch_page("pages/generate.py").run()
     assert at.segmented_control(key="gen_view").options == ["Pairs", "Apply to your images"]

@@ -23,6 +23,7 @@ from gan_core.evaluation.evaluate import pair_images
 from gan_core.evaluation.metrics import frechet_distance
 from gan_core.store.runs import RunStore
 from gan_core.training.loop import train_run
+from tests.waiting import APPTEST_TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[1]
 COLOUR = "mnist-5k-colour"
@@ -105,7 +106,7 @@ def test_the_evaluator_learns_the_colour_set_and_its_features_see_colour(short_e
 def test_the_evaluate_page_scores_a_colour_run_beside_its_floor(store, short_evaluators, monkeypatch):
     monkeypatch.setenv("GAN_RUNS_DIR", str(store.root))
     run = named(store, "colour-cgan")
-    at = AppTest.from_file(str(ROOT / "pages" / "evaluate.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "pages" / "evaluate.py"), default_timeout=APPTEST_TIMEOUT)
     at.session_state["run_id"] = run.id
     at.run()
     at.number_input[0].set_value(100).run()
@@ -134,7 +135,7 @@ def test_the_generate_page_draws_a_colour_run_in_colour(store, monkeypatch):
 
     monkeypatch.setattr(st, "image", record)
     run = named(store, "colour-cgan")
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run().switch_page("pages/generate.py")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=APPTEST_TIMEOUT).run().switch_page("pages/generate.py")
     at.session_state["run_id"] = run.id
     at.run()
     assert not at.exception and not at.error

@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from gan_core.config import RunConfig, field_info
 from gan_core.store import jobs
 from gan_core.store.runs import pid_alive
+from tests.waiting import APPTEST_TIMEOUT
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 180
@@ -83,7 +84,7 @@ def assert_stopped_at_first_bad_step(run, status: dict) -> int:
 
 def assert_train_page_explains(run, good: int, total: int) -> None:
     """The Train page shows the diverged state, the bad step and what to try, with a way to a new run."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)  # page links resolve against the app
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=APPTEST_TIMEOUT)  # page links resolve against the app
     at.session_state["run_id"] = run.id
     at.run()
     at.switch_page("pages/train.py").run()

@@ -25,6 +25,7 @@ from gan_core.store import jobs
 from gan_core.store.runs import RunStore
 from gan_core.training.loop import train_run
 from tests.plugins.triple_family import TARGET
+from tests.waiting import APPTEST_TIMEOUT
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = dict(family="triple", dataset="mnist-5k", code_dim=4, hidden=16, batch_size=16, steps=4,
@@ -50,7 +51,7 @@ def cli(*args, runs):
 
 def dashboard_page(page: str, run_id: str) -> AppTest:
     """A browser session opened on `page` of the dashboard with ?run=run_id."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=APPTEST_TIMEOUT).run()
     at.query_params["run"] = run_id
     at.switch_page(page).run()
     assert not at.exception

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from gan_core.config import RunConfig
 from gan_core.dashboard.common import get_store
 from gan_core.store import jobs
+from tests.waiting import APPTEST_TIMEOUT
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = str(ROOT / "pages/train.py")
@@ -86,7 +87,7 @@ def test_two_browser_sessions_each_keep_their_own_run(job_store):
     for name in ("a", "b", "c"):
         job_store.create(tiny(name=name)).update_status(state="stopped", message="Stopped before training started.")
     default, mine, yours = [run.id for run in job_store.list()]  # the page opens the newest run by default
-    first, second = AppTest.from_file(TRAIN, default_timeout=60), AppTest.from_file(TRAIN, default_timeout=60)
+    first, second = AppTest.from_file(TRAIN, default_timeout=APPTEST_TIMEOUT), AppTest.from_file(TRAIN, default_timeout=APPTEST_TIMEOUT)
     first.run()
     second.run()
     first.selectbox[0].select(mine).run()
@@ -98,9 +99,9 @@ def test_two_browser_sessions_each_keep_their_own_run(job_store):
         assert (first.selectbox[0].value, first.session_state["run_id"], first.query_params["run"]) == (mine,) * 3
         assert (second.selectbox[0].value, second.session_state["run_id"], second.query_params["run"]) == (yours,) * 3
 
-    third = AppTest.from_file(TRAIN, default_timeout=60).run()  # a new visitor sees the default, not someone's pick
+    third = AppTest.from_file(TRAIN, default_timeout=APPTEST_TIMEOUT).run()  # a new visitor sees the default, not someone's pick
     assert third.selectbox[0].value == default
-    linked = AppTest.from_file(TRAIN, default_timeout=60)
+    linked = AppTest.from_file(TRAIN, default_timeout=APPTEST_TIMEOUT)
     linked.query_params["run"] = yours  # a shared ?run= link opens that run
     assert linked.run().selectbox[0].value == yours
 

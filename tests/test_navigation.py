@@ -17,6 +17,7 @@ from gan_core.config import RunConfig
 from gan_core.dashboard import common as ui_common
 from gan_core.dashboard import preload
 from gan_core.store.runs import RunStore
+from tests.waiting import APPTEST_TIMEOUT
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TITLES = ["Home", "Configure", "Train", "Sweep", "Generate", "Evaluate", "Compare", "Models"]
@@ -47,7 +48,7 @@ def open_app(run_id: str | None = None, page: str | None = None) -> AppTest:
     AppTest finds a page of st.navigation only after a first run, so the session starts on Home
     with an empty URL, as a fresh session would, and then goes to the page with ?run= set.
     """
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = AppTest.from_file(APP, default_timeout=APPTEST_TIMEOUT).run()
     assert not at.exception
     if run_id:
         at.query_params["run"] = run_id
@@ -78,7 +79,7 @@ def test_the_router_declares_the_eight_pages_with_home_the_default(store, monkey
         return real_navigation(pages, **kwargs)
 
     monkeypatch.setattr(streamlit, "navigation", spy)
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = AppTest.from_file(APP, default_timeout=APPTEST_TIMEOUT).run()
     assert not at.exception and at.title[0].value == "GAN Workbench"  # Home runs at the root URL
     (sections,) = declared
     assert list(sections) == ["Experiment", "Results"]
@@ -215,7 +216,7 @@ def test_a_page_opened_without_the_router_starts_the_import_as_the_router_would(
     monkeypatch.setattr(pages_manager, "PagesManager", OldMode)
     monkeypatch.setattr(ui_common, "route", lambda: None)  # routing from pages/ is the browser tests' (AppTest finds no home.py)
     monkeypatch.setattr(ui_common.preload, "start", lambda: started.append("start") or True)
-    AppTest.from_file(str(Path(APP).parent / "pages" / "train.py"), default_timeout=60).run()  # its page links need the real routing
+    AppTest.from_file(str(Path(APP).parent / "pages" / "train.py"), default_timeout=APPTEST_TIMEOUT).run()  # its page links need the real routing
     assert started == ["start"]
 
 

@@ -13,6 +13,7 @@ from gan_core.store import provenance
 from gan_core.store.runs import RunStore
 from gan_core.training import devices
 from gan_core.training.loop import train_run
+from tests.waiting import APPTEST_TIMEOUT
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 TINY = RunConfig(
@@ -32,7 +33,7 @@ def trained(tmp_path_factory):
 
 def compare_page(selected: str | None = None) -> AppTest:
     """The Compare page, reached from Home with `selected` as the selected run."""
-    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    at = AppTest.from_file(str(APP), default_timeout=APPTEST_TIMEOUT).run()
     at.session_state["run_id"] = selected
     at.switch_page("pages/compare.py").run()
     assert not at.exception

@@ -18,6 +18,7 @@ from gan_core.data import datasets
 from gan_core.errors import DataError
 from gan_core.store import jobs
 from gan_core.store.runs import RunStore
+from tests.waiting import APPTEST_TIMEOUT
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 TINY_FORM = {
@@ -40,9 +41,7 @@ def tensorflow_imported():
 
 @pytest.fixture
 def at(store):
-    # 120 s: the file's first run builds the model summary cold, and in the full suite it shares 2 cores with
-    # test_distributed's preset processes (61 s once, 2026-12-07)
-    page = AppTest.from_file(str(APP), default_timeout=120).run()
+    page = AppTest.from_file(str(APP), default_timeout=APPTEST_TIMEOUT).run()
     page.switch_page("pages/configure.py").run()
     assert not page.exception
     return page
@@ -84,7 +83,7 @@ def test_renders_every_group_with_the_default_preset(at):
 def test_while_the_server_imports_tensorflow_the_page_is_usable_and_the_summary_says_it_is_loading(store, monkeypatch):
     """Only the model summary needs TensorFlow: the form, Check, Train and the download are there before it."""
     monkeypatch.setattr(preload, "ready", lambda: False)
-    page = AppTest.from_file(str(APP), default_timeout=60).run()
+    page = AppTest.from_file(str(APP), default_timeout=APPTEST_TIMEOUT).run()
     page.switch_page("pages/configure.py").run()
     assert not page.exception and not metrics(page)
     assert [info.value for info in page.info] == ["Loading TensorFlow to build the models (a few seconds after the server starts)…"]
@@ -213,7 +212,7 @@ def test_train_on_a_run_store_that_cannot_be_written_is_one_sentence(tmp_path, m
     (tmp_path / "file").write_text("not a folder")
     root = tmp_path / "file" / "runs"
     monkeypatch.setenv("GAN_RUNS_DIR", str(root))
-    page = AppTest.from_file(str(APP), default_timeout=60).run()
+    page = AppTest.from_file(str(APP), default_timeout=APPTEST_TIMEOUT).run()
     page.switch_page("pages/configure.py").run()
     for key, value in TINY_FORM.items():
         page.number_input(key=key).set_value(value)

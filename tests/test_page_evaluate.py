@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from gan_core.config import RunConfig
 from gan_core.store.runs import RunStore
+from tests.waiting import APPTEST_TIMEOUT
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/evaluate.py"
@@ -33,7 +34,7 @@ def trained(store, **changes):
 
 
 def open_page(run_id: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=120)  # the first evaluation may train the evaluator
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=APPTEST_TIMEOUT)  # the first evaluation may train the evaluator
     if run_id:
         at.session_state["run_id"] = run_id
     return at.run()
@@ -45,7 +46,7 @@ def evaluate_button(at: AppTest):
 
 def test_an_empty_store_points_to_the_train_page(store):
     # page_link resolves pages against the app's entry script, so open the page the way the app does.
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=APPTEST_TIMEOUT).run()
     at.switch_page(PAGE).run()
     assert not at.exception
     assert "No run has a checkpoint yet" in at.info[0].value

@@ -16,6 +16,7 @@ from gan_core.generation import latents, model_io
 from gan_core.generation.sampling import load_generator
 from gan_core.store.runs import RunStore
 from gan_core.training.loop import train_run
+from tests.waiting import APPTEST_TIMEOUT
 
 TINY = dict(dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=6, sample_every=3, checkpoint_every=3, seed=9)
 LAPGAN = dict(TINY, family="lapgan", noise_dim=4)
@@ -33,7 +34,7 @@ def generate_page() -> AppTest:
 
     AppTest finds a page of st.navigation only after a first run, so the session starts on Home.
     """
-    return AppTest.from_file(APP, default_timeout=60).run().switch_page(PAGE)
+    return AppTest.from_file(APP, default_timeout=APPTEST_TIMEOUT).run().switch_page(PAGE)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +110,7 @@ def loads_in_a_session(*requests):
     Session-scoped caches exist only while a script runs. AppTest gives every session the same id, so
     successive calls share one session's cache, as reruns of one browser tab do.
     """
-    at = AppTest.from_function(_load_script, args=([(str(run.dir), step) for run, step in requests],), default_timeout=60)
+    at = AppTest.from_function(_load_script, args=([(str(run.dir), step) for run, step in requests],), default_timeout=APPTEST_TIMEOUT)
     at.run()
     assert not at.exception
     return at.session_state["loaded"]
@@ -296,7 +297,7 @@ def test_picking_another_run_and_step_selects_it(page, runs):
 def test_a_url_with_run_opens_the_page_on_that_run(store, runs, monkeypatch):
     _, conditional = runs
     monkeypatch.setenv("GAN_RUNS_DIR", str(store.root))
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = AppTest.from_file(APP, default_timeout=APPTEST_TIMEOUT).run()
     at.query_params["run"] = conditional.id  # as a browser opening /generate?run=... directly
     at.switch_page(PAGE).run()
     assert not at.exception and at.selectbox[0].value == conditional.id

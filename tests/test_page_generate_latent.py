@@ -14,6 +14,7 @@ from gan_core.generation import edits
 from gan_core.generation.attributes import ATTRIBUTES, measure
 from gan_core.store.runs import RunStore
 from gan_core.training.loop import train_run
+from tests.waiting import APPTEST_TIMEOUT
 
 TINY = dict(family="mlp", dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=6, sample_every=6,
             checkpoint_every=6, seed=2, precision="float32")
@@ -40,7 +41,7 @@ def page(store, evaluator_env, monkeypatch):
     monkeypatch.setenv("GAN_RUNS_DIR", str(store.root))
 
     def open_view(run_name, view, **state):
-        at = AppTest.from_file(APP, default_timeout=120).run().switch_page("pages/generate.py")
+        at = AppTest.from_file(APP, default_timeout=APPTEST_TIMEOUT).run().switch_page("pages/generate.py")
         for key, value in dict(state, run_id=run_named(store, run_name).id, gen_view=view).items():
             at.session_state[key] = value
         return at.run()

@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from gan_core.config import RunConfig
 from gan_core.store.runs import RunStore
+from tests.waiting import APPTEST_TIMEOUT
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 TINY = RunConfig(
@@ -22,7 +23,7 @@ def store(tmp_path, monkeypatch):
 
 
 def home() -> AppTest:
-    return AppTest.from_file(str(APP), default_timeout=30).run()
+    return AppTest.from_file(str(APP), default_timeout=APPTEST_TIMEOUT).run()
 
 
 def add_run(store, name, state, step, g_loss):

@@ -13,6 +13,7 @@ from gan_core.generation import model_io
 from gan_core.generation.sampling import load_generator
 from gan_core.store.runs import RunStore
 from gan_core.training.loop import train_run
+from tests.waiting import APPTEST_TIMEOUT
 
 TINY = dict(dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16, steps=6, sample_every=3, checkpoint_every=3, seed=4)
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -39,7 +40,7 @@ def page(store, monkeypatch):
     monkeypatch.setenv("GAN_RUNS_DIR", str(store.root))
 
     def open_page(run_id=None):
-        at = AppTest.from_file(APP, default_timeout=60).run().switch_page(PAGE)  # pages resolve after a first run
+        at = AppTest.from_file(APP, default_timeout=APPTEST_TIMEOUT).run().switch_page(PAGE)  # pages resolve after a first run
         at.session_state["run_id"] = run_id
         return at.run()
 

@@ -14,6 +14,7 @@ from gan_core.store.runs import RunStore
 from gan_core.sweeps import worker as sweep_worker
 from gan_core.sweeps.spec import SweepSpec, parse_dimension
 from gan_core.sweeps.store import SweepStore, open_study
+from tests.waiting import APPTEST_TIMEOUT
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 BASE = RunConfig(dataset="mnist-5k", width=0.125, latent_dim=8, batch_size=16)
@@ -31,7 +32,7 @@ def store(tmp_path, monkeypatch):
 
 
 def sweep_page() -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at = AppTest.from_file(str(APP), default_timeout=APPTEST_TIMEOUT).run()
     at.switch_page("pages/sweep.py").run()
     assert not at.exception
     return at

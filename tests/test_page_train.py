@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from gan_core.config import RunConfig
 from gan_core.store import jobs, provenance
-from tests.waiting import wait_for
+from tests.waiting import APPTEST_TIMEOUT, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/train.py"
@@ -33,7 +33,7 @@ def store(job_store):
 
 def test_an_empty_store_points_to_the_configure_page(store):
     # page_link resolves pages against the app's entry script, so open the page the way the app does.
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=APPTEST_TIMEOUT).run()
     at.switch_page(PAGE).run()
     assert not at.exception
     assert "No runs yet" in at.info[0].value
@@ -47,7 +47,7 @@ def test_a_finished_run_shows_progress_charts_samples_and_can_train_more(store, 
     run = store.create(tiny())
     train_run(run)
     store.create(tiny(name="newer"))  # the newest run is not the selected one
-    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=APPTEST_TIMEOUT)
     at.session_state["run_id"] = run.id
     at.run()
     assert not at.exception
@@ -90,7 +90,7 @@ def test_a_finished_run_shows_progress_charts_samples_and_can_train_more(store, 
 def test_stop_on_the_page_stops_a_running_job(store):
     run = jobs.start_job(store, tiny(steps=2000, sample_every=1000, checkpoint_every=1000))
     wait_for(lambda: run.status()["state"] == "running", what="the job to start")
-    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=APPTEST_TIMEOUT).run()
     assert not at.exception
     assert at.selectbox[0].value == run.id
     button(at, "Stop").click().run()
@@ -111,7 +111,7 @@ def test_a_progan_run_shows_its_resolution_timeline_and_stage_starts_on_the_char
         steps=12, sample_every=100, checkpoint_every=100, seed=3,
     ))
     train_run(run)
-    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=APPTEST_TIMEOUT)
     at.session_state["run_id"] = run.id
     at.run()
     assert not at.exception

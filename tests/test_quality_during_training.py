@@ -16,6 +16,7 @@ from gan_core.generation.sampling import load_generator, sample
 from gan_core.store.runs import RunStore
 from gan_core.training import loop as training
 from gan_core.training.loop import Trainer, train_run
+from tests.waiting import APPTEST_TIMEOUT
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -172,7 +173,7 @@ def chart_traces(page) -> list[list[str]]:
 def test_the_train_page_charts_quality_in_its_own_tab(trained, monkeypatch):
     store, slow, _ = trained
     monkeypatch.setenv("GAN_RUNS_DIR", str(store.root))
-    at = AppTest.from_file(str(ROOT / "pages/train.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "pages/train.py"), default_timeout=APPTEST_TIMEOUT)
     at.session_state["run_id"] = slow.id
     at.session_state["train_tab"] = "Quality"  # the user opens the tab: only the open tab draws its chart
     at.run()
@@ -189,7 +190,7 @@ def test_the_train_page_charts_quality_in_its_own_tab(trained, monkeypatch):
 def test_the_compare_page_overlays_quality_when_runs_have_it(trained, monkeypatch):
     store, slow, fast = trained
     monkeypatch.setenv("GAN_RUNS_DIR", str(store.root))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=APPTEST_TIMEOUT).run()
     at.session_state["run_id"] = slow.id
     at.switch_page("pages/compare.py").run()
     assert not at.exception
